@@ -1,0 +1,124 @@
+"""Git diffs as lists of per-file pieces that keep their exact bytes.
+
+unidiff parses each piece (paths, kind of change, hunks); the raw text is kept alongside so a
+piece can be written back out unchanged (CRLF, "\\ No newline at end of file", modes, renames).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from unidiff import PatchSet, PatchedFile
+from unidiff.errors import UnidiffParseError
+
+from cooperbench.generation.errors import GenerationError
+
+DIFF_HEADER = "diff --git "
+HEADER_PATHS_RE = re.compile(r"^diff --git (?:\"?a/)?(.+?)\"? (?:\"?b/)?(.+?)\"?\s*$")
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    """One file's change: its paths, its kind, the parsed hunks and the exact text."""
+
+    path: str
+    old_path: str | None
+    status: str  # added | deleted | modified | renamed
+    binary: bool
+    text: str
+    parsed: PatchedFile
+
+
+def split_segments(text: str) -> list[str]:
+    """Cut a git diff at its `diff --git` lines, keeping every byte of each piece."""
+    segments: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith(DIFF_HEADER) or not segments:
+            segments.append(line)
+        else:
+            segments[-1] += line
+    if segments and not segments[0].startswith(DIFF_HEADER):
+        preamble = segments.pop(0)
+        if preamble.strip():
+            raise ValueError("text before the first 'diff --git' line")
+    return segments
+
+
+def parse_diff(text: str, origin: str) -> list[FileDiff]:
+    """Parse a git diff; `origin` (a file name) heads every error message."""
+    if not text.strip():
+        return []
+    try:
+        segments = split_segments(text)
+    except ValueError as exc:
+        raise GenerationError(f"{origin}: not a git diff ({exc})") from None
+    if not segments:
+        raise GenerationError(f"{origin}: not a git diff (no 'diff --git' header)")
+    files = [_parse_segment(segment, origin) for segment in segments]
+    return files
+
+
+def _parse_segment(segment: str, origin: str) -> FileDiff:
+    header = segment.splitlines()[0]
+    try:
+        patch = PatchSet(segment)
+    except UnidiffParseError as exc:
+        raise GenerationError(f"{origin}: malformed patch at '{header}': {exc}") from None
+    if len(patch) != 1:
+        raise GenerationError(f"{origin}: malformed patch at '{header}'")
+    parsed = patch[0]
+    header_paths = HEADER_PATHS_RE.match(header)
+    raw_paths = list(header_paths.groups()) if header_paths else []
+    for raw in (*raw_paths, parsed.source_file, parsed.target_file):
+        _check_safe(raw, origin)
+    if parsed.is_added_file:
+        status = "added"
+    elif parsed.is_removed_file:
+        status = "deleted"
+    elif parsed.is_rename:
+        status = "renamed"
+    else:
+        status = "modified"
+    old_path = _strip_prefix(parsed.source_file) if status == "renamed" else None
+    return FileDiff(parsed.path, old_path, status, parsed.is_binary_file, segment, parsed)
+
+
+def _strip_prefix(path: str) -> str:
+    return path[2:] if path[:2] in ("a/", "b/") else path
+
+
+def _check_safe(raw: str | None, origin: str) -> None:
+    """A diff may only touch paths inside the repository and outside `.git/`."""
+    if not raw or raw == "/dev/null":
+        return
+    path = raw.strip('"')
+    if path.startswith("/"):
+        raise GenerationError(f"{origin}: patch touches an absolute path: {path}")
+    parts = PurePosixPath(_strip_prefix(path)).parts
+    if ".." in parts:
+        raise GenerationError(f"{origin}: patch touches a path outside the repository: {path}")
+    if ".git" in parts:
+        raise GenerationError(f"{origin}: patch touches git internals: {path}")
+
+
+# Test files across the dataset's languages, as globs over the repository-relative path.
+DEFAULT_TEST_PATTERNS: tuple[str, ...] = (
+    "tests/*", "*/tests/*", "test/*", "*/test/*",  # Python, Rust and general test folders
+    "test_*.py", "*/test_*.py", "*_test.py", "tests.py", "*/tests.py",  # Python
+    "conftest.py", "*/conftest.py",
+    "*_test.go", "testdata/*", "*/testdata/*",  # Go
+    "*.test.*", "*.spec.*", "__tests__/*", "*/__tests__/*",  # JS / TS
+)
+
+
+def is_test_path(path: str, patterns: tuple[str, ...] = DEFAULT_TEST_PATTERNS) -> bool:
+    """True when `path` is a test file under `patterns` (fnmatch globs; `*` crosses `/`)."""
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns)
+
+
+def join(files: list[FileDiff]) -> str:
+    """Reassemble pieces into one patch."""
+    return "".join(f.text for f in files)

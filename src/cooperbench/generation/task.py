@@ -1,0 +1,354 @@
+"""Tasks in the CooperBench layout: features, base commit, image, test command, repository.
+
+A task folder holds `setup.sh` (REPO_NAME, BASE_COMMIT, the upstream clone URL), `runner.sh`
+(how the tests run), an optional `task.yaml` (overrides), an optional `repo/` (the repository
+shipped as plain files) and `feature<K>/` folders with `feature.md`, `feature.patch` and
+`tests.patch`. Loading checks what can be checked without the repository; `resolve_repo` and
+`check_patches_apply` check the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from cooperbench.generation import diffs
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.gitutil import git_dir_of, has_commit, patch_applies, run_git
+
+FEATURE_FILES = ("feature.md", "feature.patch", "tests.patch")
+FEATURE_DIR_RE = re.compile(r"^feature(\d+)$")
+TASK_DIR_RE = re.compile(r"^task(\d+)$")
+SHA_RE = r"[0-9a-f]{40}"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One existing feature of a task."""
+
+    id: int
+    path: Path
+    description: str
+    feature_patch: str
+    tests_patch: str
+
+    @property
+    def title(self) -> str:
+        match = re.search(r"\*\*Title\*\*:?\s*(.+)", self.description)
+        if match:
+            return match.group(1).strip()
+        first = next((line for line in self.description.splitlines() if line.strip()), "")
+        return first.lstrip("# ").strip()
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """How a task installs and runs its tests."""
+
+    framework: str  # pytest | go | cargo | jest | vitest
+    command: str
+    files: tuple[str, ...] = ()
+    install: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    path: Path
+    repo_name: str  # the dataset folder, e.g. "dspy_task"
+    task_id: int
+    base_commit: str
+    upstream_url: str | None
+    features: tuple[Feature, ...]
+    tests: TestSpec | None
+    test_patterns: tuple[str, ...] = diffs.DEFAULT_TEST_PATTERNS
+    settings: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.repo_name}/task{self.task_id}"
+
+    @property
+    def image(self) -> str:
+        repo = self.repo_name.removesuffix("_task").replace("_", "-")
+        return f"akhatua/cooperbench-{repo}:task{self.task_id}"
+
+    @property
+    def shipped_repo(self) -> Path | None:
+        repo = self.path / "repo"
+        return repo if repo.is_dir() else None
+
+    def feature(self, feature_id: int) -> Feature:
+        for feature in self.features:
+            if feature.id == feature_id:
+                return feature
+        raise GenerationError(f"{self.path}: no feature{feature_id}")
+
+
+# ---------------------------------------------------------------- loading
+
+
+def find_task_dir(spec: str | Path, dataset_root: Path | None = None) -> Path:
+    """Accept a task folder path, or `<repo>_task/task<N>` under the dataset root."""
+    path = Path(spec)
+    if path.is_dir():
+        return path
+    root = dataset_root or Path("dataset")
+    if (root / path).is_dir():
+        return root / path
+    raise GenerationError(f"{spec}: no such task folder (looked here and under {root}/)")
+
+
+def load_task(spec: str | Path, dataset_root: Path | None = None) -> Task:
+    """Read and check one task folder."""
+    path = find_task_dir(spec, dataset_root).resolve()
+    match = TASK_DIR_RE.match(path.name)
+    if not match:
+        raise GenerationError(f"{path}: a task folder is named task<N>")
+    settings = _read_settings(path)
+    base_commit, upstream_url = _read_origin(path, settings)
+    return Task(
+        path=path,
+        repo_name=path.parent.name,
+        task_id=int(match.group(1)),
+        base_commit=base_commit,
+        upstream_url=upstream_url,
+        features=_read_features(path),
+        tests=_read_test_spec(path, settings),
+        test_patterns=tuple(settings.get("test_patterns") or diffs.DEFAULT_TEST_PATTERNS),
+        settings=settings,
+    )
+
+
+def load_dataset(root: str | Path) -> list[Task]:
+    """Every task under a dataset root (`<repo>_task/task<N>/`), or the one task `root` is."""
+    root = Path(root)
+    if not root.is_dir():
+        raise GenerationError(f"{root}: no such folder")
+    if TASK_DIR_RE.match(root.name) and any(root.glob("feature*")):
+        return [load_task(root)]
+    task_dirs = sorted(
+        (d for d in root.glob("*/task*") if d.is_dir() and TASK_DIR_RE.match(d.name)),
+        key=lambda d: (d.parent.name, int(d.name[4:])),
+    )
+    if not task_dirs:
+        raise GenerationError(f"{root}: no task folders (<repo>_task/task<N>/) found")
+    return [load_task(d) for d in task_dirs]
+
+
+def _read_settings(path: Path) -> dict:
+    file = path / "task.yaml"
+    if not file.exists():
+        return {}
+    try:
+        settings = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise GenerationError(f"{file}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(settings, dict):
+        raise GenerationError(f"{file}: expected a mapping of settings")
+    return settings
+
+
+def _read_origin(path: Path, settings: dict) -> tuple[str, str | None]:
+    """Base commit and upstream URL: task.yaml, else setup.sh, else the Dockerfile."""
+    texts = [_read_text(path / name) for name in ("setup.sh", "Dockerfile")]
+    text = "\n".join(t for t in texts if t)
+    base = settings.get("base_commit")
+    if not base:
+        found = re.search(rf"BASE_COMMIT=[\"']?({SHA_RE})", text) or re.search(
+            rf"git checkout\s+({SHA_RE})", text
+        )
+        base = found.group(1) if found else None
+    if not base or not re.fullmatch(SHA_RE, str(base)):
+        raise GenerationError(f"{path / 'setup.sh'}: no BASE_COMMIT=<40 hex digits> found")
+    url = settings.get("upstream_url")
+    if not url:
+        found = re.search(r"git clone\s+(?:--\S+\s+)*[\"']?(\S+?)[\"']?(?:\s|$)", text)
+        url = found.group(1) if found else None
+    return str(base), url
+
+
+def _read_text(file: Path) -> str | None:
+    return file.read_text(encoding="utf-8", errors="replace") if file.is_file() else None
+
+
+def _read_features(path: Path) -> tuple[Feature, ...]:
+    features = []
+    for folder in path.iterdir():
+        match = FEATURE_DIR_RE.match(folder.name)
+        if not (match and folder.is_dir()):
+            continue
+        texts = {}
+        for name in FEATURE_FILES:
+            file = folder / name
+            if not file.is_file():
+                raise GenerationError(f"{file}: missing (a feature folder needs {', '.join(FEATURE_FILES)})")
+            texts[name] = file.read_text(encoding="utf-8", errors="surrogateescape")
+            if not texts[name].strip():
+                raise GenerationError(f"{file}: empty")
+        for name in ("feature.patch", "tests.patch"):
+            if not diffs.parse_diff(texts[name], str(folder / name)):
+                raise GenerationError(f"{folder / name}: no file changes")
+        features.append(
+            Feature(
+                id=int(match.group(1)),
+                path=folder,
+                description=texts["feature.md"],
+                feature_patch=texts["feature.patch"],
+                tests_patch=texts["tests.patch"],
+            )
+        )
+    if not features:
+        raise GenerationError(f"{path}: no feature<K>/ folders")
+    return tuple(sorted(features, key=lambda f: f.id))
+
+
+# ---------------------------------------------------------------- how tests run
+
+RUNNER_PATTERNS = (
+    ("pytest", re.compile(r"(?:python[\d.]*\s+-m\s+)?pytest\b[^\n;&|)]*")),
+    ("go", re.compile(r"go test\b[^\n;&|)]*")),
+    ("cargo", re.compile(r"cargo (?:test|nextest run)\b[^\n;&|)]*")),
+    ("vitest", re.compile(r"(?:npx |pnpm |yarn )?vitest\b[^\n;&|)]*")),
+    ("jest", re.compile(r"(?:npx |pnpm |yarn )?jest\b[^\n;&|)]*")),
+)
+INSTALL_RE = re.compile(r"^\s*((?:uv )?pip install (?!--upgrade pip\b).+|npm (?:ci|install)\b.*|go mod download.*)$", re.M)
+
+
+def _read_test_spec(path: Path, settings: dict) -> TestSpec | None:
+    """task.yaml's `tests:` wins; else the first test command found in runner.sh."""
+    declared = settings.get("tests")
+    if declared:
+        if not isinstance(declared, dict) or not declared.get("framework") or not declared.get("command"):
+            raise GenerationError(f"{path / 'task.yaml'}: `tests` needs `framework` and `command`")
+        return TestSpec(
+            framework=declared["framework"],
+            command=declared["command"],
+            files=tuple(declared.get("files") or ()),
+            install=tuple(declared.get("install") or ()),
+        )
+    runner = _read_text(path / "runner.sh")
+    if runner is None:
+        return None
+    code = "\n".join(line for line in runner.splitlines() if not line.lstrip().startswith(("#", "echo")))
+    for framework, pattern in RUNNER_PATTERNS:
+        found = pattern.search(code)
+        if found:
+            command = found.group(0).strip().strip("\"'")
+            args = command.split()
+            files = tuple(
+                a.strip("\"'") for a in args[1:] if not a.startswith("-") and "/" in a and "$" not in a
+            )
+            install = tuple(m.strip() for m in INSTALL_RE.findall(code))
+            return TestSpec(framework, command, files if framework == "pytest" else (), install)
+    return None
+
+
+# ---------------------------------------------------------------- the repository
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("COOPERBENCH_CACHE") or Path.home() / ".cache" / "cooperbench")
+
+
+def resolve_repo(task: Task, repo: Path | None = None) -> Path:
+    """A git directory holding the task's base commit.
+
+    In order: the repository shipped in the task folder, a local clone the user names, a clone of
+    the upstream URL (cached). Each must contain BASE_COMMIT.
+    """
+    if task.shipped_repo is not None and repo is None:
+        return _materialize_shipped(task)
+    if repo is not None:
+        repo = Path(repo)
+        if not repo.is_dir():
+            raise GenerationError(f"{repo}: no such repository folder")
+        git_dir = git_dir_of(repo)
+        if run_git(["rev-parse", "--git-dir"], git_dir, check=False).returncode != 0:
+            raise GenerationError(f"{repo}: not a git repository")
+        if not has_commit(git_dir, task.base_commit):
+            raise GenerationError(f"{repo}: base commit {task.base_commit[:12]} of {task.name} is not in this repository")
+        return git_dir
+    return _clone_upstream(task)
+
+
+def _materialize_shipped(task: Task) -> Path:
+    """Commit the shipped `repo/` folder with a fixed author and date into a cached bare repo.
+
+    The commit id depends only on the files, so it must equal BASE_COMMIT; a mismatch means the
+    folder was edited after the task was written.
+    """
+    target = cache_root() / "repos" / task.repo_name / f"task{task.task_id}-{task.base_commit[:12]}.git"
+    if target.exists() and has_commit(target, task.base_commit):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        commit = _commit_folder(scratch, task.shipped_repo, f"{task.name} base")
+        if commit != task.base_commit:
+            raise GenerationError(
+                f"{task.shipped_repo}: its files commit to {commit[:12]}, not BASE_COMMIT "
+                f"{task.base_commit[:12]} in setup.sh (edited after the task was written?)"
+            )
+        run_git(["update-ref", "refs/heads/base", commit], scratch)
+        if target.exists():
+            shutil.rmtree(target)
+        scratch.rename(target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _commit_folder(git_dir: Path, folder: Path, message: str) -> str:
+    """Commit every file of `folder` (minus its .gitignore'd ones) into a new bare repo."""
+    run_git(["init", "--bare", "--quiet"], git_dir)
+    env = {"GIT_INDEX_FILE": str(git_dir / "folder-index")}
+    run_git(["--work-tree", str(folder), "add", "--all", "."], git_dir, env=env)
+    tree = run_git(["write-tree"], git_dir, env=env).stdout.strip()
+    Path(env["GIT_INDEX_FILE"]).unlink()
+    return run_git(["commit-tree", tree, "-m", message], git_dir).stdout.strip()
+
+
+def shipped_commit(task_dir: Path) -> str:
+    """The commit id a task folder's shipped repo gets: what its setup.sh must say."""
+    task_dir = Path(task_dir).resolve()
+    with tempfile.TemporaryDirectory(prefix="cb-repo-") as scratch:
+        return _commit_folder(Path(scratch), task_dir / "repo", f"{task_dir.parent.name}/{task_dir.name} base")
+
+
+def _clone_upstream(task: Task) -> Path:
+    if not task.upstream_url:
+        raise GenerationError(f"{task.path}: no repo/ folder, no --repo given and no clone URL in setup.sh")
+    target = cache_root() / "repos" / task.repo_name / "upstream.git"
+    if target.exists() and has_commit(target, task.base_commit):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+        try:
+            proc = run_git(["clone", "--bare", "--quiet", task.upstream_url, str(scratch / "r.git")], None, check=False)
+            if proc.returncode != 0:
+                reason = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+                raise GenerationError(
+                    f"{task.path / 'setup.sh'}: cannot clone {task.upstream_url} ({reason}); pass --repo PATH to a local clone"
+                )
+            (scratch / "r.git").rename(target)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if not has_commit(target, task.base_commit):
+        raise GenerationError(f"{task.upstream_url}: base commit {task.base_commit[:12]} of {task.name} not found")
+    return target
+
+
+def check_patches_apply(task: Task, git_dir: Path) -> None:
+    """Each feature's source and test patch applies to the base commit on its own."""
+    for feature in task.features:
+        for name, patch in (("feature.patch", feature.feature_patch), ("tests.patch", feature.tests_patch)):
+            error = patch_applies(git_dir, task.base_commit, patch)
+            if error:
+                raise GenerationError(f"{feature.path / name}: does not apply to the base commit ({error})")
