@@ -1,0 +1,156 @@
+"""The command line: the seed's flags plus one subcommand per part of the pipeline.
+
+Every failure the user can fix ends as one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cooperbench.generation import prompt as prompt_mod
+from cooperbench.generation import splitter
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.task import (
+    check_patches_apply,
+    load_dataset,
+    load_task,
+    resolve_repo,
+)
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    help="Generate new conflicting CooperBench features with an LLM agent, and check them.",
+)
+
+NOT_BUILT = 2  # exit code for a part of the pipeline that does not exist yet
+
+
+class Backend(str, Enum):
+    local = "local"
+    docker = "docker"
+    modal = "modal"
+
+
+TaskOption = Annotated[
+    Optional[str], typer.Option("--task", help="Task folder, or <repo>_task/task<N> under --dataset.")
+]
+DatasetOption = Annotated[Path, typer.Option("--dataset", help="Dataset root for short task names.")]
+RepoOption = Annotated[
+    Optional[Path], typer.Option("--repo", help="Local clone holding the task's base commit.")
+]
+
+
+@app.callback(invoke_without_command=True)
+def seed(
+    ctx: typer.Context,
+    task: TaskOption = None,
+    prompt_only: Annotated[bool, typer.Option("--prompt-only", help="Print the prompt and stop.")] = False,
+    validate: Annotated[
+        Optional[tuple[Path, Path]],
+        typer.Option("--validate", metavar="FEATURE_PATCH TESTS_PATCH", help="Validate two patches."),
+    ] = None,
+    attempts: Annotated[int, typer.Option("--attempts", min=1, help="Generation attempts.")] = 1,
+    output: Annotated[Path, typer.Option("--output", help="Where generated features go.")] = Path("generated"),
+    model: Annotated[str, typer.Option("--model", help="litellm model name.")] = "gemini/gemini-3-flash-preview",
+    backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.local,
+    dataset: DatasetOption = Path("dataset"),
+) -> None:
+    """Seed-compatible entry: `--task T [--prompt-only | --validate F T | generation flags]`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if task is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(NOT_BUILT)
+    loaded = load_task(task, dataset)
+    if prompt_only:
+        hotspots = prompt_mod.find_hotspots(loaded)
+        sys.stdout.write(prompt_mod.render_prompt(loaded, hotspots))
+        return
+    if validate is not None:
+        _not_built("--validate (the validation stage)")
+    _not_built(f"generation with --model/--backend/--attempts/--output (the agent stage)")
+
+
+def _not_built(what: str) -> None:
+    typer.echo(f"error: {what} is not built yet", err=True)
+    raise typer.Exit(NOT_BUILT)
+
+
+@app.command()
+def tasks(
+    root: Annotated[Path, typer.Argument(help="Dataset root or one task folder.")] = Path("dataset"),
+    check: Annotated[bool, typer.Option("--check", help="Also check base commits and that patches apply.")] = False,
+    repo: RepoOption = None,
+) -> None:
+    """List tasks and their features."""
+    for task in load_dataset(root):
+        status = ""
+        if check:
+            check_patches_apply(task, resolve_repo(task, repo))
+            status = "  [ok: base commit present, every patch applies]"
+        typer.echo(f"{task.name}  base {task.base_commit[:12]}  image {task.image}{status}")
+        for feature in task.features:
+            typer.echo(f"  feature{feature.id}: {feature.title}")
+
+
+@app.command()
+def prompt(
+    task: Annotated[str, typer.Argument(help="Task folder, or <repo>_task/task<N> under --dataset.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for prompt.md and hotspots.json.")],
+    max_hotspots: Annotated[int, typer.Option(min=1, help="Hot spots listed per kind.")] = 8,
+    dataset: DatasetOption = Path("dataset"),
+) -> None:
+    """Write the agent's prompt (prompt.md) and the task's hot spots (hotspots.json)."""
+    written = prompt_mod.write_prompt(load_task(task, dataset), out, max_hotspots=max_hotspots)
+    typer.echo(" ".join(str(p) for p in written))
+
+
+@app.command()
+def split(
+    diff: Annotated[Path, typer.Argument(help="The agent's whole diff against the base commit.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for feature.patch, tests.patch, feature.md.")],
+    task: TaskOption = None,
+    description: Annotated[
+        Optional[Path], typer.Option("--description", help="Description file, if not in the diff.")
+    ] = None,
+    repo: RepoOption = None,
+    dataset: DatasetOption = Path("dataset"),
+) -> None:
+    """Split a diff into feature.patch, tests.patch and feature.md (with --task: check they apply)."""
+    loaded = load_task(task, dataset) if task else None
+    result = splitter.split_diff(
+        _read(diff),
+        origin=str(diff),
+        test_patterns=loaded.test_patterns if loaded else splitter.diffs.DEFAULT_TEST_PATTERNS,
+        description=_read(description) if description else None,
+    )
+    if result.problems:
+        raise GenerationError(f"{diff}: {'; '.join(result.problems)}")
+    if loaded:
+        splitter.check_applies(result, resolve_repo(loaded, repo), loaded.base_commit)
+    splitter.write_split(result, out)
+    dropped = f", dropped {len(result.dropped)}" if result.dropped else ""
+    typer.echo(f"{out}: {len(result.source_files)} source file(s), {len(result.test_files)} test file(s){dropped}")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise GenerationError(f"{path}: {exc.strerror.lower()}") from None
+
+
+def main() -> None:
+    """Console entry point: GenerationError becomes `error: ...` and exit code 1."""
+    try:
+        app()
+    except GenerationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
