@@ -63,6 +63,16 @@ def parse_diff(text: str, origin: str) -> list[FileDiff]:
 
 def _parse_segment(segment: str, origin: str) -> FileDiff:
     header = segment.splitlines()[0]
+    header_paths = HEADER_PATHS_RE.match(header)
+    for raw in header_paths.groups() if header_paths else ():
+        _check_safe(raw, origin)
+    for line in segment.splitlines():
+        if line.startswith(("--- ", "+++ ")):
+            _check_safe(line[4:].split("\t")[0], origin)
+        elif line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
+            _check_safe(line.split(" ", 2)[2], origin)
+        elif line.startswith("@@"):
+            break
     try:
         patch = PatchSet(segment)
     except UnidiffParseError as exc:
@@ -70,10 +80,6 @@ def _parse_segment(segment: str, origin: str) -> FileDiff:
     if len(patch) != 1:
         raise GenerationError(f"{origin}: malformed patch at '{header}'")
     parsed = patch[0]
-    header_paths = HEADER_PATHS_RE.match(header)
-    raw_paths = list(header_paths.groups()) if header_paths else []
-    for raw in (*raw_paths, parsed.source_file, parsed.target_file):
-        _check_safe(raw, origin)
     if parsed.is_added_file:
         status = "added"
     elif parsed.is_removed_file:

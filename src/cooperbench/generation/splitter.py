@@ -95,8 +95,6 @@ def split_diff(
 def drop_reason(file_diff: diffs.FileDiff) -> str | None:
     """Why a file of the agent's diff is not part of the feature, or None when it is."""
     path = PurePosixPath(file_diff.path)
-    if file_diff.binary:
-        return "binary change"
     if any(part in CACHE_PARTS or part.endswith(CACHE_SUFFIXES) for part in path.parts):
         return "cache"
     if path.name.endswith(LEFTOVER_SUFFIXES):
@@ -108,6 +106,8 @@ def drop_reason(file_diff: diffs.FileDiff) -> str | None:
             return "build output"
         if len(path.parts) == 1 and path.suffix in STRAY_ROOT_SUFFIXES:
             return "stray file at the repository root"
+    if file_diff.binary:
+        return "binary change"
     return None
 
 

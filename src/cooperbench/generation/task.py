@@ -281,36 +281,34 @@ def _materialize_shipped(task: Task) -> Path:
     """Commit the shipped `repo/` folder with a fixed author and date into a cached bare repo.
 
     The commit id depends only on the files, so it must equal BASE_COMMIT; a mismatch means the
-    folder was edited after the task was written.
+    folder was edited after the task was written. The folder is re-hashed on every call (cheap
+    for a small shipped repo), so an edit is never hidden by the cache.
     """
-    target = cache_root() / "repos" / task.repo_name / f"task{task.task_id}-{task.base_commit[:12]}.git"
-    if target.exists() and has_commit(target, task.base_commit):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
-        commit = _commit_folder(scratch, task.shipped_repo, f"{task.name} base")
-        if commit != task.base_commit:
-            raise GenerationError(
-                f"{task.shipped_repo}: its files commit to {commit[:12]}, not BASE_COMMIT "
-                f"{task.base_commit[:12]} in setup.sh (edited after the task was written?)"
-            )
-        run_git(["update-ref", "refs/heads/base", commit], scratch)
-        if target.exists():
-            shutil.rmtree(target)
-        scratch.rename(target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    target = cache_root() / "repos" / task.repo_name / f"task{task.task_id}.git"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+        try:
+            run_git(["init", "--bare", "--quiet"], scratch)
+            scratch.rename(target)
+        except OSError:  # another process created it first
+            shutil.rmtree(scratch, ignore_errors=True)
+    commit = _commit_folder(target, task.shipped_repo, f"{task.name} base")
+    if commit != task.base_commit:
+        raise GenerationError(
+            f"{task.shipped_repo}: its files commit to {commit[:12]}, not BASE_COMMIT "
+            f"{task.base_commit[:12]} in setup.sh (edited after the task was written?)"
+        )
+    run_git(["update-ref", "refs/heads/base", commit], target)
     return target
 
 
 def _commit_folder(git_dir: Path, folder: Path, message: str) -> str:
-    """Commit every file of `folder` (minus its .gitignore'd ones) into a new bare repo."""
-    run_git(["init", "--bare", "--quiet"], git_dir)
-    env = {"GIT_INDEX_FILE": str(git_dir / "folder-index")}
-    run_git(["--work-tree", str(folder), "add", "--all", "."], git_dir, env=env)
-    tree = run_git(["write-tree"], git_dir, env=env).stdout.strip()
-    Path(env["GIT_INDEX_FILE"]).unlink()
+    """Commit every file of `folder` (minus its .gitignore'd ones) into the repo at `git_dir`."""
+    with tempfile.TemporaryDirectory(prefix="cb-index-") as index_dir:
+        env = {"GIT_INDEX_FILE": str(Path(index_dir) / "index")}
+        run_git(["--work-tree", str(folder), "add", "--all", "."], git_dir, env=env)
+        tree = run_git(["write-tree"], git_dir, env=env).stdout.strip()
     return run_git(["commit-tree", tree, "-m", message], git_dir).stdout.strip()
 
 
@@ -318,6 +316,7 @@ def shipped_commit(task_dir: Path) -> str:
     """The commit id a task folder's shipped repo gets: what its setup.sh must say."""
     task_dir = Path(task_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="cb-repo-") as scratch:
+        run_git(["init", "--bare", "--quiet"], Path(scratch))
         return _commit_folder(Path(scratch), task_dir / "repo", f"{task_dir.parent.name}/{task_dir.name} base")
 
 

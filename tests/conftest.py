@@ -1,0 +1,89 @@
+"""Shared fixtures: the shipped demo task, an isolated cache, real git repos and the real CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "dataset" / "miniconf_task" / "task1"
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session gets its own cache of materialized repositories."""
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setenv("COOPERBENCH_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture
+def demo_copy(tmp_path) -> Path:
+    """A writable copy of the demo task, to break in tests."""
+    target = tmp_path / "dataset" / "miniconf_task" / "task1"
+    shutil.copytree(DEMO, target)
+    return target
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True).stdout.decode()
+
+
+def write_files(root: Path, files: dict[str, str | bytes | None]) -> None:
+    for name, content in files.items():
+        path = root / name
+        if content is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_bytes(content.encode())
+
+
+@pytest.fixture
+def make_diff(tmp_path):
+    """Real git: commit `before`, apply `after` (None deletes), return `git diff` of the change."""
+
+    def make(before: dict, after: dict, renames: dict[str, str] | None = None) -> tuple[Path, str]:
+        repo = tmp_path / "work"
+        repo.mkdir()
+        git(repo, "init", "-q")
+        write_files(repo, before)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "base")
+        for old, new in (renames or {}).items():
+            git(repo, "mv", old, new)
+        write_files(repo, after)
+        git(repo, "add", "-A")
+        return repo, git(repo, "diff", "--cached", "-M", "HEAD")
+
+    return make
+
+
+def run_cli(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "cooperbench.generation", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """A user error: non-zero exit, one `error:` line naming the problem, no traceback."""
+    assert proc.returncode != 0, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

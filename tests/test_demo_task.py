@@ -1,0 +1,51 @@
+"""The shipped demo task is what it claims: each feature's tests fail before it and pass after."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO
+from cooperbench.generation import load_task
+from cooperbench.generation.task import resolve_repo
+
+
+def checkout_base(tmp_path: Path) -> Path:
+    task = load_task(DEMO)
+    archive = subprocess.run(
+        ["git", f"--git-dir={resolve_repo(task)}", "archive", task.base_commit], capture_output=True, check=True
+    ).stdout
+    work = tmp_path / "repo"
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(work, filter="data")
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)  # so `git apply` stays inside it
+    return work
+
+
+def pytest_outcome(work: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=work, capture_output=True, text=True,
+    )
+
+
+def test_base_suite_passes(tmp_path):
+    proc = pytest_outcome(checkout_base(tmp_path))
+    assert proc.returncode == 0, proc.stdout
+    assert "25 passed" in proc.stdout
+
+
+@pytest.mark.parametrize("feature_id", [1, 2, 3, 4, 5, 6])
+def test_feature_tests_fail_before_and_pass_after(tmp_path, feature_id):
+    feature = load_task(DEMO).feature(feature_id)
+    work = checkout_base(tmp_path)
+    subprocess.run(["git", "apply", str(feature.path / "tests.patch")], cwd=work, check=True)
+    before = pytest_outcome(work)
+    assert before.returncode == 1 and " failed" in before.stdout, before.stdout
+    subprocess.run(["git", "apply", str(feature.path / "feature.patch")], cwd=work, check=True)
+    after = pytest_outcome(work)
+    assert after.returncode == 0, after.stdout

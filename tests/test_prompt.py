@@ -1,0 +1,73 @@
+"""Hot spots on known patches, and a prompt that is byte-identical for the same inputs."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import DEMO, run_cli
+from cooperbench.generation import find_hotspots, load_task, render_prompt
+from cooperbench.generation.prompt import changed_regions
+
+
+def test_regions_use_base_line_numbers_and_enclosing_functions():
+    task = load_task(DEMO)
+    regions = changed_regions(5, task.feature(5).feature_patch, "feature5")
+    # feature5 adds QUOTES/ESCAPES after _parse_assignment, then rewrites _parse_value's body.
+    assert [(r.function, r.start, r.end) for r in regions] == [
+        ("_parse_assignment", 63, 64),
+        ("_parse_value", 65, 66),
+        ("_parse_value", 66, 67),
+    ]
+
+
+def test_demo_hotspots_match_the_known_overlaps():
+    hotspots = find_hotspots(load_task(DEMO))
+    assert hotspots["files"] == [
+        {"file": "miniconf/parser.py", "features": [1, 4, 5, 6]},
+        {"file": "miniconf/config.py", "features": [2, 3]},
+    ]
+    shared_functions = {(h["function"], tuple(h["features"])) for h in hotspots["functions"] if len(h["features"]) > 1}
+    assert shared_functions == {("get", (2, 3)), ("loads", (4, 6)), ("_parse_value", (1, 5)), ("_parse_assignment", (1, 5))}
+    pairs = {tuple(r["features"]) for r in hotspots["line_ranges"]}
+    assert pairs == {(1, 5), (2, 3), (4, 6)}  # exactly the three pairs that conflict under git merge
+    for shared in hotspots["line_ranges"]:
+        assert shared["start"] <= shared["end"]
+
+
+def test_test_files_are_not_hotspots(demo_copy):
+    # Every feature's tests.patch touches tests/test_*.py; as source, they would dominate.
+    for feature in demo_copy.glob("feature*"):
+        patch = (feature / "feature.patch").read_text() + (feature / "tests.patch").read_text()
+        (feature / "feature.patch").write_text(patch)
+    files = [h["file"] for h in find_hotspots(load_task(demo_copy))["files"]]
+    assert not any(f.startswith("tests/") for f in files)
+
+
+def test_prompt_names_hotspots_format_and_rules():
+    task = load_task(DEMO)
+    text = render_prompt(task, find_hotspots(task))
+    assert "`miniconf/parser.py` lines 24-25" in text
+    assert "`get` in `miniconf/config.py`" in text
+    assert ".feature_description.md" in text
+    assert "Title, Description, API Changes, Implementation Details, Files Modified" in text
+    assert "python -m pytest tests/test_parser.py" in text
+    assert task.feature(1).description.strip() in text
+    assert "${" not in text.replace("`${key}`", "")  # every placeholder substituted
+
+
+def test_prompt_is_byte_identical_across_processes(tmp_path):
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        proc = run_cli("prompt", str(DEMO), "--out", str(out), PYTHONHASHSEED=seed)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(((out / "prompt.md").read_bytes(), (out / "hotspots.json").read_bytes()))
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0][1])["task"] == "miniconf_task/task1"
+
+
+def test_prompt_only_prints_the_prompt():
+    proc = run_cli("--task", "miniconf_task/task1", "--prompt-only")
+    assert proc.returncode == 0, proc.stderr
+    task = load_task(DEMO)
+    assert proc.stdout == render_prompt(task, find_hotspots(task))

@@ -1,0 +1,178 @@
+"""Loading tasks in the CooperBench layout, against real git and the shipped demo task."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO, ROOT, git
+from cooperbench.generation import GenerationError, load_dataset, load_task
+from cooperbench.generation.gitutil import run_git
+from cooperbench.generation.task import check_patches_apply, resolve_repo, shipped_commit
+
+
+def test_demo_task_loads():
+    task = load_task(DEMO)
+    assert task.name == "miniconf_task/task1"
+    assert task.task_id == 1
+    assert task.image == "akhatua/cooperbench-miniconf:task1"
+    assert [f.id for f in task.features] == [1, 2, 3, 4, 5, 6]
+    assert task.feature(2).title == "Typed getters on sections"
+    assert task.tests.framework == "pytest"
+    assert task.tests.files == ("tests/test_parser.py", "tests/test_config.py", "tests/test_writer.py")
+    assert task.tests.install == ('pip install -e ".[dev]"',)
+
+
+def test_short_name_resolves_under_the_dataset_root():
+    assert load_task("miniconf_task/task1", ROOT / "dataset").path == DEMO
+
+
+def test_shipped_repo_commits_to_the_stable_base_commit(isolated_cache):
+    task = load_task(DEMO)
+    git_dir = resolve_repo(task)
+    assert git_dir.is_relative_to(isolated_cache)
+    assert run_git(["rev-parse", "base"], git_dir).stdout.strip() == task.base_commit
+    assert shipped_commit(DEMO) == task.base_commit
+    assert resolve_repo(task) == git_dir  # cached: same place, no rebuild
+    check_patches_apply(task, git_dir)
+
+
+def test_image_name_follows_the_dataset_convention(demo_copy):
+    target = demo_copy.parents[1] / "samuelcolvin_dirty_equals_task" / "task43"
+    shutil.move(demo_copy, target)
+    assert load_task(target).image == "akhatua/cooperbench-samuelcolvin-dirty-equals:task43"
+
+
+def test_load_dataset_lists_every_task(demo_copy):
+    second = demo_copy.parent / "task7"
+    shutil.copytree(demo_copy, second)
+    tasks = load_dataset(demo_copy.parents[1])
+    assert [t.name for t in tasks] == ["miniconf_task/task1", "miniconf_task/task7"]
+    assert [t.name for t in load_dataset(demo_copy)] == ["miniconf_task/task1"]
+
+
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda t: (t / "feature3" / "feature.md").unlink(), "feature3/feature.md: missing"),
+        (lambda t: (t / "feature2" / "tests.patch").write_text(""), "feature2/tests.patch: empty"),
+        (lambda t: (t / "feature1" / "feature.patch").write_text("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n-a\n"), "feature1/feature.patch: malformed patch"),
+        (lambda t: (t / "feature1" / "feature.patch").write_text("just some text\n"), "feature1/feature.patch: not a git diff"),
+        (lambda t: (t / "setup.sh").write_text("REPO_NAME=x\n"), "setup.sh: no BASE_COMMIT"),
+        (lambda t: (t / "task.yaml").write_text("tests: [1\n"), "task.yaml: invalid YAML"),
+        (lambda t: [shutil.rmtree(f) for f in t.glob("feature*")], "no feature<K>/ folders"),
+    ],
+)
+def test_broken_tasks_give_one_line_errors(demo_copy, breakage, message):
+    breakage(demo_copy)
+    with pytest.raises(GenerationError, match=message.replace("[", r"\[").replace("<", "<")) as info:
+        load_task(demo_copy)
+    assert "\n" not in str(info.value)
+
+
+def test_edited_shipped_repo_is_caught(demo_copy):
+    (demo_copy / "repo" / "miniconf" / "writer.py").write_text("# edited\n")
+    with pytest.raises(GenerationError, match="not BASE_COMMIT"):
+        resolve_repo(load_task(demo_copy))
+
+
+def test_patch_that_does_not_apply_is_named(demo_copy):
+    patch = demo_copy / "feature4" / "feature.patch"
+    patch.write_text(patch.read_text().replace("last_key = None\n     for lineno", "last_key = None\n     for LINENO"))
+    patch.write_text(patch.read_text().replace(" def loads(text):", " def loads(texts):"))
+    task = load_task(demo_copy)
+    with pytest.raises(GenerationError, match="feature4/feature.patch: does not apply"):
+        check_patches_apply(task, resolve_repo(task))
+
+
+def upstream_style_task(tmp_path: Path, runner: str, base_commit: str) -> Path:
+    """A task folder as the public dataset has it: no repo/, the repository cloned elsewhere."""
+    task = tmp_path / "dataset" / "demo_task" / "task5"
+    task.mkdir(parents=True)
+    for feature in DEMO.glob("feature*"):
+        shutil.copytree(feature, task / feature.name)
+    (task / "setup.sh").write_text(
+        "#!/bin/bash\nREPO_NAME=\"demo\"\nBASE_COMMIT=\"%s\"\n"
+        "git clone https://example.invalid/demo.git repo\ncd repo && git checkout $BASE_COMMIT\n" % base_commit
+    )
+    (task / "runner.sh").write_text(runner)
+    return task
+
+
+@pytest.fixture
+def local_clone(tmp_path) -> Path:
+    """A user's clone: the demo repository as an ordinary git work tree, one extra commit on top."""
+    clone = tmp_path / "clone"
+    shutil.copytree(DEMO / "repo", clone)
+    git(clone, "init", "-q")
+    git(clone, "add", "-A")
+    env_date = "2024-01-01T00:00:00+0000"
+    import os, subprocess
+    subprocess.run(
+        ["git", "commit", "-qm", "miniconf_task/task1 base"], cwd=clone, check=True,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_NAME": "CooperBench",
+             "GIT_AUTHOR_EMAIL": "cooperbench@localhost", "GIT_AUTHOR_DATE": env_date,
+             "GIT_COMMITTER_NAME": "CooperBench", "GIT_COMMITTER_EMAIL": "cooperbench@localhost",
+             "GIT_COMMITTER_DATE": env_date},
+    )
+    (clone / "CHANGES").write_text("later work\n")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-qm", "later")
+    return clone
+
+
+DSPY_STYLE_RUNNER = """#!/bin/bash
+set -e
+cd /workspace/repo
+git apply "/patches/$TEST_PATCH"
+echo "Installing package in editable mode with dev dependencies..."
+pip install --upgrade pip
+pip install -e ".[dev]"
+echo "Running tests..."
+timeout 300 python -m pytest "tests/test_parser.py" -v --tb=short
+"""
+
+GO_STYLE_RUNNER = """#!/bin/bash
+TEST_OUTPUT=$(timeout 300 go test -v -run "$TEST_PATTERN" ./... 2>&1)
+"""
+
+
+def test_upstream_task_with_a_local_clone(tmp_path, local_clone):
+    base = load_task(DEMO).base_commit
+    task = load_task(upstream_style_task(tmp_path, DSPY_STYLE_RUNNER, base))
+    assert task.upstream_url == "https://example.invalid/demo.git"
+    assert task.tests.command == 'python -m pytest "tests/test_parser.py" -v --tb=short'
+    assert task.tests.files == ("tests/test_parser.py",)
+    assert task.tests.install == ('pip install -e ".[dev]"',)
+    git_dir = resolve_repo(task, local_clone)
+    check_patches_apply(task, git_dir)
+
+
+def test_go_runner_is_recognised(tmp_path):
+    task = load_task(upstream_style_task(tmp_path, GO_STYLE_RUNNER, "a" * 40))
+    assert task.tests.framework == "go"
+
+
+def test_task_yaml_overrides_the_runner(tmp_path):
+    folder = upstream_style_task(tmp_path, GO_STYLE_RUNNER, "a" * 40)
+    (folder / "task.yaml").write_text(
+        "tests:\n  framework: cargo\n  command: cargo test\n"
+        "test_patterns: ['spec/*']\n"
+    )
+    task = load_task(folder)
+    assert (task.tests.framework, task.tests.command) == ("cargo", "cargo test")
+    assert task.test_patterns == ("spec/*",)
+
+
+def test_base_commit_absent_from_the_clone(tmp_path, local_clone):
+    task = load_task(upstream_style_task(tmp_path, DSPY_STYLE_RUNNER, "b" * 40))
+    with pytest.raises(GenerationError, match=r"base commit bbbbbbbbbbbb of demo_task/task5 is not in this repository"):
+        resolve_repo(task, local_clone)
+
+
+def test_unreachable_upstream_says_to_pass_a_clone(tmp_path):
+    task = load_task(upstream_style_task(tmp_path, DSPY_STYLE_RUNNER, "b" * 40))
+    with pytest.raises(GenerationError, match="cannot clone https://example.invalid/demo.git .*--repo PATH"):
+        resolve_repo(task)
