@@ -12,8 +12,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from cooperbench.generation import atomic, conflicts as conflicts_mod
 from cooperbench.generation import prompt as prompt_mod
-from cooperbench.generation import splitter
+from cooperbench.generation import splitter, validator
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.task import (
     check_patches_apply,
@@ -61,6 +62,8 @@ def seed(
     model: Annotated[str, typer.Option("--model", help="litellm model name.")] = "gemini/gemini-3-flash-preview",
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.local,
     dataset: DatasetOption = Path("dataset"),
+    repo: RepoOption = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Time limit per test run, seconds.")] = 300.0,
 ) -> None:
     """Seed-compatible entry: `--task T [--prompt-only | --validate F T | generation flags]`."""
     if ctx.invoked_subcommand is not None:
@@ -74,7 +77,9 @@ def seed(
         sys.stdout.write(prompt_mod.render_prompt(loaded, hotspots))
         return
     if validate is not None:
-        _not_built("--validate (the validation stage)")
+        verdict = _validate(loaded, validate[0], validate[1], backend.value, timeout, repo)
+        typer.echo(validator.describe(verdict), nl=False)
+        return
     _not_built(f"generation with --model/--backend/--attempts/--output (the agent stage)")
 
 
@@ -138,6 +143,47 @@ def split(
     splitter.write_split(result, out)
     dropped = f", dropped {len(result.dropped)}" if result.dropped else ""
     typer.echo(f"{out}: {len(result.source_files)} source file(s), {len(result.test_files)} test file(s){dropped}")
+
+
+@app.command()
+def validate(
+    task: Annotated[str, typer.Argument(help="Task folder, or <repo>_task/task<N> under --dataset.")],
+    feature_patch: Annotated[Path, typer.Argument(help="The candidate's source patch.")],
+    tests_patch: Annotated[Path, typer.Argument(help="The candidate's tests patch.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the verdict here (JSON).")] = None,
+    backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.local,
+    timeout: Annotated[float, typer.Option("--timeout", help="Time limit per test run, seconds.")] = 300.0,
+    repo: RepoOption = None,
+    dataset: DatasetOption = Path("dataset"),
+) -> None:
+    """Validate a candidate feature: applies, fail-to-pass, pass-to-pass, conflicts, novelty."""
+    verdict = _validate(load_task(task, dataset), feature_patch, tests_patch, backend.value, timeout, repo)
+    if out:
+        atomic.write_json(out, verdict)
+    typer.echo(validator.describe(verdict), nl=False)
+
+
+def _validate(task, feature_patch: Path, tests_patch: Path, backend: str, timeout: float, repo: Path | None) -> dict:
+    return validator.validate_candidate(
+        task, _read(feature_patch), _read(tests_patch), git_dir=resolve_repo(task, repo),
+        settings=validator.ValidationSettings(backend=backend, timeout=timeout),
+    )
+
+
+@app.command()
+def conflicts(
+    task: Annotated[str, typer.Argument(help="Task folder, or <repo>_task/task<N> under --dataset.")],
+    candidate: Annotated[Optional[Path], typer.Option("--candidate", help="Also a candidate's feature.patch.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write [{f1, f2, has_conflict, files, regions}] here.")] = None,
+    repo: RepoOption = None,
+    dataset: DatasetOption = Path("dataset"),
+) -> None:
+    """The pairwise conflict matrix of a task's features (git merge of their source patches)."""
+    loaded = load_task(task, dataset)
+    results = conflicts_mod.conflict_matrix(loaded, resolve_repo(loaded, repo), _read(candidate) if candidate else None)
+    if json_out:
+        atomic.write_json(json_out, [r.to_dict() for r in results])
+    typer.echo(conflicts_mod.render_table(results), nl=False)
 
 
 def _read(path: Path) -> str:

@@ -17,6 +17,10 @@ from unidiff.errors import UnidiffParseError
 from cooperbench.generation.errors import GenerationError
 
 DIFF_HEADER = "diff --git "
+DEFINITION_RE = re.compile(
+    r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:def|class|func|fn|function|impl|interface|struct|type)\s+"
+    r"(?:\([^)]*\)\s*)?(?P<name>[A-Za-z_$][\w$]*)"
+)
 HEADER_PATHS_RE = re.compile(r"^diff --git (?:\"?a/)?(.+?)\"? (?:\"?b/)?(.+?)\"?\s*$")
 
 
@@ -128,3 +132,33 @@ def is_test_path(path: str, patterns: tuple[str, ...] = DEFAULT_TEST_PATTERNS) -
 def join(files: list[FileDiff]) -> str:
     """Reassemble pieces into one patch."""
     return "".join(f.text for f in files)
+
+
+def definition_name(line: str | None) -> str | None:
+    """The name a line defines (`def f`, `class C`, `func F`, `fn f`, ...), or None."""
+    match = DEFINITION_RE.match(line or "")
+    return match.group("name") if match else None
+
+
+def touched_definitions(file_diff: FileDiff) -> set[str]:
+    """Names of the definitions a file's change adds, removes or edits.
+
+    A changed line counts for the definition it sits in, unless it comes after a definition line
+    of its own run (then it belongs to that new definition).
+    """
+    names: set[str] = set()
+    for hunk in file_diff.parsed:
+        enclosing = definition_name(hunk.section_header)
+        before_own_definition = True
+        for line in hunk:
+            if line.is_context:
+                enclosing = definition_name(line.value) or enclosing
+                before_own_definition = True
+                continue
+            name = definition_name(line.value)
+            if name:
+                names.add(name)
+                before_own_definition = False
+            elif before_own_definition and line.value.strip() and enclosing:
+                names.add(enclosing)
+    return names

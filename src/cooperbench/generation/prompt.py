@@ -8,7 +8,6 @@ settings always give byte-identical text, so DVC can cache on it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -19,10 +18,6 @@ from cooperbench.generation.task import Task
 
 DESCRIPTION_FILE = ".feature_description.md"
 DESCRIPTION_SECTIONS = ("Title", "Description", "API Changes", "Implementation Details", "Files Modified")
-DEFINITION_RE = re.compile(
-    r"^\s*(?:async\s+)?(?:def|class|func|fn|function|impl|interface|struct|type)\s+"
-    r"(?:\([^)]*\)\s*)?(?P<name>[A-Za-z_$][\w$]*)"
-)
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ def changed_regions(feature_id: int, patch: str, origin: str) -> list[Region]:
         if file_diff.binary:
             continue
         for hunk in file_diff.parsed:
-            enclosing = _definition_name(hunk.section_header)
+            enclosing = diffs.definition_name(hunk.section_header)
             last_source = hunk.source_start - 1
             run: list[int] = []
             run_function: str | None = None
@@ -55,7 +50,7 @@ def changed_regions(feature_id: int, patch: str, origin: str) -> list[Region]:
                         regions.append(_region(feature_id, file_diff.path, run_function, run))
                         run = []
                     last_source = line.source_line_no
-                    enclosing = _definition_name(line.value) or enclosing
+                    enclosing = diffs.definition_name(line.value) or enclosing
                     continue
                 if not run:
                     run_function = enclosing
@@ -64,7 +59,7 @@ def changed_regions(feature_id: int, patch: str, origin: str) -> list[Region]:
                 else:
                     last_source = line.source_line_no
                     run.append(last_source)
-                    removed_definition = _definition_name(line.value)
+                    removed_definition = diffs.definition_name(line.value)
                     if removed_definition and run_function == enclosing:
                         run_function = removed_definition
             if run:
@@ -74,11 +69,6 @@ def changed_regions(feature_id: int, patch: str, origin: str) -> list[Region]:
 
 def _region(feature: int, path: str, function: str | None, lines: list[int]) -> Region:
     return Region(feature, path, function, max(1, min(lines)), max(lines))
-
-
-def _definition_name(text: str) -> str | None:
-    match = DEFINITION_RE.match(text or "")
-    return match.group("name") if match else None
 
 
 def find_hotspots(task: Task) -> dict:
