@@ -200,3 +200,6 @@ def main() -> None:
     except GenerationError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: sandboxes closed, nothing half-written", err=True)
+        sys.exit(130)

@@ -131,6 +131,7 @@ def run_jailed(
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL bwrap's process group; the jailed processes die with their pid namespace."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
