@@ -14,7 +14,8 @@ import typer
 
 from cooperbench.generation import atomic, conflicts as conflicts_mod
 from cooperbench.generation import prompt as prompt_mod
-from cooperbench.generation import splitter, validator
+from cooperbench.generation import generator, splitter, validator
+from cooperbench.generation.agent import AgentSettings
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.task import (
     check_patches_apply,
@@ -29,9 +30,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Generate new conflicting CooperBench features with an LLM agent, and check them.",
 )
-
-NOT_BUILT = 2  # exit code for a part of the pipeline that does not exist yet
-
 
 class Backend(str, Enum):
     local = "local"
@@ -64,13 +62,16 @@ def seed(
     dataset: DatasetOption = Path("dataset"),
     repo: RepoOption = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Time limit per test run, seconds.")] = 300.0,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Attempts run at the same time.")] = 1,
+    step_limit: Annotated[int, typer.Option("--step-limit", min=1, help="Agent steps per attempt.")] = 75,
+    cost_limit: Annotated[float, typer.Option("--cost-limit", min=0, help="Model dollars per attempt.")] = 2.0,
 ) -> None:
     """Seed-compatible entry: `--task T [--prompt-only | --validate F T | generation flags]`."""
     if ctx.invoked_subcommand is not None:
         return
     if task is None:
         typer.echo(ctx.get_help())
-        raise typer.Exit(NOT_BUILT)
+        raise typer.Exit(2)
     loaded = load_task(task, dataset)
     if prompt_only:
         hotspots = prompt_mod.find_hotspots(loaded)
@@ -80,12 +81,17 @@ def seed(
         verdict = _validate(loaded, validate[0], validate[1], backend.value, timeout, repo)
         typer.echo(validator.describe(verdict), nl=False)
         return
-    _not_built(f"generation with --model/--backend/--attempts/--output (the agent stage)")
-
-
-def _not_built(what: str) -> None:
-    typer.echo(f"error: {what} is not built yet", err=True)
-    raise typer.Exit(NOT_BUILT)
+    results = generator.generate_features(
+        loaded,
+        AgentSettings(model=model, step_limit=step_limit, cost_limit=cost_limit),
+        backend=backend.value,
+        attempts=attempts,
+        output=output,
+        jobs=jobs,
+        repo=repo,
+        validation=validator.ValidationSettings(backend=backend.value, timeout=timeout),
+    )
+    typer.echo(generator.render_summary(results), nl=False)
 
 
 @app.command()

@@ -178,23 +178,41 @@ def validate_candidate(
                 reasons.append(f"breaks tests that passed before: {', '.join(pass_to_pass['broken'][:5])}")
 
     timings["total"] = time.monotonic() - started
+    verdict = verdict_skeleton(task, reasons, settings.backend)
+    verdict["checks"] = {
+        "static": {"ok": static_ok, **static},
+        "applies": {"ok": applies_ok, **applies},
+        "fail_to_pass": fail_to_pass,
+        "pass_to_pass": pass_to_pass,
+    }
+    verdict.update(
+        conflict_result=conflict_result,
+        runs=runs,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        versions=tool_versions(sandbox_versions),
+    )
+    return verdict
+
+
+def verdict_skeleton(task: Task, reasons: list[str], backend: str) -> dict:
+    """Every verdict has these keys, so readers (the report) need no special cases."""
     return {
         "valid": not reasons,
         "reasons": reasons,
         "task": task.name,
         "base_commit": task.base_commit,
-        "backend": settings.backend,
-        "checks": {
-            "static": {"ok": static_ok, **static},
-            "applies": {"ok": applies_ok, **applies},
-            "fail_to_pass": fail_to_pass,
-            "pass_to_pass": pass_to_pass,
-        },
-        "conflict_result": conflict_result,
-        "runs": runs,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "versions": tool_versions(sandbox_versions),
+        "backend": backend,
+        "checks": {},
+        "conflict_result": {"conflicts": [], "pairs": [], "copy_of": None},
+        "runs": {},
+        "timings": {},
+        "versions": tool_versions({}),
     }
+
+
+def unusable_verdict(task: Task, problems: list[str], backend: str) -> dict:
+    """The verdict of an attempt whose diff is no candidate (no source, no tests, no description)."""
+    return verdict_skeleton(task, list(problems), backend)
 
 
 def run_both(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings) -> tuple[TestRun, TestRun, dict[str, str]]:

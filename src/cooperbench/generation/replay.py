@@ -1,0 +1,114 @@
+"""The `replay/<name>` model: plays a recorded agent session back through the real agent loop.
+
+It reads a mini-swe-agent trajectory (`trajectory_format` mini-swe-agent-1.x) and re-issues its
+assistant turns, in order, through litellm's own completion path (litellm's `mock_response` and
+`mock_tool_calls`: no network). The commands of those turns really run in the sandbox, so the
+diff, the tests and the verdict come from this run, not from the recording. Any real session a
+user saved can be replayed; the project ships scripted sessions for the demo task. A replay costs
+nothing and says so: its cost is 0 and `usage.json` marks the run as a replay.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cooperbench.generation.errors import GenerationError
+
+REPLAY_PREFIX = "replay/"
+
+
+def is_replay(model_name: str) -> bool:
+    return model_name.startswith(REPLAY_PREFIX)
+
+
+def replay_file(model_name: str, task_path: Path) -> Path:
+    """`replay/<name>`: `<task>/replays/<name>.traj.json`, or a path to a trajectory file."""
+    name = model_name[len(REPLAY_PREFIX):]
+    candidates = [Path(name), task_path / "replays" / f"{name}.traj.json"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise GenerationError(f"{model_name}: no recorded session at {candidates[1]} (nor a file named {name})")
+
+
+def recorded_turns(path: Path) -> list[dict]:
+    """The assistant turns of a trajectory, each as {content, commands}."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GenerationError(f"{path}: not a readable trajectory ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(messages, list) or not str(data.get("trajectory_format", "")).startswith("mini-swe-agent"):
+        raise GenerationError(f"{path}: not a mini-swe-agent trajectory (no trajectory_format / messages)")
+    turns = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            continue
+        commands = _commands(message)
+        if not commands:
+            raise GenerationError(f"{path}: assistant turn {len(turns) + 1} has no command to replay")
+        turns.append({"content": message.get("content") or "", "commands": commands})
+    if not turns:
+        raise GenerationError(f"{path}: the trajectory has no assistant turns")
+    return turns
+
+
+def _commands(message: dict) -> list[str]:
+    """Commands of a turn: the parsed actions mini-swe-agent records, else the bash tool calls."""
+    actions = (message.get("extra") or {}).get("actions") or []
+    commands = [a["command"] for a in actions if isinstance(a, dict) and isinstance(a.get("command"), str)]
+    if commands:
+        return commands
+    for call in message.get("tool_calls") or []:
+        try:
+            arguments = json.loads(call["function"]["arguments"])
+            commands.append(arguments["command"])
+        except (KeyError, TypeError, json.JSONDecodeError):
+            continue
+    return commands
+
+
+def make_replay_model(model_name: str, task_path: Path):
+    """A mini-swe-agent LitellmModel whose completions come from the recording."""
+    import litellm
+    from minisweagent.exceptions import LimitsExceeded
+    from minisweagent.models.litellm_model import LitellmModel
+    from minisweagent.models.utils.actions_toolcall import BASH_TOOL
+
+    path = replay_file(model_name, task_path)
+    turns = recorded_turns(path)
+
+    class ReplayModel(LitellmModel):
+        """Each query answers with the next recorded turn, through litellm.completion."""
+
+        def __init__(self):
+            super().__init__(model_name=model_name, cost_tracking="ignore_errors")
+            self.turn = 0
+            self.source = path
+
+        def _query(self, messages: list[dict], **kwargs):
+            if self.turn >= len(turns):
+                raise LimitsExceeded({
+                    "role": "exit",
+                    "content": "ReplayExhausted",
+                    "extra": {"exit_status": "ReplayExhausted", "submission": ""},
+                })
+            recorded = turns[self.turn]
+            self.turn += 1
+            calls = [
+                {"id": f"replay_{self.turn}_{i}", "type": "function",
+                 "function": {"name": "bash", "arguments": json.dumps({"command": command})}}
+                for i, command in enumerate(recorded["commands"])
+            ]
+            return litellm.completion(
+                model="replay", custom_llm_provider="openai", messages=messages, tools=[BASH_TOOL],
+                mock_response=recorded["content"], mock_tool_calls=calls,
+            )
+
+        def serialize(self) -> dict:
+            data = super().serialize()
+            data["info"]["replay"] = {"source": str(self.source), "turns": len(turns)}
+            return data
+
+    return ReplayModel()
