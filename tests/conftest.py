@@ -69,14 +69,15 @@ def make_diff(tmp_path):
     return make
 
 
-def run_cli(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a subprocess, as a user runs it."""
+def run_cli(*args: str, cwd: Path = ROOT, drop: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess, as a user runs it; `drop` removes variables from its env."""
+    environment = {k: v for k, v in {**os.environ, **env}.items() if k not in drop}
     return subprocess.run(
         [sys.executable, "-m", "cooperbench.generation", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        env={**os.environ, **env},
+        env=environment,
     )
 
 

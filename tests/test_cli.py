@@ -64,13 +64,6 @@ def test_missing_diff_file(tmp_path):
     assert_one_line_error(run_cli("split", str(tmp_path / "nope.diff"), "--out", str(tmp_path / "o")), "nope.diff", "no such file")
 
 
-def test_unbuilt_parts_say_so_and_exit_2():
-    proc = run_cli("--task", "miniconf_task/task1", "--attempts", "3", "--model", "gpt-4o")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
-    assert "agent stage" in proc.stderr and "not built yet" in proc.stderr
-
-
 def test_bad_backend_is_a_usage_error():
     proc = run_cli("--task", "miniconf_task/task1", "--backend", "kubernetes")
     assert proc.returncode == 2

@@ -111,3 +111,14 @@ def test_missing_image_without_dockerfile(daemon, demo_copy):
     demo_copy.rename(renamed)
     with pytest.raises(GenerationError, match="cannot be pulled, and .*Dockerfile does not exist"):
         open_sandbox(load_task(renamed), "docker")
+
+
+def test_replayed_agent_attempt_on_docker(daemon, tmp_path):
+    """The whole attempt (agent, split, validation) in containers of the task's image."""
+    from cooperbench.generation.generator import generate_feature
+
+    before = len(our_containers(daemon))
+    result = generate_feature(DEMO, "replay/fallback-sentinel", "docker", output=tmp_path)
+    assert result.success, result.verdict["reasons"]
+    assert result.usage["backend"] == "docker" and result.verdict["backend"] == "docker"
+    assert len(our_containers(daemon)) == before

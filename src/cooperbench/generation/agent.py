@@ -23,7 +23,7 @@ import yaml
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.prompt import DESCRIPTION_FILE
-from cooperbench.generation.replay import is_replay, make_replay_model
+from cooperbench.generation.replay import is_replay, make_replay_model, recorded_turns, replay_file
 from cooperbench.generation.sandbox import Sandbox, is_secret
 from cooperbench.generation.sandbox.base import REPO_DIR
 
@@ -105,14 +105,18 @@ def load_dotenv_file(path: Path = Path(".env")) -> None:
         dotenv.load_dotenv(path, override=False)
 
 
-def check_model(model_name: str) -> None:
-    """Fail before any sandbox starts: unknown model names and missing API keys, in one line."""
+def check_model(model_name: str, task_path: Path) -> None:
+    """Fail before any sandbox starts: unknown model names, missing API keys, and missing or
+    unreadable replay files, in one line."""
     if is_replay(model_name):
+        recorded_turns(replay_file(model_name, task_path))
         return
     import litellm
 
     litellm.suppress_debug_info = True
     load_dotenv_file()
+    for name in [k for k, v in os.environ.items() if is_secret(k) and not v.strip()]:
+        del os.environ[name]  # an empty key is a missing key, not one to send
     try:
         litellm.get_llm_provider(model_name)
     except Exception:

@@ -162,8 +162,16 @@ class GenerationResult:
         }
 
 
+# How an agent run may end on its own; anything else (a provider error, a crash) is retried
+AGENT_ENDINGS = frozenset({"Submitted", "LimitsExceeded", "TimeExceeded", "RepeatedFormatError", "ReplayExhausted"})
+
+
 def is_complete(folder: Path) -> bool:
-    return (folder / "verdict.json").is_file() and (folder / "agent" / "usage.json").is_file()
+    """Done, and not to be redone: verdict written and the agent ended on its own."""
+    usage = folder / "agent" / "usage.json"
+    if not ((folder / "verdict.json").is_file() and usage.is_file()):
+        return False
+    return json.loads(usage.read_text()).get("exit_status") in AGENT_ENDINGS
 
 
 def load_result(folder: Path) -> GenerationResult:
@@ -216,7 +224,7 @@ def generate_features(
     validation: ValidationSettings | None = None,
 ) -> list[GenerationResult]:
     """Attempts 1..N for one task and model, up to `jobs` at a time."""
-    check_model(settings.model)
+    check_model(settings.model, task.path)
     git_dir = resolve_repo(task, repo)
     prompt = render_prompt(task, find_hotspots(task))
     validation = validation or ValidationSettings(backend=backend)
@@ -238,7 +246,7 @@ def generate_feature(
     """The seed's API: one attempt at a new feature for the task in `task_dir`."""
     task = load_task(task_dir)
     settings = AgentSettings(model=model_name, **agent_settings)
-    check_model(settings.model)
+    check_model(settings.model, task.path)
     git_dir = resolve_repo(task, Path(repo) if repo else None)
     prompt = render_prompt(task, find_hotspots(task))
     target = attempt_dir(Path(output), task, model_name, attempt)

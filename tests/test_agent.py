@@ -1,0 +1,206 @@
+"""The real agent loop (mini-swe-agent) with the replay model, in real sandboxes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO, ROOT, assert_one_line_error, run_cli
+from cooperbench.generation import GenerationError, load_task
+from cooperbench.generation.agent import AgentSettings, check_model, run_agent
+from cooperbench.generation.generator import generate_feature, is_complete
+from cooperbench.generation.prompt import find_hotspots, render_prompt
+from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.task import resolve_repo
+
+SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached"
+FAKE_KEY = "sk-test-fake-key-0123456789abcdef"
+
+
+def write_session(path: Path, commands: list[str]) -> Path:
+    """A trajectory file in mini-swe-agent's format whose assistant turns run `commands`."""
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    for i, command in enumerate(commands):
+        messages.append({"role": "assistant", "content": f"turn {i}", "tool_calls": [
+            {"id": f"c{i}", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": command})}}]})
+    path.write_text(json.dumps({"trajectory_format": "mini-swe-agent-1.1", "messages": messages}))
+    return path
+
+
+@pytest.fixture
+def task_with_sessions(demo_copy):
+    """A copy of the demo task whose replays/ folder we can add sessions to."""
+    return demo_copy
+
+
+def generate(task_dir: Path, model: str, tmp_path: Path, **settings):
+    return generate_feature(task_dir, model, "local", output=tmp_path / "out", **settings)
+
+
+def test_shipped_valid_replay_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    result = generate(DEMO, "replay/fallback-sentinel", tmp_path)
+    assert result.success, result.verdict["reasons"]
+    assert result.verdict["conflict_result"]["conflicts"] == [2, 3]
+    assert result.agent_cost == 0.0
+    assert "def get(self, key, fallback=_MISSING):" in result.feature_patch
+    assert "test_none_and_empty_fallbacks_are_returned" in result.tests_patch
+    assert result.feature_md.startswith("**Title**: Fallbacks of any value")
+    attempt = tmp_path / "out" / "miniconf_task" / "task1" / "replay_fallback-sentinel" / "attempt1"
+    assert result.attempt_dir == attempt
+    usage = json.loads((attempt / "agent" / "usage.json").read_text())
+    assert usage["replay"] is True and "replayed session" in usage["note"]
+    assert usage["exit_status"] == "Submitted" and usage["steps"] == 8 and usage["submission_matches_tree"]
+    assert len(usage["prompt_sha256"]) == 64
+    trajectory = json.loads(result.trajectory_path.read_text())
+    assert trajectory["trajectory_format"] == "mini-swe-agent-1.1"
+    assert trajectory["info"]["replay"]["turns"] == 8
+    assert [m["role"] for m in trajectory["messages"]].count("tool") == 7  # the commands really ran
+    assert "25 passed" not in json.dumps(trajectory) and "27 passed" in json.dumps(trajectory)
+
+
+def test_shipped_invalid_replay_reports_why(tmp_path):
+    result = generate(DEMO, "replay/sorted-dumps", tmp_path)
+    assert not result.success
+    assert result.verdict["reasons"] == ["conflicts with no existing feature"]
+    assert result.verdict["checks"]["fail_to_pass"]["ok"]
+
+
+def test_step_limit_ends_with_a_recorded_status(tmp_path):
+    result = generate(DEMO, "replay/fallback-sentinel", tmp_path, step_limit=3)
+    assert result.usage["exit_status"] == "LimitsExceeded"
+    assert result.usage["steps"] == 3
+    assert result.verdict["agent_exit_status"] == "LimitsExceeded"
+    assert "the diff has no test change" in result.verdict["reasons"]
+
+
+def test_empty_submission(task_with_sessions, tmp_path):
+    write_session(task_with_sessions / "replays" / "nothing.traj.json", ["ls", SUBMIT])
+    result = generate(task_with_sessions, "replay/nothing", tmp_path)
+    assert result.usage["exit_status"] == "Submitted"
+    assert result.verdict["reasons"] == [
+        "the diff has no source change", "the diff has no test change", "the diff has no feature description"]
+
+
+def test_edits_outside_the_repo_stay_out(task_with_sessions, tmp_path):
+    outside = tmp_path / "host-file"
+    write_session(task_with_sessions / "replays" / "outside.traj.json", [
+        "echo x > ../outside.txt; echo y > /tmp/scratch.txt; echo z > /workspace/other.txt; "
+        f"echo w > {outside}; echo v > /usr/evil || true",
+        SUBMIT,
+    ])
+    result = generate(task_with_sessions, "replay/outside", tmp_path)
+    assert not outside.exists()
+    assert (tmp_path / "out" / "miniconf_task" / "task1" / "replay_outside" / "attempt1" / "agent" / "diff.patch").read_text() == ""
+    assert result.usage["exit_status"] == "Submitted"
+
+
+def test_env_and_printenv_show_no_key(task_with_sessions, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY + "x")
+    write_session(task_with_sessions / "replays" / "env.traj.json", ["env", "printenv", "cat /proc/self/environ", SUBMIT])
+    result = generate(task_with_sessions, "replay/env", tmp_path)
+    written = "".join(p.read_text() for p in result.attempt_dir.rglob("*") if p.is_file())
+    assert FAKE_KEY not in written
+    assert "OPENAI_API_KEY" not in result.trajectory_path.read_text()
+    assert "PATH=/workspace/venv/bin" in result.trajectory_path.read_text()  # the commands did run
+
+
+def test_secrets_are_redacted_from_trajectories(task_with_sessions, tmp_path, monkeypatch):
+    # Even if a key reached a command's text, the saved trajectory would not keep it.
+    monkeypatch.setenv("GEMINI_API_KEY", FAKE_KEY)
+    write_session(task_with_sessions / "replays" / "leak.traj.json", [f"echo {FAKE_KEY}", SUBMIT])
+    result = generate(task_with_sessions, "replay/leak", tmp_path)
+    text = result.trajectory_path.read_text()
+    assert FAKE_KEY not in text and "[REDACTED]" in text
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no recorded session at"),
+        ("{not json", "not a readable trajectory"),
+        ('{"messages": []}', "not a mini-swe-agent trajectory"),
+        ('{"trajectory_format": "mini-swe-agent-1.1", "messages": [{"role": "assistant", "content": "hi"}]}', "has no command to replay"),
+    ],
+)
+def test_bad_replay_files_are_one_line_errors(task_with_sessions, tmp_path, content, message):
+    if content is not None:
+        (task_with_sessions / "replays" / "bad.traj.json").write_text(content)
+    proc = run_cli("--task", str(task_with_sessions), "--model", "replay/bad", "--output", str(tmp_path / "out"))
+    assert_one_line_error(proc, message)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("verdict.json"))
+
+
+def test_unknown_model_and_missing_key_fail_before_any_sandbox(monkeypatch, tmp_path):
+    for variable in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(GenerationError, match="unknown model"):
+        check_model("nosuchprovider-xyz/model", DEMO)
+    with pytest.raises(GenerationError, match="missing API key: set .*GEMINI_API_KEY"):
+        check_model("gemini/gemini-3-flash-preview", DEMO)
+    proc = run_cli("--task", "miniconf_task/task1", "--model", "gemini/gemini-3-flash-preview",
+                   "--output", str(tmp_path / "out"), drop=("GEMINI_API_KEY", "GOOGLE_API_KEY"), GEMINI_API_KEY="")
+    assert_one_line_error(proc, "GEMINI_API_KEY")
+    assert not (tmp_path / "out").exists()  # failed before any sandbox or folder
+
+
+def test_live_model_path_up_to_the_api_with_unknown_pricing(tmp_path, monkeypatch):
+    """litellm's real completion path with its built-in mock (no network): an unpriced model
+    runs, its cost is recorded as unknown, and the agent submits."""
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    task = load_task(DEMO)
+    calls = [{"id": "c1", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": SUBMIT})}}]
+    settings = AgentSettings(model="openai/not-a-priced-model-xyz",
+                             model_kwargs={"mock_response": "submitting", "mock_tool_calls": calls})
+    check_model(settings.model, DEMO)
+    with open_sandbox(task, "local", resolve_repo(task)) as sandbox:
+        outcome = run_agent(sandbox, "do nothing", settings, task.path, task.base_commit, tmp_path / "t.json")
+    assert (outcome.exit_status, outcome.steps, outcome.cost) == ("Submitted", 1, None)
+    assert FAKE_KEY not in (tmp_path / "t.json").read_text()
+
+
+def test_model_errors_end_in_a_recorded_status(tmp_path, monkeypatch):
+    """The provider refuses (the remote API is mocked at litellm.completion): a recorded exit
+    status, and the attempt is not complete, so a rerun retries it."""
+    import litellm
+
+    def refuse(**kwargs):
+        raise litellm.AuthenticationError(message="invalid key", llm_provider="openai", model="gpt-4o-mini")
+
+    monkeypatch.setattr(litellm, "completion", refuse)
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    result = generate(DEMO, "openai/gpt-4o-mini", tmp_path)
+    assert result.usage["exit_status"] == "AuthenticationError"
+    assert not is_complete(result.attempt_dir)
+
+
+def test_rerun_skips_complete_attempts_and_failures_leave_nothing(tmp_path, monkeypatch):
+    first = generate(DEMO, "replay/sorted-dumps", tmp_path)
+    stamp = (first.attempt_dir / "verdict.json").stat().st_mtime_ns
+    again = generate(DEMO, "replay/sorted-dumps", tmp_path)
+    assert (again.attempt_dir / "verdict.json").stat().st_mtime_ns == stamp
+
+    import cooperbench.generation.generator as generator
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("validation crashed")
+
+    monkeypatch.setattr(generator, "validate_step", broken)
+    with pytest.raises(RuntimeError):
+        generate(DEMO, "replay/sorted-dumps", tmp_path, attempt=2)
+    model_dir = first.attempt_dir.parent
+    assert sorted(p.name for p in model_dir.iterdir()) == ["attempt1"]  # no attempt2, no temp folder
+
+
+def test_cli_runs_attempts_in_parallel_with_a_summary(tmp_path):
+    proc = run_cli("--task", "miniconf_task/task1", "--model", "replay/fallback-sentinel",
+                   "--attempts", "2", "--jobs", "2", "--output", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert "2/2 valid" in proc.stdout and "replays of a recorded session" in proc.stdout
+    assert "attempt1] step 8" in proc.stderr and "attempt2] VALID" in proc.stderr
+    done = sorted(p.parent.name for p in (tmp_path / "out").rglob("verdict.json"))
+    assert done == ["attempt1", "attempt2"]
