@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, ROOT, assert_one_line_error, run_cli
+from conftest import DEMO, assert_one_line_error, run_cli
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.agent import AgentSettings, check_model, run_agent
 from cooperbench.generation.generator import generate_feature, is_complete
-from cooperbench.generation.prompt import find_hotspots, render_prompt
 from cooperbench.generation.sandbox import open_sandbox
 from cooperbench.generation.task import resolve_repo
 

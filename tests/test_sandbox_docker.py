@@ -82,7 +82,7 @@ def test_files_and_patches(box):
 def test_container_removed_on_error(daemon):
     before = len(our_containers(daemon))
     with pytest.raises(RuntimeError):
-        with open_sandbox(load_task(DEMO), "docker") as sandbox:
+        with open_sandbox(load_task(DEMO), "docker"):
             assert len(our_containers(daemon)) == before + 1
             raise RuntimeError("boom")
     assert len(our_containers(daemon)) == before

@@ -13,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -21,11 +24,13 @@ from typing import Any, Callable
 
 import yaml
 
+from cooperbench.generation import atomic
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.prompt import DESCRIPTION_FILE
 from cooperbench.generation.replay import is_replay, make_replay_model, recorded_turns, replay_file
-from cooperbench.generation.sandbox import Sandbox, is_secret
+from cooperbench.generation.sandbox import Sandbox, is_secret, open_sandbox
 from cooperbench.generation.sandbox.base import REPO_DIR
+from cooperbench.generation.task import Task
 
 os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch of the price list
@@ -248,3 +253,49 @@ def redact_file(path: Path) -> None:
         cleaned = cleaned.replace(json.dumps(value)[1:-1], "[REDACTED]")
     if cleaned != text:
         path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
+
+
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Progress on stderr, one whole line at a time from parallel attempts."""
+    with _print_lock:
+        print(line, file=sys.stderr, flush=True)
+
+
+def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, out: Path, label: str = "") -> dict:
+    """Run the agent in a fresh sandbox; write diff, description, trajectory and usage to `out`."""
+    out = Path(out)
+    staging = atomic.staging_dir(out)
+    try:
+        with open_sandbox(task, backend, git_dir, network=bool(task.settings.get("network", False))) as sandbox:
+            outcome = run_agent(
+                sandbox, prompt, settings, task.path, task.base_commit, staging / "trajectory.json",
+                on_step=lambda steps, cost: say(f"[{label}] step {steps}  ${cost:.4f}") if label else None,
+            )
+        redact_file(staging / "trajectory.json")
+        usage = {
+            "model": settings.model,
+            "replay": is_replay(settings.model),
+            "backend": backend,
+            "exit_status": outcome.exit_status,
+            "steps": outcome.steps,
+            "tokens": outcome.tokens,
+            "cost": outcome.cost,
+            "cost_known": outcome.cost is not None,
+            "wall_time": outcome.wall_time,
+            "prompt_sha256": prompt_hash(prompt),
+            "submission_matches_tree": outcome.submission_matches_tree,
+            "limits": {"step_limit": settings.step_limit, "cost_limit": settings.cost_limit,
+                       "wall_time_limit": settings.wall_time_limit},
+        }
+        if usage["replay"]:
+            usage["note"] = "a replayed session: the recorded turns were re-issued, the commands really ran"
+        atomic.write_text(staging / "diff.patch", outcome.diff)
+        atomic.write_text(staging / "description.md", outcome.description or "")
+        atomic.write_json(staging / "usage.json", usage)
+        atomic.replace_dir(staging, out)
+        return usage
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

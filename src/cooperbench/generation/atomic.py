@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,3 +31,24 @@ def dump_json(data: Any) -> str:
 
 def write_json(path: Path, data: Any) -> None:
     write_text(path, dump_json(data))
+
+
+def staging_dir(target: Path) -> Path:
+    """A fresh temp folder beside `target` to build it in; leftovers of a killed earlier run
+    (`.<name>.tmp-*`) are removed first."""
+    parent = ensure_dir(Path(target).parent)
+    for stale in parent.glob(f".{Path(target).name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f".{Path(target).name}.tmp-", dir=parent))
+
+
+def ensure_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def replace_dir(staging: Path, target: Path) -> None:
+    """Move a finished folder into place; a previous one (a rerun) is replaced."""
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)

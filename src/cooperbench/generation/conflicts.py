@@ -100,15 +100,16 @@ def _workers(jobs: int | None) -> int:
 
 
 def source_commits(
-    task: Task, git_dir: Path, candidate: str | None, pool: ThreadPoolExecutor
+    task: Task, git_dir: Path, extra: dict[str, str], pool: ThreadPoolExecutor
 ) -> dict[str, tuple[str, str]]:
-    """Each feature's source patch (and the candidate's) as a (commit, tree) on the base."""
+    """Each feature's source patch, and each `extra` one (label -> patch), as (commit, tree)."""
     patches = {
         str(f.id): (source_only(f.feature_patch, str(f.path / "feature.patch"), task.test_patterns), f"feature{f.id}")
         for f in task.features
     }
-    if candidate is not None:
-        patches[CANDIDATE] = (source_only(candidate, "candidate feature.patch", task.test_patterns), "candidate feature.patch")
+    for label, patch in extra.items():
+        origin = "candidate feature.patch" if label == CANDIDATE else f"{label} feature.patch"
+        patches[label] = (source_only(patch, origin, task.test_patterns), origin)
     built = pool.map(lambda key: commit_patch(git_dir, task.base_commit, *patches[key]), patches)
     return dict(zip(patches, built))
 
@@ -127,10 +128,16 @@ def merge_pairs(
         reader.close()
 
 
-def conflict_matrix(task: Task, git_dir: Path, candidate: str | None = None, *, jobs: int | None = None) -> list[PairResult]:
-    """Every pair among the task's features (and `candidate`, a source patch, when given)."""
+def conflict_matrix(
+    task: Task, git_dir: Path, candidate: str | None = None, *, extra: dict[str, str] | None = None, jobs: int | None = None
+) -> list[PairResult]:
+    """Every pair among the task's features and the extra patches (`candidate` is one labelled
+    "candidate"; `extra` maps more labels to source patches)."""
+    patches = dict(extra or {})
+    if candidate is not None:
+        patches[CANDIDATE] = candidate
     with ThreadPoolExecutor(max_workers=_workers(jobs)) as pool:
-        commits = source_commits(task, git_dir, candidate, pool)
+        commits = source_commits(task, git_dir, patches, pool)
         return merge_pairs(git_dir, commits, list(itertools.combinations(commits, 2)), pool)
 
 
@@ -138,7 +145,7 @@ def candidate_conflicts(task: Task, git_dir: Path, candidate: str, *, jobs: int 
     """The candidate against each existing feature: the ids it conflicts with, per-feature
     detail, and `copy_of` when its source change gives the same tree as an existing feature."""
     with ThreadPoolExecutor(max_workers=_workers(jobs)) as pool:
-        commits = source_commits(task, git_dir, candidate, pool)
+        commits = source_commits(task, git_dir, {CANDIDATE: candidate}, pool)
         pairs = merge_pairs(git_dir, commits, [(str(f.id), CANDIDATE) for f in task.features], pool)
     candidate_tree = commits[CANDIDATE][1]
     copy_of = next((int(key) for key, (_, tree) in commits.items() if key != CANDIDATE and tree == candidate_tree), None)

@@ -1,12 +1,12 @@
-"""Attempts: agent -> split -> validate, each step writing its files into the attempt folder.
+"""Whole attempts for the CLI and the API: agent -> split -> validate into one folder.
 
 Layout: `<output>/<repo>_task/task<N>/<model slug>/attempt<k>/` with
-  agent/diff.patch, agent/description.md, agent/trajectory.json, agent/usage.json   (agent step)
-  feature.patch, tests.patch, feature.md, split.json                                 (split step)
-  verdict.json                                                                       (validate step)
-The steps are also the DVC stages (stages/*.py call them one by one). `run_attempt` builds a
-whole attempt in a temporary folder and renames it into place only when complete, so an
-interrupted run leaves no half-written attempt and a rerun skips the attempts already done.
+  agent/diff.patch, agent/description.md, agent/trajectory.json, agent/usage.json   (agent.agent_step)
+  feature.patch, tests.patch, feature.md, split.json                                 (splitter.split_step)
+  verdict.json                                                                       (validator.validate_step)
+The DVC stages call the same three steps one by one. `run_attempt` builds a whole attempt in a
+temporary folder and renames it into place only when complete, so an interrupted run leaves no
+half-written attempt and a rerun skips the attempts already done.
 """
 
 from __future__ import annotations
@@ -14,23 +14,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
-import tempfile
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation import atomic, splitter
-from cooperbench.generation.agent import AgentSettings, check_model, prompt_hash, redact_file, run_agent
-from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.agent import AgentSettings, agent_step, check_model, say
+from cooperbench.generation.atomic import replace_dir, staging_dir
 from cooperbench.generation.prompt import find_hotspots, render_prompt
-from cooperbench.generation.replay import is_replay
-from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.splitter import split_step
 from cooperbench.generation.task import Task, load_task, resolve_repo
-from cooperbench.generation.validator import ValidationSettings, unusable_verdict, validate_candidate
-
-_print_lock = threading.Lock()
+from cooperbench.generation.validator import ValidationSettings, validate_step
 
 
 def model_slug(model_name: str) -> str:
@@ -42,95 +35,7 @@ def attempt_dir(output: Path, task: Task, model_name: str, attempt: int) -> Path
     return Path(output) / task.repo_name / f"task{task.task_id}" / model_slug(model_name) / f"attempt{attempt}"
 
 
-def say(line: str) -> None:
-    with _print_lock:
-        print(line, file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------- the three steps
-
-
-def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, out: Path, label: str = "") -> dict:
-    """Run the agent in a fresh sandbox; write diff, description, trajectory and usage to `out`."""
-    out = Path(out)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=_ensure(out.parent)))
-    try:
-        with open_sandbox(task, backend, git_dir, network=bool(task.settings.get("network", False))) as sandbox:
-            outcome = run_agent(
-                sandbox, prompt, settings, task.path, task.base_commit, staging / "trajectory.json",
-                on_step=lambda steps, cost: say(f"[{label}] step {steps}  ${cost:.4f}") if label else None,
-            )
-        redact_file(staging / "trajectory.json")
-        usage = {
-            "model": settings.model,
-            "replay": is_replay(settings.model),
-            "backend": backend,
-            "exit_status": outcome.exit_status,
-            "steps": outcome.steps,
-            "tokens": outcome.tokens,
-            "cost": outcome.cost,
-            "cost_known": outcome.cost is not None,
-            "wall_time": outcome.wall_time,
-            "prompt_sha256": prompt_hash(prompt),
-            "submission_matches_tree": outcome.submission_matches_tree,
-            "limits": {"step_limit": settings.step_limit, "cost_limit": settings.cost_limit,
-                       "wall_time_limit": settings.wall_time_limit},
-        }
-        if usage["replay"]:
-            usage["note"] = "a replayed session: the recorded turns were re-issued, the commands really ran"
-        atomic.write_text(staging / "diff.patch", outcome.diff)
-        atomic.write_text(staging / "description.md", outcome.description or "")
-        atomic.write_json(staging / "usage.json", usage)
-        _replace(staging, out)
-        return usage
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def split_step(task: Task, agent_out: Path, out: Path) -> splitter.Split:
-    """Split the agent's diff; the description file the agent wrote wins over the diff's copy."""
-    agent_out = Path(agent_out)
-    description = (agent_out / "description.md").read_text(encoding="utf-8")
-    split = splitter.split_diff(
-        (agent_out / "diff.patch").read_text(encoding="utf-8", errors="surrogateescape"),
-        origin=str(agent_out / "diff.patch"),
-        test_patterns=task.test_patterns,
-        description=description or None,
-    )
-    splitter.write_split(split, out)
-    return split
-
-
-def validate_step(task: Task, git_dir: Path, split_out: Path, agent_out: Path, settings: ValidationSettings, out: Path) -> dict:
-    """The verdict of an attempt: a full validation, or the reasons it cannot be a candidate."""
-    split_out, agent_out = Path(split_out), Path(agent_out)
-    problems = json.loads((split_out / "split.json").read_text())["problems"]
-    usage = json.loads((agent_out / "usage.json").read_text())
-    if problems:
-        verdict = unusable_verdict(task, problems, settings.backend)
-    else:
-        verdict = validate_candidate(
-            task,
-            (split_out / "feature.patch").read_text(encoding="utf-8", errors="surrogateescape"),
-            (split_out / "tests.patch").read_text(encoding="utf-8", errors="surrogateescape"),
-            git_dir=git_dir,
-            settings=settings,
-        )
-    verdict["agent_exit_status"] = usage["exit_status"]
-    atomic.write_json(Path(out), verdict)
-    return verdict
-
-
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _replace(staging: Path, target: Path) -> None:
-    """Move a finished folder into place; a previous one (a rerun) is replaced."""
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
 
 
 # ---------------------------------------------------------------- whole attempts
@@ -198,13 +103,13 @@ def run_attempt(
     if is_complete(target):
         say(f"[{target.parent.name}/{target.name}] already complete: skipped")
         return load_result(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=_ensure(target.parent)))
+    staging = staging_dir(target)
     label = f"{task.name} {target.parent.name} {target.name}"
     try:
         agent_step(task, git_dir, prompt, settings, backend, staging / "agent", label=label)
         split_step(task, staging / "agent", staging)
         validate_step(task, git_dir, staging, staging / "agent", validation, staging / "verdict.json")
-        _replace(staging, target)
+        replace_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result = load_result(target)

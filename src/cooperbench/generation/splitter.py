@@ -15,6 +15,7 @@ from cooperbench.generation import atomic, diffs
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import patch_applies
 from cooperbench.generation.prompt import DESCRIPTION_FILE
+from cooperbench.generation.task import Task
 
 SCRATCH_PREFIXES = ("tmp_", "temp_", "debug_", "scratch")
 CACHE_PARTS = frozenset({
@@ -132,3 +133,17 @@ def write_split(split: Split, out_dir: Path) -> None:
     atomic.write_text(out_dir / "tests.patch", split.tests_patch)
     atomic.write_text(out_dir / "feature.md", split.feature_md or "")
     atomic.write_json(out_dir / "split.json", split.summary())
+
+
+def split_step(task: Task, agent_out: Path, out: Path) -> Split:
+    """Split the agent's diff; the description file the agent wrote wins over the diff's copy."""
+    agent_out = Path(agent_out)
+    description = (agent_out / "description.md").read_text(encoding="utf-8")
+    split = split_diff(
+        (agent_out / "diff.patch").read_text(encoding="utf-8", errors="surrogateescape"),
+        origin=str(agent_out / "diff.patch"),
+        test_patterns=task.test_patterns,
+        description=description or None,
+    )
+    write_split(split, out)
+    return split

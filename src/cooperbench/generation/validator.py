@@ -12,6 +12,7 @@ Outcomes come per test id from the runner's structured report, in two sandboxes 
 
 from __future__ import annotations
 
+import json
 import platform
 import re
 import subprocess
@@ -22,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from cooperbench.generation import conflicts, diffs
+from cooperbench.generation import atomic, conflicts, diffs
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.gitutil import patch_applies, run_git
+from cooperbench.generation.gitutil import patch_applies
 from cooperbench.generation.reports import PASSED, RUNNERS, belongs_to, parse_report
 from cooperbench.generation.sandbox import Sandbox, open_sandbox
 from cooperbench.generation.sandbox.base import SCRATCH_DIR
@@ -299,3 +300,23 @@ def validate_generated_feature(
     git_dir = resolve_repo(task, Path(repo) if repo else None)
     return validate_candidate(task, feature_patch, tests_patch, git_dir=git_dir,
                               settings=ValidationSettings(backend=backend, timeout=timeout))
+
+
+def validate_step(task: Task, git_dir: Path, split_out: Path, agent_out: Path, settings: ValidationSettings, out: Path) -> dict:
+    """The verdict of an attempt: a full validation, or the reasons it cannot be a candidate."""
+    split_out, agent_out = Path(split_out), Path(agent_out)
+    problems = json.loads((split_out / "split.json").read_text())["problems"]
+    usage = json.loads((agent_out / "usage.json").read_text())
+    if problems:
+        verdict = unusable_verdict(task, problems, settings.backend)
+    else:
+        verdict = validate_candidate(
+            task,
+            (split_out / "feature.patch").read_text(encoding="utf-8", errors="surrogateescape"),
+            (split_out / "tests.patch").read_text(encoding="utf-8", errors="surrogateescape"),
+            git_dir=git_dir,
+            settings=settings,
+        )
+    verdict["agent_exit_status"] = usage["exit_status"]
+    atomic.write_json(Path(out), verdict)
+    return verdict
