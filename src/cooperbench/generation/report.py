@@ -61,12 +61,14 @@ def collect(params: dict, attempt_out) -> dict[str, list[dict]]:
 def conflict_rows(task: Task, git_dir: Path, accepted: dict[str, Path]) -> list[dict]:
     """Heatmap rows for one task: existing features and accepted generated ones on both axes."""
     extra = {label: (folder / "feature.patch").read_text() for label, folder in accepted.items()}
+    pairs = conflict_matrix(task, git_dir, extra=extra)
+    order = list(dict.fromkeys(_axis(k) for pair in pairs for k in (pair.f1, pair.f2)))
     rows = []
-    for pair in conflict_matrix(task, git_dir, extra=extra):
+    for pair in pairs:
         a, b = _axis(pair.f1), _axis(pair.f2)
         for x, y in ((a, b), (b, a)):
             rows.append({"task": task.name, "feature": x, "other": y, "conflict": int(pair.has_conflict)})
-    return rows
+    return sorted(rows, key=lambda r: (order.index(r["other"]), order.index(r["feature"])))
 
 
 def _axis(key: str) -> str:
@@ -99,7 +101,7 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
             lines.append(f"| {a['task']} | {slug} | {a['attempt']} | {'yes' if a['verdict']['valid'] else 'no'} | "
                          f"{conflicts} | {'; '.join(a['verdict']['reasons'])[:120] or '-'} |")
     for task_name, rows in matrices.items():
-        names = list(dict.fromkeys(r["feature"] for r in rows))
+        names = list(dict.fromkeys(r["other"] for r in rows))  # rows come sorted by "other"
         short = {name: _short(name, names) for name in names}
         cells = {(r["feature"], r["other"]): r["conflict"] for r in rows}
         lines += ["", f"## Conflicts in {task_name}", "",
