@@ -15,7 +15,7 @@ from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 def test_tasks_lists_and_checks_the_demo():
     proc = run_cli("tasks", "dataset", "--check")
     assert proc.returncode == 0, proc.stderr
-    assert "miniconf_task/task1  base cf0746a572eb  image akhatua/cooperbench-miniconf:task1" in proc.stdout
+    assert "miniconf_task/task1  base 4737bf13454e  image akhatua/cooperbench-miniconf:task1" in proc.stdout
     assert "[ok: base commit present, every patch applies]" in proc.stdout
     assert "  feature6: Strict mode rejects duplicates" in proc.stdout
 

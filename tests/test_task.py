@@ -111,7 +111,7 @@ def local_clone(tmp_path) -> Path:
     env_date = "2024-01-01T00:00:00+0000"
     import os, subprocess
     subprocess.run(
-        ["git", "commit", "-qm", "miniconf_task/task1 base"], cwd=clone, check=True,
+        ["git", "commit", "-qm", "base"], cwd=clone, check=True,
         env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_NAME": "CooperBench",
              "GIT_AUTHOR_EMAIL": "cooperbench@localhost", "GIT_AUTHOR_DATE": env_date,
              "GIT_COMMITTER_NAME": "CooperBench", "GIT_COMMITTER_EMAIL": "cooperbench@localhost",

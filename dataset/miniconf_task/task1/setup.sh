@@ -3,4 +3,4 @@
 # fixed author and date (see cooperbench.generation.task), which always yields BASE_COMMIT.
 set -e
 REPO_NAME=miniconf
-BASE_COMMIT=cf0746a572ebb82e198be101c9fac915a4ac60c3
+BASE_COMMIT=4737bf13454e2e181fa8f0920757adbb9a55c0cd

@@ -192,6 +192,25 @@ def conflicts(
     typer.echo(conflicts_mod.render_table(results), nl=False)
 
 
+@app.command()
+def promote(
+    attempt: Annotated[Path, typer.Argument(help="An attempt folder (with feature.patch, tests.patch, feature.md).")],
+    task: Annotated[str, typer.Option("--task", help="The task it was generated for.")],
+    backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend for the re-validation.")] = Backend.local,
+    timeout: Annotated[float, typer.Option("--timeout", help="Time limit per test run, seconds.")] = 300.0,
+    repo: RepoOption = None,
+    dataset: DatasetOption = Path("dataset"),
+) -> None:
+    """Add an accepted generated feature to its task as feature<N+1>/, after validating it again."""
+    from cooperbench.generation.promote import promote as promote_feature
+
+    loaded = load_task(task, dataset)
+    folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo),
+                                      validator.ValidationSettings(backend=backend.value, timeout=timeout))
+    conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"])
+    typer.echo(f"{folder}: added (valid; conflicts with {conflicts_with})")
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="surrogateescape")

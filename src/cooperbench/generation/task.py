@@ -26,6 +26,7 @@ FEATURE_FILES = ("feature.md", "feature.patch", "tests.patch")
 FEATURE_DIR_RE = re.compile(r"^feature(\d+)$")
 TASK_DIR_RE = re.compile(r"^task(\d+)$")
 SHA_RE = r"[0-9a-f]{40}"
+SHIPPED_MESSAGE = "base"  # the commit message of a shipped repo: its commit id depends on files only
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,7 @@ def _materialize_shipped(task: Task) -> Path:
             scratch.rename(target)
         except OSError:  # another process created it first
             shutil.rmtree(scratch, ignore_errors=True)
-    commit = _commit_folder(target, task.shipped_repo, f"{task.name} base")
+    commit = _commit_folder(target, task.shipped_repo, SHIPPED_MESSAGE)
     if commit != task.base_commit:
         raise GenerationError(
             f"{task.shipped_repo}: its files commit to {commit[:12]}, not BASE_COMMIT "
@@ -317,7 +318,7 @@ def shipped_commit(task_dir: Path) -> str:
     task_dir = Path(task_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="cb-repo-") as scratch:
         run_git(["init", "--bare", "--quiet"], Path(scratch))
-        return _commit_folder(Path(scratch), task_dir / "repo", f"{task_dir.parent.name}/{task_dir.name} base")
+        return _commit_folder(Path(scratch), task_dir / "repo", SHIPPED_MESSAGE)
 
 
 def _clone_upstream(task: Task) -> Path:

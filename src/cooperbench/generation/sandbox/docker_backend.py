@@ -39,21 +39,23 @@ def client():
     return handle
 
 
-def ensure_image(docker_client, task: Task) -> str:
-    """The task's image: present, pulled, or built from the task's Dockerfile."""
+def ensure_image(docker_client, task: Task, *, rebuild: bool = False) -> str:
+    """The task's image: present, pulled, or built from the task's Dockerfile (`rebuild`: build
+    even when present, for an image that no longer matches its task)."""
     import docker.errors
 
-    try:
-        docker_client.images.get(task.image)
-        return task.image
-    except docker.errors.ImageNotFound:
-        pass
-    repository, tag = task.image.rsplit(":", 1)
-    try:
-        docker_client.images.pull(repository, tag=tag)
-        return task.image
-    except docker.errors.APIError:
-        pass  # offline, or not published: build it
+    if not rebuild:
+        try:
+            docker_client.images.get(task.image)
+            return task.image
+        except docker.errors.ImageNotFound:
+            pass
+        repository, tag = task.image.rsplit(":", 1)
+        try:
+            docker_client.images.pull(repository, tag=tag)
+            return task.image
+        except docker.errors.APIError:
+            pass  # offline, or not published: build it
     dockerfile = task.path / "Dockerfile"
     if not dockerfile.exists():
         raise GenerationError(f"{task.image}: not on this daemon, cannot be pulled, and {dockerfile} does not exist")
@@ -71,19 +73,37 @@ class DockerSandbox(Sandbox):
 
     def __init__(self, task: Task, *, network: bool = False):
         self.task = task
+        self.network = network
+        self.container = None
         self.client = client()
         self.image = ensure_image(self.client, task)
+        self._start()
+        if self._head() != task.base_commit and (task.path / "Dockerfile").exists():
+            self.close()  # an image built from an older version of the task: build it again
+            self.image = ensure_image(self.client, task, rebuild=True)
+            self._start()
+        head = self._head()
+        if head != task.base_commit:
+            self.close()
+            raise GenerationError(f"{self.image}: /workspace/repo is at {head[:12] or 'no commit'}, "
+                                  f"not BASE_COMMIT {task.base_commit[:12]} of {task.name}")
+
+    def _start(self) -> None:
         self.container = self.client.containers.run(
             self.image,
             ["sleep", "infinity"],
             entrypoint=[],
             detach=True,
             init=True,
-            network_mode="host" if network else "none",
+            network_mode="host" if self.network else "none",
             working_dir=REPO_DIR,
             labels=LABEL,
             **LIMITS,
         )
+
+    def _head(self) -> str:
+        result = self.run("git rev-parse HEAD", timeout=30)
+        return result.stdout.strip() if result.ok else ""
 
     def run(self, command: str, *, timeout: float, cwd: str | None = None) -> CommandResult:
         """`timeout -s KILL` inside the container bounds the command and its process group
@@ -138,7 +158,7 @@ class DockerSandbox(Sandbox):
         return {"docker": self.client.version().get("Version", "?"), "image": self.client.images.get(self.image).id}
 
     def close(self) -> None:
-        container, self.container = getattr(self, "container", None), None
+        container, self.container = self.container, None
         if container is not None:
             try:
                 container.remove(force=True)
