@@ -28,14 +28,16 @@ def direct_steps(clone: Path) -> dict[str, float]:
     os.chdir(clone)
     from cooperbench.generation import pipeline
 
-    pipeline.stage_prompt(TASK)  # warm the imports and caches first
-    times = {}
-    for name, call in (
+    steps = (
         ("prompt", lambda: pipeline.stage_prompt(TASK)),
         ("agent", lambda: pipeline.stage_agent(TASK, MODEL, 1)),
         ("split", lambda: pipeline.stage_split(TASK, MODEL, 1)),
         ("validate", lambda: pipeline.stage_validate(TASK, MODEL, 1)),
-    ):
+    )
+    for _, call in steps:  # warm-up round: imports (litellm takes seconds) and caches paid here
+        call()
+    times = {}
+    for name, call in steps:
         started = time.perf_counter()
         call()
         times[name] = time.perf_counter() - started
