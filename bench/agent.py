@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "dataset" / "miniconf_task" / "task1"
-MODEL = "replay/fallback-sentinel"
+MODEL = "replay/conflicting"
 
 
 def loop_overhead() -> None:

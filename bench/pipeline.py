@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TASK, MODEL = "miniconf_task/task1", "replay_sentinel"
+TASK, MODEL = "miniconf_task/task1", "replay_conflicting"
 
 
 def timed(args: list[str], cwd: Path, env: dict) -> float:

@@ -40,14 +40,14 @@ def generate(task_dir: Path, model: str, tmp_path: Path, **settings):
 
 def test_shipped_valid_replay_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    result = generate(DEMO, "replay/fallback-sentinel", tmp_path)
+    result = generate(DEMO, "replay/conflicting", tmp_path)
     assert result.success, result.verdict["reasons"]
     assert result.verdict["conflict_result"]["conflicts"] == [2, 3]
     assert result.agent_cost == 0.0
     assert "def get(self, key, fallback=_MISSING):" in result.feature_patch
     assert "test_none_and_empty_fallbacks_are_returned" in result.tests_patch
     assert result.feature_md.startswith("**Title**: Fallbacks of any value")
-    attempt = tmp_path / "out" / "miniconf_task" / "task1" / "replay_fallback-sentinel" / "attempt1"
+    attempt = tmp_path / "out" / "miniconf_task" / "task1" / "replay_conflicting" / "attempt1"
     assert result.attempt_dir == attempt
     usage = json.loads((attempt / "agent" / "usage.json").read_text())
     assert usage["replay"] is True and "replayed session" in usage["note"]
@@ -61,14 +61,14 @@ def test_shipped_valid_replay_end_to_end(tmp_path, monkeypatch):
 
 
 def test_shipped_invalid_replay_reports_why(tmp_path):
-    result = generate(DEMO, "replay/sorted-dumps", tmp_path)
+    result = generate(DEMO, "replay/isolated", tmp_path)
     assert not result.success
     assert result.verdict["reasons"] == ["conflicts with no existing feature"]
     assert result.verdict["checks"]["fail_to_pass"]["ok"]
 
 
 def test_step_limit_ends_with_a_recorded_status(tmp_path):
-    result = generate(DEMO, "replay/fallback-sentinel", tmp_path, step_limit=3)
+    result = generate(DEMO, "replay/conflicting", tmp_path, step_limit=3)
     assert result.usage["exit_status"] == "LimitsExceeded"
     assert result.usage["steps"] == 3
     assert result.verdict["agent_exit_status"] == "LimitsExceeded"
@@ -177,9 +177,9 @@ def test_model_errors_end_in_a_recorded_status(tmp_path, monkeypatch):
 
 
 def test_rerun_skips_complete_attempts_and_failures_leave_nothing(tmp_path, monkeypatch):
-    first = generate(DEMO, "replay/sorted-dumps", tmp_path)
+    first = generate(DEMO, "replay/isolated", tmp_path)
     stamp = (first.attempt_dir / "verdict.json").stat().st_mtime_ns
-    again = generate(DEMO, "replay/sorted-dumps", tmp_path)
+    again = generate(DEMO, "replay/isolated", tmp_path)
     assert (again.attempt_dir / "verdict.json").stat().st_mtime_ns == stamp
 
     import cooperbench.generation.generator as generator
@@ -189,13 +189,13 @@ def test_rerun_skips_complete_attempts_and_failures_leave_nothing(tmp_path, monk
 
     monkeypatch.setattr(generator, "validate_step", broken)
     with pytest.raises(RuntimeError):
-        generate(DEMO, "replay/sorted-dumps", tmp_path, attempt=2)
+        generate(DEMO, "replay/isolated", tmp_path, attempt=2)
     model_dir = first.attempt_dir.parent
     assert sorted(p.name for p in model_dir.iterdir()) == ["attempt1"]  # no attempt2, no temp folder
 
 
 def test_cli_runs_attempts_in_parallel_with_a_summary(tmp_path):
-    proc = run_cli("--task", "miniconf_task/task1", "--model", "replay/fallback-sentinel",
+    proc = run_cli("--task", "miniconf_task/task1", "--model", "replay/conflicting",
                    "--attempts", "2", "--jobs", "2", "--output", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     assert "2/2 valid" in proc.stdout and "replays of a recorded session" in proc.stdout

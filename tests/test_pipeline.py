@@ -93,33 +93,34 @@ def project(tmp_path_factory):
 
 def test_stages_and_first_repro(project):
     stages = dvc(project, "stage", "list", "--name-only").stdout.split()
-    # check + prompt + (agent, split, validate) x 1 task x 2 models x 2 attempts + report
-    assert len(stages) == 1 + 1 + 3 * 4 + 1 == len(set(stages))
+    # check + 2 prompts + (agent, split, validate) x 2 tasks x 2 models x 2 attempts + report
+    assert len(stages) == 1 + 2 + 3 * 8 + 1 == len(set(stages))
     log = (project / "first-repro.log").read_text()
-    assert log.count("Running stage") == 15
+    assert log.count("Running stage") == 28
     assert log.rstrip().count("# Feature generation report") == 1  # the report is printed
     metrics = json.loads((project / "generated" / "metrics.json").read_text())["models"]
-    assert metrics["replay_sentinel"]["success_rate"] == 1.0 and metrics["replay_sentinel"]["valid"] == 2
-    assert metrics["replay_sorted"]["success_rate"] == 0.0
-    assert metrics["replay_sorted"]["failure_reasons"] == {"conflicts with no existing feature": 2}
-    failed = json.loads((project / ATTEMPT.format(model="replay_sorted", k=1) / "verdict.json").read_text())
+    assert metrics["replay_conflicting"]["success_rate"] == 1.0 and metrics["replay_conflicting"]["valid"] == 4
+    assert metrics["replay_isolated"]["success_rate"] == 0.0
+    assert metrics["replay_isolated"]["failure_reasons"] == {"conflicts with no existing feature": 4}
+    failed = json.loads((project / ATTEMPT.format(model="replay_isolated", k=1) / "verdict.json").read_text())
     assert failed["reasons"] == ["conflicts with no existing feature"]
     report = (project / "generated" / "report.md").read_text()
-    assert "| replay_sentinel (replay) | 2 | 2 | 100% |" in report
+    assert "| replay_conflicting (replay) | 4 | 4 | 100% |" in report
+    assert "## Conflicts in durations_task/task1" in report
     assert "replayed recorded sessions" in report
 
 
 def test_lineage_in_dvc_lock(project):
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    agent = lock["agent@miniconf_task/task1-replay_sentinel-1"]
-    assert agent["params"]["params.yaml"]["models.replay_sentinel"]["name"] == "replay/fallback-sentinel"
-    assert "models.replay_sorted" not in agent["params"]["params.yaml"]  # its own model entry only
+    agent = lock["agent@miniconf_task/task1-replay_conflicting-1"]
+    assert agent["params"]["params.yaml"]["models.replay_conflicting"]["name"] == "replay/conflicting"
+    assert "models.replay_isolated" not in agent["params"]["params.yaml"]  # its own model entry only
     deps = {d["path"] for d in agent["deps"]}
     assert {"generated/tasks/miniconf_task/task1/prompt", "dataset/miniconf_task/task1",
             "src/cooperbench/generation/agent.py"} <= deps
-    split = lock["split@miniconf_task/task1-replay_sentinel-1"]
+    split = lock["split@miniconf_task/task1-replay_conflicting-1"]
     assert any(o["path"].endswith("attempt1/feature.patch") and o["md5"] for o in split["outs"])
-    usage = json.loads((project / ATTEMPT.format(model="replay_sentinel", k=1) / "agent" / "usage.json").read_text())
+    usage = json.loads((project / ATTEMPT.format(model="replay_conflicting", k=1) / "agent" / "usage.json").read_text())
     prompt = (project / "generated/tasks/miniconf_task/task1/prompt/prompt.md").read_bytes()
     import hashlib
     assert usage["prompt_sha256"] == hashlib.sha256(prompt).hexdigest()
@@ -134,52 +135,48 @@ def test_noop_repro_is_fast(project):
 
 
 def test_only_the_changed_model_reruns(project):
-    edit_params(project, lambda p: p["models"]["replay_sorted"].update(step_limit=50))
+    edit_params(project, lambda p: p["models"]["replay_isolated"].update(step_limit=50))
     try:
         changed = changed_stages(project)
-        assert {"agent@miniconf_task/task1-replay_sorted-1", "agent@miniconf_task/task1-replay_sorted-2"} <= changed
-        assert not any("replay_sentinel" in stage for stage in changed)
+        assert {"agent@miniconf_task/task1-replay_isolated-1", "agent@miniconf_task/task1-replay_isolated-2"} <= changed
+        assert not any("replay_conflicting" in stage for stage in changed)
     finally:
         restore(project)
 
 
 def test_a_new_model_runs_only_its_stages(project):
-    edit_params(project, lambda p: p["models"].update(replay_again={"name": "replay/sorted-dumps"}))
+    edit_params(project, lambda p: p["models"].update(replay_again={"name": "replay/isolated"}))
     try:
         proc = dvc(project, "repro")
         agents = [s for s in ran(proc) if s.startswith(("agent@", "split@", "validate@"))]
         assert agents and all("replay_again" in s for s in agents)
-        assert len(agents) == 6
+        assert len(agents) == 12  # 2 tasks x 2 attempts x (agent, split, validate)
     finally:
         restore(project)
 
 
 def test_editing_one_task_reruns_only_that_task(project):
-    second = project / "dataset" / "miniconf_task" / "task2"
-    shutil.copytree(project / "dataset" / "miniconf_task" / "task1", second)
-    edit_params(project, lambda p: p.update(tasks=["miniconf_task/task1", "miniconf_task/task2"], attempts=[1]))
+    feature_md = project / "dataset" / "durations_task" / "task1" / "feature1" / "feature.md"
+    original = feature_md.read_text()
+    feature_md.write_text(original + "\nEdited.\n")
     try:
-        dvc(project, "repro")
-        feature_md = second / "feature1" / "feature.md"
-        feature_md.write_text(feature_md.read_text() + "\nEdited.\n")
         changed = changed_stages(project)
-        assert "prompt@miniconf_task/task2" in changed
-        assert not any("task1" in stage for stage in changed)
+        assert {"prompt@durations_task/task1", "agent@durations_task/task1-replay_isolated-2"} <= changed
+        assert not any("miniconf_task" in stage for stage in changed)
     finally:
-        shutil.rmtree(second)
-        restore(project)
+        feature_md.write_text(original)
 
 
 def test_experiments_compare_models(project):
-    dvc(project, "exp", "run", "-S", "models.replay_sorted.step_limit=2", "-n", "short-leash")
+    dvc(project, "exp", "run", "-S", "models.replay_isolated.step_limit=2", "-n", "short-leash")
     shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
     text = json.dumps(shown)
     assert "short-leash" in text and "success_rate" in text
     narrow = dvc(project, "exp", "show", "--no-pager", "--md", "--drop", ".*", "--keep",
                  "Experiment|.*success_rate").stdout
-    assert "models.replay_sorted.success_rate" in narrow
+    assert "models.replay_isolated.success_rate" in narrow
     diff = dvc(project, "metrics", "diff", "--json").stdout
-    assert "replay_sorted" in diff  # 2 steps: no description, so different failure reasons
+    assert "replay_isolated" in diff  # 2 steps: no description, so different failure reasons
     restore(project)
 
 
@@ -189,7 +186,7 @@ def test_push_then_pull_in_a_fresh_clone(project, tmp_path):
     subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True, env=env())
     try:
         dvc(clone, "pull")
-        for model in ("replay_sentinel", "replay_sorted"):
+        for model in ("replay_conflicting", "replay_isolated"):
             for k in (1, 2):
                 for name in ("verdict.json", "feature.patch", "agent/trajectory.json"):
                     path = ATTEMPT.format(model=model, k=k) + "/" + name
@@ -204,7 +201,7 @@ def test_push_then_pull_in_a_fresh_clone(project, tmp_path):
     [
         (lambda p: p.update(tasks=["nosuch_task/task9"]), "task nosuch_task/task9 does not exist under dataset/"),
         (lambda p: p["models"].update(empty=None), "model empty has no settings"),
-        (lambda p: p["models"].update({"bad-slug": {"name": "replay/sorted-dumps"}}), "use letters, digits and _"),
+        (lambda p: p["models"].update({"bad-slug": {"name": "replay/isolated"}}), "use letters, digits and _"),
         (lambda p: p["models"].update(ghost={"name": "replay/no-such-session"}), "replay/no-such-session: no recorded session"),
     ],
 )
@@ -221,12 +218,16 @@ def test_bad_params_stop_before_any_stage(project, change, message):
 
 def test_a_killed_stage_is_redone_alone(project, tmp_path):
     sessions = project / "dataset" / "miniconf_task" / "task1" / "replays"
-    slow = json.loads((sessions / "sorted-dumps.traj.json").read_text())
+    slow = json.loads((sessions / "isolated.traj.json").read_text())
     slow["messages"].insert(2, {"role": "assistant", "content": "wait", "tool_calls": [
         {"id": "w", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": "sleep 4"})}}]})
     session = tmp_path / "slow.traj.json"  # outside the task folder, which every agent stage depends on
     session.write_text(json.dumps(slow))
-    edit_params(project, lambda p: p["models"].update(replay_slow={"name": f"replay/{session}"}))
+    def add_slow_model(params):
+        params["models"]["replay_slow"] = {"name": f"replay/{session}"}
+        params.update(tasks=["miniconf_task/task1"], attempts=[1])  # only its one stage to redo
+
+    edit_params(project, add_slow_model)
     stage = "agent@miniconf_task/task1-replay_slow-1"
     try:
         proc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro", stage], cwd=project, start_new_session=True,
@@ -240,7 +241,7 @@ def test_a_killed_stage_is_redone_alone(project, tmp_path):
         out = project / ATTEMPT.format(model="replay_slow", k=1) / "agent"
         assert not out.exists()  # nothing half-written
         again = dvc(project, "repro")
-        assert [s for s in ran(again) if s.startswith("agent@")] == [stage, "agent@miniconf_task/task1-replay_slow-2"]
+        assert [s for s in ran(again) if s.startswith("agent@")] == [stage]
         assert (out / "usage.json").exists()
         assert not list(out.parent.glob(".agent.tmp-*"))  # the killed run's scratch is gone
     finally:
@@ -248,7 +249,7 @@ def test_a_killed_stage_is_redone_alone(project, tmp_path):
 
 
 def test_promotion_never_overwrites(project):
-    attempt = project / ATTEMPT.format(model="replay_sentinel", k=1)
+    attempt = project / ATTEMPT.format(model="replay_conflicting", k=1)
     run = lambda: subprocess.run([sys.executable, "-m", "cooperbench.generation", "promote", str(attempt),
                                   "--task", "miniconf_task/task1"], cwd=project, capture_output=True, text=True,
                                  env={**env(), "PYTHONPATH": str(project / "src")})

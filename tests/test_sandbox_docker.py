@@ -118,7 +118,7 @@ def test_replayed_agent_attempt_on_docker(daemon, tmp_path):
     from cooperbench.generation.generator import generate_feature
 
     before = len(our_containers(daemon))
-    result = generate_feature(DEMO, "replay/fallback-sentinel", "docker", output=tmp_path)
+    result = generate_feature(DEMO, "replay/conflicting", "docker", output=tmp_path)
     assert result.success, result.verdict["reasons"]
     assert result.usage["backend"] == "docker" and result.verdict["backend"] == "docker"
     assert len(our_containers(daemon)) == before
