@@ -100,3 +100,9 @@ def test_conflicts_cli_json(tmp_path):
 def test_conflicts_cli_with_a_local_clone(tmp_path):
     proc = run_cli("conflicts", "miniconf_task/task1", "--repo", str(tmp_path / "missing"))
     assert_one_line_error(proc, "no such repository folder")
+
+
+def test_second_demo_task_matrix():
+    task = load_task(DEMO.parents[1] / "durations_task" / "task1")
+    conflicting = {(r.f1, r.f2) for r in conflict_matrix(task, resolve_repo(task)) if r.has_conflict}
+    assert conflicting == {("1", "2"), ("2", "3")}

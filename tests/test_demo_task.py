@@ -1,4 +1,4 @@
-"""The shipped demo task is what it claims: each feature's tests fail before it and pass after."""
+"""The shipped demo tasks are what they claim: each feature's tests fail before it and pass after."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO
+
+DURATIONS = DEMO.parents[1] / "durations_task" / "task1"
 from cooperbench.generation import load_task
 from cooperbench.generation.task import resolve_repo
 
 
-def checkout_base(tmp_path: Path) -> Path:
-    task = load_task(DEMO)
+def checkout_base(tmp_path: Path, task_dir: Path = DEMO) -> Path:
+    task = load_task(task_dir)
     archive = subprocess.run(
         ["git", f"--git-dir={resolve_repo(task)}", "archive", task.base_commit], capture_output=True, check=True
     ).stdout
@@ -33,16 +35,21 @@ def pytest_outcome(work: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_base_suite_passes(tmp_path):
-    proc = pytest_outcome(checkout_base(tmp_path))
+@pytest.mark.parametrize("task_dir, count", [(DEMO, 25), (DURATIONS, 18)], ids=["miniconf", "durations"])
+def test_base_suite_passes(tmp_path, task_dir, count):
+    proc = pytest_outcome(checkout_base(tmp_path, task_dir))
     assert proc.returncode == 0, proc.stdout
-    assert "25 passed" in proc.stdout
+    assert f"{count} passed" in proc.stdout
 
 
-@pytest.mark.parametrize("feature_id", [1, 2, 3, 4, 5, 6])
-def test_feature_tests_fail_before_and_pass_after(tmp_path, feature_id):
-    feature = load_task(DEMO).feature(feature_id)
-    work = checkout_base(tmp_path)
+@pytest.mark.parametrize(
+    "task_dir, feature_id",
+    [(DEMO, i) for i in range(1, 7)] + [(DURATIONS, i) for i in range(1, 5)],
+    ids=[f"miniconf-{i}" for i in range(1, 7)] + [f"durations-{i}" for i in range(1, 5)],
+)
+def test_feature_tests_fail_before_and_pass_after(tmp_path, task_dir, feature_id):
+    feature = load_task(task_dir).feature(feature_id)
+    work = checkout_base(tmp_path, task_dir)
     subprocess.run(["git", "apply", str(feature.path / "tests.patch")], cwd=work, check=True)
     before = pytest_outcome(work)
     assert before.returncode == 1 and " failed" in before.stdout, before.stdout
