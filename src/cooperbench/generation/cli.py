@@ -31,6 +31,7 @@ app = typer.Typer(
     help="Generate new conflicting CooperBench features with an LLM agent, and check them.",
 )
 
+
 class Backend(str, Enum):
     local = "local"
     docker = "docker"
@@ -57,7 +58,7 @@ def seed(
     ] = None,
     attempts: Annotated[int, typer.Option("--attempts", min=1, help="Generation attempts.")] = 1,
     output: Annotated[Path, typer.Option("--output", help="Where generated features go.")] = Path("generated"),
-    model: Annotated[str, typer.Option("--model", help="litellm model name.")] = "gemini/gemini-3-flash-preview",
+    model: Annotated[str, typer.Option("--model", help="litellm model name, or replay/<session>.")] = AgentSettings.model,
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.local,
     dataset: DatasetOption = Path("dataset"),
     repo: RepoOption = None,

@@ -61,7 +61,7 @@ class TestRun:
         return data
 
 
-def test_files(task: Task, tests_patch: str) -> list[str]:
+def files_to_test(task: Task, tests_patch: str) -> list[str]:
     """The task's test files plus those tests.patch adds or changes (deleted ones left out)."""
     touched = [f.path for f in diffs.parse_diff(tests_patch, "tests.patch") if f.status != "deleted"]
     declared = list(task.tests.files) if task.tests else []
@@ -170,7 +170,7 @@ def validate_candidate(
             elif run.error:
                 reasons.append(f"{run.label} run: {run.error}")
         if not any(r.timed_out or r.error for r in (before, after)):
-            fail_to_pass, pass_to_pass = grade(before, after, tests_patch_scope(test_file_diffs))
+            fail_to_pass, pass_to_pass = grade(before, after, touched_tests(test_file_diffs))
             if not fail_to_pass["tests"]:
                 reasons.append("no fail-to-pass test: no test of tests.patch fails without the feature and passes with it")
             if fail_to_pass["still_failing"]:
@@ -222,7 +222,7 @@ def run_both(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, se
     Sandboxes open in this thread and close on any exit, Ctrl-C included, which also ends the
     commands still running in them.
     """
-    files = test_files(task, tests_patch)
+    files = files_to_test(task, tests_patch)
     network = bool(task.settings.get("network", False))
     with ExitStack() as stack:
         boxes = [stack.enter_context(open_sandbox(task, settings.backend, git_dir, network=network)) for _ in range(2)]
@@ -239,7 +239,7 @@ def run_both(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, se
         return before, after, boxes[0].versions()
 
 
-def tests_patch_scope(test_file_diffs: list[diffs.FileDiff]) -> dict[str, set[str]]:
+def touched_tests(test_file_diffs: list[diffs.FileDiff]) -> dict[str, set[str]]:
     """Per test file that tests.patch keeps, the definitions it adds or changes."""
     return {f.path: diffs.touched_definitions(f) for f in test_file_diffs if f.status != "deleted"}
 
