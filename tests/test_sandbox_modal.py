@@ -145,3 +145,52 @@ def test_real_modal_sandbox_of_a_published_image(tmp_path):
     with open_sandbox(load_task(task_dir), "modal") as box:
         result = box.run("git rev-parse --is-inside-work-tree", timeout=120)
     assert result.stdout.strip() == "true"
+
+
+class LocalBackedSandbox:
+    """Stands in for Modal's servers: the SDK surface our backend uses (exec, filesystem,
+    terminate), carried out by a real local jail of the same task."""
+
+    def __init__(self, task):
+        from cooperbench.generation.sandbox.local_backend import LocalSandbox
+        from cooperbench.generation.task import resolve_repo
+
+        self.box = LocalSandbox(task, resolve_repo(task))
+        self.filesystem = self
+
+    def exec(self, *args, workdir=None, timeout=None):
+        command = args[2] if args[:2] == ("bash", "-c") else " ".join(args)
+        result = self.box.run(command, timeout=timeout or 60, cwd=workdir)
+        return FakeProcess(-1 if result.timed_out else result.exit_code, result.stdout, result.stderr)
+
+    def write_bytes(self, data: bytes, path: str) -> None:
+        self.box.write_file(path, data)
+
+    def read_bytes(self, path: str) -> bytes:
+        return self.box.read_file(path)
+
+    def terminate(self) -> None:
+        self.box.close()
+
+
+def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path):
+    """Attempts through the modal backend, everything of ours real up to the SDK: each attempt
+    gets one sandbox for the agent and two for validation, all with the network blocked."""
+    from cooperbench.generation.agent import AgentSettings
+    from cooperbench.generation.generator import generate_features
+
+    task = load_task(DEMO)
+    created = []
+
+    def create(*args, **kwargs):
+        created.append(kwargs)
+        return LocalBackedSandbox(task)
+
+    monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: "APP")
+    monkeypatch.setattr(modal.Image, "from_registry", lambda tag: modal.Image.debian_slim())
+    monkeypatch.setattr(modal.Sandbox, "create", create)
+    results = generate_features(task, AgentSettings(model="replay/conflicting"), backend="modal", attempts=2,
+                                jobs=2, output=tmp_path)
+    assert [r.success for r in results] == [True, True]
+    assert all(r.usage["backend"] == "modal" and r.verdict["backend"] == "modal" for r in results)
+    assert len(created) == 6 and all(kwargs["block_network"] for kwargs in created)
