@@ -156,11 +156,6 @@ def candidate_conflicts(task: Task, git_dir: Path, candidate: str, *, jobs: int 
     }
 
 
-def conflicts_of(results: list[PairResult], key: str) -> list[str]:
-    """The ids that `key` conflicts with."""
-    return [r.f2 if r.f1 == key else r.f1 for r in results if r.has_conflict and key in (r.f1, r.f2)]
-
-
 def render_table(results: list[PairResult]) -> str:
     """A symmetric matrix: `X` conflict, `.` clean."""
     keys = list(dict.fromkeys(k for r in results for k in (r.f1, r.f2)))
