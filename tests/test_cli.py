@@ -68,3 +68,10 @@ def test_bad_backend_is_a_usage_error():
     proc = run_cli("--task", "miniconf_task/task1", "--backend", "kubernetes")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    proc = run_cli("prompt", "miniconf_task/task1", "--out", str(blocker / "out"))
+    assert_one_line_error(proc, "not a directory")

@@ -17,6 +17,7 @@ from cooperbench.generation import prompt as prompt_mod
 from cooperbench.generation import generator, splitter, validator
 from cooperbench.generation.agent import AgentSettings
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.promote import promote as promote_feature
 from cooperbench.generation.task import (
     check_patches_apply,
     load_dataset,
@@ -203,8 +204,6 @@ def promote(
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Add an accepted generated feature to its task as feature<N+1>/, after validating it again."""
-    from cooperbench.generation.promote import promote as promote_feature
-
     loaded = load_task(task, dataset)
     folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo),
                                       validator.ValidationSettings(backend=backend.value, timeout=timeout))
@@ -225,6 +224,9 @@ def main() -> None:
         app()
     except GenerationError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:  # an output folder that cannot be written, a full disk, ...
+        typer.echo(f"error: {exc.filename or 'output'}: {(exc.strerror or str(exc)).lower()}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("interrupted: sandboxes closed, nothing half-written", err=True)
