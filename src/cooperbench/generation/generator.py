@@ -117,6 +117,13 @@ def run_attempt(
     return result
 
 
+def prepare(task: Task, settings: AgentSettings, repo: Path | None) -> tuple[Path, str]:
+    """Everything an attempt needs that can fail before any sandbox starts: the model (key,
+    name, replay file), the repository, the prompt."""
+    check_model(settings.model, task.path)
+    return resolve_repo(task, repo), render_prompt(task, find_hotspots(task))
+
+
 def generate_features(
     task: Task,
     settings: AgentSettings,
@@ -129,9 +136,7 @@ def generate_features(
     validation: ValidationSettings | None = None,
 ) -> list[GenerationResult]:
     """Attempts 1..N for one task and model, up to `jobs` at a time."""
-    check_model(settings.model, task.path)
-    git_dir = resolve_repo(task, repo)
-    prompt = render_prompt(task, find_hotspots(task))
+    git_dir, prompt = prepare(task, settings, repo)
     validation = validation or ValidationSettings(backend=backend)
     targets = [attempt_dir(output, task, settings.model, k) for k in range(1, attempts + 1)]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -151,9 +156,7 @@ def generate_feature(
     """The seed's API: one attempt at a new feature for the task in `task_dir`."""
     task = load_task(task_dir)
     settings = AgentSettings(model=model_name, **agent_settings)
-    check_model(settings.model, task.path)
-    git_dir = resolve_repo(task, Path(repo) if repo else None)
-    prompt = render_prompt(task, find_hotspots(task))
+    git_dir, prompt = prepare(task, settings, Path(repo) if repo else None)
     target = attempt_dir(Path(output), task, model_name, attempt)
     return run_attempt(task, git_dir, prompt, settings, backend, target, ValidationSettings(backend=backend))
 

@@ -16,11 +16,12 @@ from typing import Callable
 import yaml
 
 from cooperbench.generation import prompt as prompt_mod
-from cooperbench.generation.agent import AgentSettings, check_model
+from cooperbench.generation.agent import AgentSettings, agent_step, check_model
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.generator import agent_step, split_step, validate_step
+from cooperbench.generation.report import write_report
+from cooperbench.generation.splitter import split_step
 from cooperbench.generation.task import Task, load_task, resolve_repo
-from cooperbench.generation.validator import ValidationSettings
+from cooperbench.generation.validator import ValidationSettings, validate_step
 
 PARAMS = Path("params.yaml")
 DATASET = Path("dataset")
@@ -160,8 +161,6 @@ def stage_validate(task_name: str, slug: str, attempt: int) -> None:
 
 def stage_report() -> None:
     """Aggregate the current tasks x models x attempts; print the report (dvc repro ends on it)."""
-    from cooperbench.generation.report import write_report
-
     params = load_params()
     tasks = {}
     for name in params["tasks"]:

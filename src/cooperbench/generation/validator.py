@@ -29,7 +29,7 @@ from cooperbench.generation.gitutil import patch_applies
 from cooperbench.generation.reports import PASSED, RUNNERS, belongs_to, parse_report
 from cooperbench.generation.sandbox import Sandbox, open_sandbox
 from cooperbench.generation.sandbox.base import SCRATCH_DIR
-from cooperbench.generation.task import Task
+from cooperbench.generation.task import Task, load_task, resolve_repo
 
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
@@ -293,8 +293,6 @@ def validate_generated_feature(
 
     Returns the verdict dict: `verdict['valid']`, `verdict['conflict_result']['conflicts']`, ...
     """
-    from cooperbench.generation.task import load_task, resolve_repo
-
     folder = repo_name if repo_name.endswith("_task") else f"{repo_name}_task"
     task = load_task(Path(dataset_root) / folder / f"task{task_id}")
     git_dir = resolve_repo(task, Path(repo) if repo else None)
