@@ -4,7 +4,8 @@
 #   2. start dockerd by hand when no daemon answers (no systemd needed; no bridge: containers
 #      get only loopback),
 #   3. build the base image cooperbench-base:bookworm (python3, pip, venv, git) with debootstrap
-#      and `docker import`, trusting this machine's extra CA certificates so pip works in builds.
+#      and `docker import`, trusting this machine's extra CA certificates so pip works in builds,
+#      and made to behave like python:3.11-slim (`python`, system-wide pip).
 # Idempotent: each step is skipped when its result is already there. Needs root.
 set -euo pipefail
 BASE_IMAGE=${COOPERBENCH_BASE_IMAGE:-cooperbench-base:bookworm}
@@ -28,7 +29,9 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see $STATE/dockerd.log" >&2; exit 1; }
 fi
 
-if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+# The base behaves like python:3.11-slim: `python` and system-wide `pip install` work.
+BASE_VERSION=2
+if [ "$(docker image inspect --format '{{ index .Config.Labels "cooperbench.base" }}' "$BASE_IMAGE" 2>/dev/null)" != "$BASE_VERSION" ]; then
   echo "building $BASE_IMAGE with debootstrap"
   rootfs=$(mktemp -d "$STATE/rootfs.XXXXXX")
   trap 'rm -rf "$rootfs"' EXIT
@@ -39,6 +42,9 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
   fi
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | docker import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+  rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
+  ln -sf python3 "$rootfs/usr/bin/python"
+  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
+  tar -C "$rootfs" -c . | docker import --change 'CMD ["/bin/bash"]' --change "LABEL cooperbench.base=$BASE_VERSION" - "$BASE_IMAGE" >/dev/null
 fi
 echo "docker ready: $(docker version --format '{{.Server.Version}}'), base image $BASE_IMAGE"

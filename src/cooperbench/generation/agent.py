@@ -26,6 +26,7 @@ import yaml
 
 from cooperbench.generation import atomic
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.progress import say
 from cooperbench.generation.prompt import DESCRIPTION_FILE
 from cooperbench.generation.replay import is_replay, make_replay_model, recorded_turns, replay_file
 from cooperbench.generation.sandbox import Sandbox, is_secret, open_sandbox
@@ -253,15 +254,6 @@ def redact_file(path: Path) -> None:
         cleaned = cleaned.replace(json.dumps(value)[1:-1], "[REDACTED]")
     if cleaned != text:
         path.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
-
-
-_print_lock = threading.Lock()
-
-
-def say(line: str) -> None:
-    """Progress on stderr, one whole line at a time from parallel attempts."""
-    with _print_lock:
-        print(line, file=sys.stderr, flush=True)
 
 
 def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, out: Path, label: str = "") -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cooperbench.generation import diffs
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.gitutil import apply_to_index, run_git, temp_index
+from cooperbench.generation.gitutil import apply_to_index, run_git, scratch_objects, temp_index, write_tree
 from cooperbench.generation.task import Task
 
 CANDIDATE = "candidate"
@@ -40,20 +40,20 @@ def source_only(patch: str, origin: str, test_patterns: tuple[str, ...]) -> str:
     return diffs.join([f for f in diffs.parse_diff(patch, origin) if not diffs.is_test_path(f.path, test_patterns)])
 
 
-def commit_patch(git_dir: Path, base: str, patch: str, label: str) -> tuple[str, str]:
+def commit_patch(git_dir: Path, base: str, patch: str, label: str, env: dict[str, str]) -> tuple[str, str]:
     """(commit, tree) on `base` holding `patch`, built in a temporary index (no work tree)."""
-    with temp_index(git_dir, base) as env:
-        error = apply_to_index(git_dir, patch, env)
+    with temp_index(git_dir, base, env) as indexed:
+        error = apply_to_index(git_dir, patch, indexed)
         if error:
             raise GenerationError(f"{label}: does not apply to the base commit ({error})")
-        tree = run_git(["write-tree"], git_dir, env=env).stdout.strip()
-    return run_git(["commit-tree", tree, "-p", base, "-m", label], git_dir).stdout.strip(), tree
+        tree = write_tree(git_dir, indexed)
+    return run_git(["commit-tree", tree, "-p", base, "-m", label], git_dir, env=env).stdout.strip(), tree
 
 
-def merge_pair(git_dir: Path, commit1: str, commit2: str) -> tuple[bool, list[str], str]:
+def merge_pair(git_dir: Path, commit1: str, commit2: str, env: dict[str, str]) -> tuple[bool, list[str], str]:
     """Merge two commits: (conflict?, conflicting files, merged tree id)."""
     proc = run_git(
-        ["merge-tree", "--write-tree", "--name-only", "--no-messages", commit1, commit2], git_dir, check=False
+        ["merge-tree", "--write-tree", "--name-only", "--no-messages", commit1, commit2], git_dir, env=env, check=False
     )
     if proc.returncode not in (0, 1):
         raise GenerationError(f"git merge-tree failed: {proc.stderr.strip()}")
@@ -64,12 +64,12 @@ def merge_pair(git_dir: Path, commit1: str, commit2: str) -> tuple[bool, list[st
 class BlobReader:
     """One long-lived `git cat-file --batch` process: reading many files costs one process."""
 
-    def __init__(self, git_dir: Path):
+    def __init__(self, git_dir: Path, env: dict[str, str]):
         self._proc = subprocess.Popen(
             ["git", f"--git-dir={git_dir}", "cat-file", "--batch"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull},
+            env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, **env},
         )
 
     def read(self, spec: str) -> bytes:
@@ -100,7 +100,7 @@ def _workers(jobs: int | None) -> int:
 
 
 def source_commits(
-    task: Task, git_dir: Path, extra: dict[str, str], pool: ThreadPoolExecutor
+    task: Task, git_dir: Path, extra: dict[str, str], pool: ThreadPoolExecutor, env: dict[str, str]
 ) -> dict[str, tuple[str, str]]:
     """Each feature's source patch, and each `extra` one (label -> patch), as (commit, tree)."""
     patches = {
@@ -110,15 +110,16 @@ def source_commits(
     for label, patch in extra.items():
         origin = "candidate feature.patch" if label == CANDIDATE else f"{label} feature.patch"
         patches[label] = (source_only(patch, origin, task.test_patterns), origin)
-    built = pool.map(lambda key: commit_patch(git_dir, task.base_commit, *patches[key]), patches)
+    built = pool.map(lambda key: commit_patch(git_dir, task.base_commit, *patches[key], env), patches)
     return dict(zip(patches, built))
 
 
 def merge_pairs(
-    git_dir: Path, commits: dict[str, tuple[str, str]], pairs: list[tuple[str, str]], pool: ThreadPoolExecutor
+    git_dir: Path, commits: dict[str, tuple[str, str]], pairs: list[tuple[str, str]], pool: ThreadPoolExecutor,
+    env: dict[str, str],
 ) -> list[PairResult]:
-    merges = list(pool.map(lambda pair: merge_pair(git_dir, commits[pair[0]][0], commits[pair[1]][0]), pairs))
-    reader = BlobReader(git_dir)
+    merges = list(pool.map(lambda pair: merge_pair(git_dir, commits[pair[0]][0], commits[pair[1]][0], env), pairs))
+    reader = BlobReader(git_dir, env)
     try:
         return [
             PairResult(a, b, conflict, files, count_regions(reader, tree, files) if conflict else 0)
@@ -136,17 +137,17 @@ def conflict_matrix(
     patches = dict(extra or {})
     if candidate is not None:
         patches[CANDIDATE] = candidate
-    with ThreadPoolExecutor(max_workers=_workers(jobs)) as pool:
-        commits = source_commits(task, git_dir, patches, pool)
-        return merge_pairs(git_dir, commits, list(itertools.combinations(commits, 2)), pool)
+    with ThreadPoolExecutor(max_workers=_workers(jobs)) as pool, scratch_objects(git_dir) as env:
+        commits = source_commits(task, git_dir, patches, pool, env)
+        return merge_pairs(git_dir, commits, list(itertools.combinations(commits, 2)), pool, env)
 
 
 def candidate_conflicts(task: Task, git_dir: Path, candidate: str, *, jobs: int | None = None) -> dict:
     """The candidate against each existing feature: the ids it conflicts with, per-feature
     detail, and `copy_of` when its source change gives the same tree as an existing feature."""
-    with ThreadPoolExecutor(max_workers=_workers(jobs)) as pool:
-        commits = source_commits(task, git_dir, {CANDIDATE: candidate}, pool)
-        pairs = merge_pairs(git_dir, commits, [(str(f.id), CANDIDATE) for f in task.features], pool)
+    with ThreadPoolExecutor(max_workers=_workers(jobs)) as pool, scratch_objects(git_dir) as env:
+        commits = source_commits(task, git_dir, {CANDIDATE: candidate}, pool, env)
+        pairs = merge_pairs(git_dir, commits, [(str(f.id), CANDIDATE) for f in task.features], pool, env)
     candidate_tree = commits[CANDIDATE][1]
     copy_of = next((int(key) for key, (_, tree) in commits.items() if key != CANDIDATE and tree == candidate_tree), None)
     return {

@@ -21,7 +21,9 @@ DEFINITION_RE = re.compile(
     r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:def|class|func|fn|function|impl|interface|struct|type)\s+"
     r"(?:\([^)]*\)\s*)?(?P<name>[A-Za-z_$][\w$]*)"
 )
-HEADER_PATHS_RE = re.compile(r"^diff --git (?:\"?a/)?(.+?)\"? (?:\"?b/)?(.+?)\"?\s*$")
+TEST_TITLE_RE = re.compile(r"""^\s*(?:it|test|describe)(?:\.\w+)*\(\s*(['"`])(?P<name>.+?)\1""")
+HEADER_PATHS_RE = re.compile(r"^diff --git (a/.+?) (b/.+?)\s*$")
+QUOTED_OR_WORD_RE = re.compile(r'"(?:\\.|[^"\\])*"|\S+')
 
 
 @dataclass(frozen=True)
@@ -37,17 +39,21 @@ class FileDiff:
 
 
 def split_segments(text: str) -> list[str]:
-    """Cut a git diff at its `diff --git` lines, keeping every byte of each piece."""
-    segments: list[str] = []
+    """Cut a git diff at its `diff --git` lines, keeping every byte of each piece.
+
+    Text before the first `diff --git` line (the mail headers and diffstat of `git format-patch`
+    output) is left out, as `git apply` leaves it; mail text between the commits of a series stays
+    at the end of the piece before it, which `git apply` and unidiff both skip.
+    """
+    pieces: list[list[str]] = []
     for line in text.splitlines(keepends=True):
-        if line.startswith(DIFF_HEADER) or not segments:
-            segments.append(line)
+        if line.startswith(DIFF_HEADER) or not pieces:
+            pieces.append([line])
         else:
-            segments[-1] += line
+            pieces[-1].append(line)
+    segments = ["".join(piece) for piece in pieces]
     if segments and not segments[0].startswith(DIFF_HEADER):
-        preamble = segments.pop(0)
-        if preamble.strip():
-            raise ValueError("text before the first 'diff --git' line")
+        segments.pop(0)
     return segments
 
 
@@ -55,10 +61,7 @@ def parse_diff(text: str, origin: str) -> list[FileDiff]:
     """Parse a git diff; `origin` (a file name) heads every error message."""
     if not text.strip():
         return []
-    try:
-        segments = split_segments(text)
-    except ValueError as exc:
-        raise GenerationError(f"{origin}: not a git diff ({exc})") from None
+    segments = split_segments(text)
     if not segments:
         raise GenerationError(f"{origin}: not a git diff (no 'diff --git' header)")
     files = [_parse_segment(segment, origin) for segment in segments]
@@ -67,8 +70,7 @@ def parse_diff(text: str, origin: str) -> list[FileDiff]:
 
 def _parse_segment(segment: str, origin: str) -> FileDiff:
     header = segment.splitlines()[0]
-    header_paths = HEADER_PATHS_RE.match(header)
-    for raw in header_paths.groups() if header_paths else ():
+    for raw in _header_paths(header):
         _check_safe(raw, origin)
     for line in segment.splitlines():
         if line.startswith(("--- ", "+++ ")):
@@ -96,15 +98,45 @@ def _parse_segment(segment: str, origin: str) -> FileDiff:
     return FileDiff(parsed.path, old_path, status, parsed.is_binary_file, segment, parsed)
 
 
+def _header_paths(header: str) -> list[str]:
+    """The two paths of a `diff --git` line, quoted ones decoded."""
+    rest = header[len(DIFF_HEADER):].strip()
+    if '"' in rest:
+        return QUOTED_OR_WORD_RE.findall(rest)
+    match = HEADER_PATHS_RE.match(header.strip())
+    return list(match.groups()) if match else rest.split()
+
+
 def _strip_prefix(path: str) -> str:
     return path[2:] if path[:2] in ("a/", "b/") else path
+
+
+def unquote(raw: str) -> str:
+    """A path as git writes it: C-quoted (`"a/\\303\\251.py"`) when it holds unusual bytes."""
+    if not (len(raw) >= 2 and raw[0] == raw[-1] == '"'):
+        return raw
+    out, i, body = bytearray(), 0, raw[1:-1]
+    simple = {"n": 10, "t": 9, '"': 34, "\\": 92, "a": 7, "b": 8, "f": 12, "r": 13, "v": 11}
+    while i < len(body):
+        char = body[i]
+        if char == "\\" and i + 1 < len(body):
+            if body[i + 1] in "01234567":
+                out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
+                i += 4
+                continue
+            out.append(simple.get(body[i + 1], ord(body[i + 1])))
+            i += 2
+            continue
+        out += char.encode("utf-8", "surrogateescape")
+        i += 1
+    return out.decode("utf-8", "surrogateescape")
 
 
 def _check_safe(raw: str | None, origin: str) -> None:
     """A diff may only touch paths inside the repository and outside `.git/`."""
     if not raw or raw == "/dev/null":
         return
-    path = raw.strip('"')
+    path = unquote(raw)
     if path.startswith("/"):
         raise GenerationError(f"{origin}: patch touches an absolute path: {path}")
     parts = PurePosixPath(_strip_prefix(path)).parts
@@ -135,8 +167,9 @@ def join(files: list[FileDiff]) -> str:
 
 
 def definition_name(line: str | None) -> str | None:
-    """The name a line defines (`def f`, `class C`, `func F`, `fn f`, ...), or None."""
-    match = DEFINITION_RE.match(line or "")
+    """The name a line defines (`def f`, `class C`, `func F`, `fn f`, a jest/vitest `it('title'`,
+    ...), or None."""
+    match = DEFINITION_RE.match(line or "") or TEST_TITLE_RE.match(line or "")
     return match.group("name") if match else None
 
 

@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation.agent import AgentSettings, agent_step, check_model, say
+from cooperbench.generation.agent import AgentSettings, agent_step, check_model
+from cooperbench.generation.progress import say
 from cooperbench.generation.atomic import replace_dir, staging_dir
 from cooperbench.generation.prompt import find_hotspots, render_prompt
 from cooperbench.generation.splitter import split_step

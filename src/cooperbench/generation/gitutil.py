@@ -69,12 +69,22 @@ def has_commit(git_dir: Path, commit: str) -> bool:
 
 
 @contextmanager
-def temp_index(git_dir: Path, tree: str) -> Iterator[dict[str, str]]:
-    """An index file holding `tree`, for patching and writing trees with no checkout."""
+def scratch_objects(git_dir: Path) -> Iterator[dict[str, str]]:
+    """An environment in which git writes new objects to a temp folder and reads the repository's
+    as alternates: checking patches and merging features never writes into the user's repository
+    (which may be read-only, or a partial clone whose missing blobs must not be fetched)."""
+    objects = run_git(["rev-parse", "--path-format=absolute", "--git-path", "objects"], git_dir).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="cb-objects-") as scratch:
+        yield {"GIT_OBJECT_DIRECTORY": scratch, "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects}
+
+
+@contextmanager
+def temp_index(git_dir: Path, tree: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` plus an index file holding `tree`, for patching and writing trees with no checkout."""
     with tempfile.TemporaryDirectory(prefix="cb-index-") as scratch:
-        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-        run_git(["read-tree", tree], git_dir, env=env)
-        yield env
+        indexed = {**env, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        run_git(["read-tree", tree], git_dir, env=indexed)
+        yield indexed
 
 
 APPLY_FALLBACKS = ([], ["--ignore-whitespace"], ["--3way"])
@@ -93,7 +103,12 @@ def apply_to_index(git_dir: Path, patch: str, env: dict[str, str]) -> str | None
     return error
 
 
+def write_tree(git_dir: Path, env: dict[str, str]) -> str:
+    """The index in `env` as a tree; blobs absent from a partial clone are not fetched."""
+    return run_git(["write-tree", "--missing-ok"], git_dir, env=env).stdout.strip()
+
+
 def patch_applies(git_dir: Path, base: str, patch: str) -> str | None:
     """None when `patch` applies to `base` (no checkout needed), else the reason it does not."""
-    with temp_index(git_dir, base) as env:
-        return apply_to_index(git_dir, patch, env)
+    with scratch_objects(git_dir) as env, temp_index(git_dir, base, env) as indexed:
+        return apply_to_index(git_dir, patch, indexed)

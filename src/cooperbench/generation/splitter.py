@@ -39,15 +39,15 @@ class Split:
     dropped: list[dict[str, str]] = field(default_factory=list)
 
     @property
-    def problems(self) -> list[str]:
-        """What keeps this split from being a candidate feature, in words."""
+    def problems(self) -> list[tuple[str, str]]:
+        """What keeps this split from being a candidate feature: (key, sentence) pairs."""
         problems = []
         if not self.source_files:
-            problems.append("the diff has no source change")
+            problems.append(("no_source_change", "the diff has no source change"))
         if not self.test_files:
-            problems.append("the diff has no test change")
+            problems.append(("no_test_change", "the diff has no test change"))
         if not self.feature_md:
-            problems.append("the diff has no feature description")
+            problems.append(("no_description", "the diff has no feature description"))
         return problems
 
     def summary(self) -> dict:
@@ -56,7 +56,8 @@ class Split:
             "test_files": self.test_files,
             "dropped": self.dropped,
             "has_description": bool(self.feature_md),
-            "problems": self.problems,
+            "problems": [sentence for _, sentence in self.problems],
+            "problem_keys": [key for key, _ in self.problems],
         }
 
 

@@ -49,16 +49,6 @@ class Feature:
 
 
 @dataclass(frozen=True)
-class TestSpec:
-    """How a task installs and runs its tests."""
-
-    framework: str  # pytest | go | cargo | jest | vitest
-    command: str
-    files: tuple[str, ...] = ()
-    install: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Task:
     path: Path
     repo_name: str  # the dataset folder, e.g. "dspy_task"
@@ -66,7 +56,7 @@ class Task:
     base_commit: str
     upstream_url: str | None
     features: tuple[Feature, ...]
-    tests: TestSpec | None
+    runner: str | None  # the runner.sh text (or one made from task.yaml `tests:`)
     test_patterns: tuple[str, ...] = diffs.DEFAULT_TEST_PATTERNS
     settings: dict = field(default_factory=dict, compare=False)
 
@@ -120,26 +110,44 @@ def load_task(spec: str | Path, dataset_root: Path | None = None) -> Task:
         base_commit=base_commit,
         upstream_url=upstream_url,
         features=_read_features(path),
-        tests=_read_test_spec(path, settings),
+        runner=_read_runner(path, settings),
         test_patterns=tuple(settings.get("test_patterns") or diffs.DEFAULT_TEST_PATTERNS),
         settings=settings,
     )
 
 
-def load_dataset(root: str | Path) -> list[Task]:
-    """Every task under a dataset root (`<repo>_task/task<N>/`), or the one task `root` is."""
+def task_dirs(root: str | Path) -> list[Path]:
+    """The task folders under a dataset root (`<repo>_task/task<N>/`), or `root` itself when it
+    is one."""
     root = Path(root)
     if not root.is_dir():
         raise GenerationError(f"{root}: no such folder")
     if TASK_DIR_RE.match(root.name) and any(root.glob("feature*")):
-        return [load_task(root)]
-    task_dirs = sorted(
+        return [root]
+    found = sorted(
         (d for d in root.glob("*/task*") if d.is_dir() and TASK_DIR_RE.match(d.name)),
         key=lambda d: (d.parent.name, int(d.name[4:])),
     )
-    if not task_dirs:
+    if not found:
         raise GenerationError(f"{root}: no task folders (<repo>_task/task<N>/) found")
-    return [load_task(d) for d in task_dirs]
+    return found
+
+
+def load_dataset(root: str | Path) -> list[Task]:
+    """Every task under a dataset root; the first unreadable one is an error."""
+    return [load_task(d) for d in task_dirs(root)]
+
+
+def scan_dataset(root: str | Path) -> tuple[list[Task], list[str]]:
+    """Every readable task under a dataset root, and one line per task that could not be read:
+    listing commands report a broken task and go on with the rest."""
+    tasks, problems = [], []
+    for folder in task_dirs(root):
+        try:
+            tasks.append(load_task(folder))
+        except GenerationError as exc:
+            problems.append(str(exc))
+    return tasks, problems
 
 
 def _read_settings(path: Path) -> dict:
@@ -211,43 +219,31 @@ def _read_features(path: Path) -> tuple[Feature, ...]:
 
 # ---------------------------------------------------------------- how tests run
 
-RUNNER_PATTERNS = (
-    ("pytest", re.compile(r"(?:python[\d.]*\s+-m\s+)?pytest\b[^\n;&|)]*")),
-    ("go", re.compile(r"go test\b[^\n;&|)]*")),
-    ("cargo", re.compile(r"cargo (?:test|nextest run)\b[^\n;&|)]*")),
-    ("vitest", re.compile(r"(?:npx |pnpm |yarn )?vitest\b[^\n;&|)]*")),
-    ("jest", re.compile(r"(?:npx |pnpm |yarn )?jest\b[^\n;&|)]*")),
-)
-INSTALL_RE = re.compile(r"^\s*((?:uv )?pip install (?!--upgrade pip\b).+|npm (?:ci|install)\b.*|go mod download.*)$", re.M)
+RUNNER_TEMPLATE = """#!/bin/bash
+# Made from task.yaml `tests:` in the contract of the dataset's runner.sh:
+# runner.sh <tests.patch> [feature.patch], patches under /patches, repository at /workspace/repo.
+set -e
+cd /workspace/repo
+git apply --ignore-whitespace "/patches/$1" || git apply --3way "/patches/$1"
+if [[ -n "$2" ]]; then git apply --ignore-whitespace "/patches/$2" || git apply --3way "/patches/$2"; fi
+{install}
+{command}
+"""
 
 
-def _read_test_spec(path: Path, settings: dict) -> TestSpec | None:
-    """task.yaml's `tests:` wins; else the first test command found in runner.sh."""
+def _read_runner(path: Path, settings: dict) -> str | None:
+    """The script that runs the task's tests: task.yaml's `tests:` (command and install steps,
+    made into a runner in the dataset's contract), else the task's runner.sh."""
     declared = settings.get("tests")
-    if declared:
-        if not isinstance(declared, dict) or not declared.get("framework") or not declared.get("command"):
-            raise GenerationError(f"{path / 'task.yaml'}: `tests` needs `framework` and `command`")
-        return TestSpec(
-            framework=declared["framework"],
-            command=declared["command"],
-            files=tuple(declared.get("files") or ()),
-            install=tuple(declared.get("install") or ()),
-        )
-    runner = _read_text(path / "runner.sh")
-    if runner is None:
-        return None
-    code = "\n".join(line for line in runner.splitlines() if not line.lstrip().startswith(("#", "echo")))
-    for framework, pattern in RUNNER_PATTERNS:
-        found = pattern.search(code)
-        if found:
-            command = found.group(0).strip().strip("\"'")
-            args = command.split()
-            files = tuple(
-                a.strip("\"'") for a in args[1:] if not a.startswith("-") and "/" in a and "$" not in a
-            )
-            install = tuple(m.strip() for m in INSTALL_RE.findall(code))
-            return TestSpec(framework, command, files if framework == "pytest" else (), install)
-    return None
+    if declared is not None:
+        file = path / "task.yaml"
+        if not isinstance(declared, dict) or not isinstance(declared.get("command"), str):
+            raise GenerationError(f"{file}: `tests` needs `command: <how the tests run>`")
+        install = declared.get("install") or []
+        if not isinstance(install, list) or not all(isinstance(step, str) for step in install):
+            raise GenerationError(f"{file}: `tests.install` must be a list of commands")
+        return RUNNER_TEMPLATE.format(install="\n".join(install), command=declared["command"])
+    return _read_text(path / "runner.sh")
 
 
 # ---------------------------------------------------------------- the repository

@@ -1,36 +1,37 @@
 """Is a candidate feature valid? The verdict, with every check's evidence.
 
 A candidate (feature.patch, tests.patch) is valid when (see README, "Validity"):
-  1. both patches apply to the base; the source patch is not empty and touches no test file;
-  2. fail-to-pass: a test that tests.patch adds or changes fails on base+tests and passes on
-     base+feature+tests (at least one; none of tests.patch's tests may fail with the feature);
-  3. pass-to-pass: every test that passes on base+tests still passes with the feature;
+  1. both patches apply to the base; the source patch is not empty, touches no test file, and
+     neither patch changes the test harness (conftest, runner options, runner scripts);
+  2. fail-to-pass: tests of tests.patch pass with the feature and did not pass without it
+     (failed, errored or not collected): at least one, and none of them fails with the feature;
+  3. pass-to-pass: every test that passes on the bare base commit and that tests.patch does not
+     change still passes with the feature;
   4. it conflicts with at least one existing feature (source patches, git's merge);
-  5. it is no copy of an existing feature (same resulting tree).
-Outcomes come per test id from the runner's structured report, in two sandboxes run in parallel.
+  5. it is no copy of an existing feature (the same tree, or the same change with names changed).
+The tests run as the task's own runner.sh runs them (testrun.py), in three sandboxes: the bare
+base (cached per environment), base+tests, base+feature+tests. Outcomes are kept per test id in
+the verdict, so a change of the rules can regrade it without running anything again. A run that
+cannot start on the bare base is an environment failure (EnvironmentFailure), not a verdict.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 import re
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation import atomic, conflicts, diffs
+from cooperbench.generation import atomic, conflicts, diffs, novelty, testrun
+from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import patch_applies
-from cooperbench.generation.reports import PASSED, RUNNERS, belongs_to, parse_report
-from cooperbench.generation.sandbox import Sandbox, open_sandbox
-from cooperbench.generation.sandbox.base import SCRATCH_DIR
-from cooperbench.generation.task import Task, load_task, resolve_repo
-
+from cooperbench.generation.harness import harness_changes
+from cooperbench.generation.runners import PASSED, SKIPPED, belongs_to
+from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.task import Task, cache_root, load_task, resolve_repo
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
 
@@ -41,237 +42,205 @@ class ValidationSettings:
     timeout: float = 300.0  # seconds, per test run
 
 
-@dataclass
-class TestRun:
-    label: str
-    outcomes: dict[str, str] = field(default_factory=dict)
-    exit_code: int | None = None
-    timed_out: bool = False
-    duration: float = 0.0
-    error: str | None = None
-    output_tail: str = ""
+class Reasons:
+    """Why a candidate is invalid: a short stable key (for counting) and a sentence (for people)."""
 
-    def summary(self) -> dict:
-        counts: dict[str, int] = {}
-        for outcome in self.outcomes.values():
-            counts[outcome] = counts.get(outcome, 0) + 1
-        data = asdict(self)
-        data.pop("outcomes")
-        data["counts"] = counts
-        return data
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, key: str, sentence: str) -> None:
+        self.items.append((key, sentence))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
 
 
-def files_to_test(task: Task, tests_patch: str) -> list[str]:
-    """The task's test files plus those tests.patch adds or changes (deleted ones left out)."""
-    touched = [f.path for f in diffs.parse_diff(tests_patch, "tests.patch") if f.status != "deleted"]
-    declared = list(task.tests.files) if task.tests else []
-    return list(dict.fromkeys(declared + touched)) if declared else []
+# ---------------------------------------------------------------- grading
 
 
-def run_tests(sandbox: Sandbox, task: Task, patches: list[tuple[str, str]], files: list[str], label: str, timeout: float) -> TestRun:
-    """Apply `patches` in order inside `sandbox`, run the task's tests, read the report."""
-    run = TestRun(label)
-    for name, patch in patches:
-        error = sandbox.apply_patch(patch)
-        if error:
-            run.error = f"{name} does not apply in the sandbox: {error}"
-            return run
-    runner = RUNNERS[task.tests.framework]
-    report = f"{SCRATCH_DIR}/{label}-{runner.report_name}"
-    result = sandbox.run(runner.command(files, report), timeout=timeout)
-    run.exit_code, run.timed_out, run.duration = result.exit_code, result.timed_out, round(result.duration, 3)
-    run.output_tail = (result.stdout + result.stderr)[-2000:]
-    try:
-        run.outcomes = parse_report(task.tests.framework, sandbox.read_file(report))
-    except (OSError, GenerationError):
-        run.outcomes = {}
-    if not run.outcomes and not run.timed_out:
-        run.error = "the test run wrote no report (the tests could not start)"
-    return run
-
-
-def tool_versions(sandbox_versions: dict[str, str]) -> dict[str, str]:
-    try:
-        own = version("cooperbench-generation")
-    except PackageNotFoundError:
-        own = "unknown"
-    versions = {
-        "cooperbench-generation": own,
-        "python": platform.python_version(),
-        "git": subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip(),
-    }
-    return {**versions, **sandbox_versions}
-
-
-def validate_candidate(
-    task: Task,
-    feature_patch: str,
-    tests_patch: str,
-    *,
-    git_dir: Path,
-    settings: ValidationSettings = ValidationSettings(),
-) -> dict:
-    """The verdict on one candidate, as a JSON-ready dict."""
-    if task.tests is None:
-        raise GenerationError(f"{task.path}: no test command (no runner.sh to read; add `tests:` to task.yaml)")
-    started = time.monotonic()
-    timings: dict[str, float] = {}
-    reasons: list[str] = []
-
-    feature_files = diffs.parse_diff(feature_patch, "feature.patch")
-    test_file_diffs = diffs.parse_diff(tests_patch, "tests.patch")
-    static = {
-        "feature_patch_files": [f.path for f in feature_files],
-        "tests_patch_files": [f.path for f in test_file_diffs],
-        "feature_touches_tests": [f.path for f in feature_files if diffs.is_test_path(f.path, task.test_patterns)],
-    }
-    if not feature_files:
-        reasons.append("feature.patch is empty")
-    if not test_file_diffs:
-        reasons.append("tests.patch is empty")
-    if static["feature_touches_tests"]:
-        reasons.append(f"feature.patch changes test files: {', '.join(static['feature_touches_tests'])}")
-    static_ok = not reasons
-
-    mark = time.monotonic()
-    applies = {
-        "feature_patch": patch_applies(git_dir, task.base_commit, feature_patch) if feature_files else "empty",
-        "tests_patch": patch_applies(git_dir, task.base_commit, tests_patch) if test_file_diffs else "empty",
-    }
-    if applies["feature_patch"] is None and applies["tests_patch"] is None:
-        applies["together"] = patch_applies(git_dir, task.base_commit, tests_patch + feature_patch)
-    for name, error in applies.items():
-        if error and error != "empty":
-            reasons.append(f"{APPLY_NAMES[name]} cannot be applied to the base: {error}")
-    applies_ok = all(error is None for error in applies.values())
-    timings["applies"] = time.monotonic() - mark
-
-    mark = time.monotonic()
-    conflict_result = {"conflicts": [], "pairs": [], "copy_of": None}
-    if applies["feature_patch"] is None:
-        conflict_result = conflicts.candidate_conflicts(task, git_dir, feature_patch)
-        if conflict_result["copy_of"] is not None:
-            reasons.append(f"the feature is a copy of feature{conflict_result['copy_of']}")
-        if not conflict_result["conflicts"]:
-            reasons.append("conflicts with no existing feature")
-    timings["conflicts"] = time.monotonic() - mark
-
-    fail_to_pass: dict = {"ok": False, "tests": [], "still_failing": []}
-    pass_to_pass: dict = {"ok": False, "tests": [], "broken": []}
-    runs: dict[str, dict] = {}
-    sandbox_versions: dict[str, str] = {}
-    if applies_ok:
-        before, after, sandbox_versions = run_both(task, git_dir, feature_patch, tests_patch, settings)
-        runs = {"before": before.summary(), "after": after.summary()}
-        timings["tests"] = max(before.duration, after.duration)
-        for run in (before, after):
-            if run.timed_out:
-                reasons.append(f"timeout: the {run.label} test run passed the {settings.timeout:g} s limit")
-            elif run.error:
-                reasons.append(f"{run.label} run: {run.error}")
-        if not any(r.timed_out or r.error for r in (before, after)):
-            fail_to_pass, pass_to_pass = grade(before, after, touched_tests(test_file_diffs))
-            if not fail_to_pass["tests"]:
-                reasons.append("no fail-to-pass test: no test of tests.patch fails without the feature and passes with it")
-            if fail_to_pass["still_failing"]:
-                reasons.append(f"tests of tests.patch fail with the feature: {', '.join(fail_to_pass['still_failing'][:5])}")
-            if pass_to_pass["broken"]:
-                reasons.append(f"breaks tests that passed before: {', '.join(pass_to_pass['broken'][:5])}")
-
-    timings["total"] = time.monotonic() - started
-    verdict = verdict_skeleton(task, reasons, settings.backend)
-    verdict["checks"] = {
-        "static": {"ok": static_ok, **static},
-        "applies": {"ok": applies_ok, **applies},
-        "fail_to_pass": fail_to_pass,
-        "pass_to_pass": pass_to_pass,
-    }
-    verdict.update(
-        conflict_result=conflict_result,
-        runs=runs,
-        timings={k: round(v, 3) for k, v in timings.items()},
-        versions=tool_versions(sandbox_versions),
-    )
-    return verdict
-
-
-def verdict_skeleton(task: Task, reasons: list[str], backend: str) -> dict:
-    """Every verdict has these keys, so readers (the report) need no special cases."""
-    return {
-        "valid": not reasons,
-        "reasons": reasons,
-        "task": task.name,
-        "base_commit": task.base_commit,
-        "backend": backend,
-        "checks": {},
-        "conflict_result": {"conflicts": [], "pairs": [], "copy_of": None},
-        "runs": {},
-        "timings": {},
-        "versions": tool_versions({}),
-    }
-
-
-def unusable_verdict(task: Task, problems: list[str], backend: str) -> dict:
-    """The verdict of an attempt whose diff is no candidate (no source, no tests, no description)."""
-    return verdict_skeleton(task, list(problems), backend)
-
-
-def run_both(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings) -> tuple[TestRun, TestRun, dict[str, str]]:
-    """base+tests and base+feature+tests, each in its own sandbox, at the same time.
-
-    Sandboxes open in this thread and close on any exit, Ctrl-C included, which also ends the
-    commands still running in them.
-    """
-    files = files_to_test(task, tests_patch)
-    network = bool(task.settings.get("network", False))
-    with ExitStack() as stack:
-        boxes = [stack.enter_context(open_sandbox(task, settings.backend, git_dir, network=network)) for _ in range(2)]
-        jobs = [
-            (boxes[0], [("tests.patch", tests_patch)], "before"),
-            (boxes[1], [("tests.patch", tests_patch), ("feature.patch", feature_patch)], "after"),
-        ]
-        pool = ThreadPoolExecutor(max_workers=2)
-        try:
-            futures = [pool.submit(run_tests, box, task, patches, files, label, settings.timeout) for box, patches, label in jobs]
-            before, after = (f.result() for f in futures)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-        return before, after, boxes[0].versions()
-
-
-def touched_tests(test_file_diffs: list[diffs.FileDiff]) -> dict[str, set[str]]:
+def touched_tests(tests_patch: str) -> dict[str, set[str]]:
     """Per test file that tests.patch keeps, the definitions it adds or changes."""
-    return {f.path: diffs.touched_definitions(f) for f in test_file_diffs if f.status != "deleted"}
+    return {f.path: diffs.touched_definitions(f) for f in diffs.parse_diff(tests_patch, "tests.patch") if f.status != "deleted"}
 
 
 def from_tests_patch(test_id: str, scope: dict[str, set[str]]) -> bool:
     """Whether a test id is one tests.patch adds or changes: its file is in the patch and, when
-    the patch names definitions, the id names one of them (function or class)."""
-    segments = {re.sub(r"\[.*\]$", "", part) for part in test_id.split("::")[1:]}
+    the patch names definitions, the id names one of them (function, class, describe block)."""
+    segments = {re.sub(r"\[.*\]$", "", part).strip() for part in re.split(r"::| > ", test_id.partition("::")[2])}
     return any(belongs_to(test_id, path) and (not names or segments & names) for path, names in scope.items())
 
 
-def grade(before: TestRun, after: TestRun, scope: dict[str, set[str]]) -> tuple[dict, dict]:
-    """SWE-bench style: FAIL_TO_PASS among tests.patch's tests, PASS_TO_PASS among all that
-    passed before."""
-
-    candidates = sorted(t for t in set(before.outcomes) | set(after.outcomes) if from_tests_patch(t, scope))
-    f2p = [t for t in candidates if before.outcomes.get(t) != PASSED and after.outcomes.get(t) == PASSED]
-    still_failing = [t for t in candidates if after.outcomes.get(t) != PASSED and after.outcomes.get(t) != "skipped"]
-    p2p = sorted(t for t, outcome in before.outcomes.items() if outcome == PASSED)
-    broken = [t for t in p2p if after.outcomes.get(t) != PASSED]
+def grade(base: dict[str, str], before: dict[str, str], after: dict[str, str], scope: dict[str, set[str]]) -> tuple[dict, dict]:
+    """SWE-bench style, from outcome maps alone. FAIL_TO_PASS: tests of tests.patch passing with
+    the feature that did not pass without it. PASS_TO_PASS: tests passing on the bare base that
+    tests.patch does not change, all still passing with the feature."""
+    ours = sorted(t for t in set(before) | set(after) if from_tests_patch(t, scope))
+    f2p = [t for t in ours if after.get(t) == PASSED and before.get(t) != PASSED]
+    still_failing = [t for t in ours if after.get(t) not in (PASSED, SKIPPED, None)]
+    p2p = sorted(t for t, outcome in base.items() if outcome == PASSED and not from_tests_patch(t, scope))
+    broken = [t for t in p2p if after.get(t) != PASSED]
     return (
         {"ok": bool(f2p) and not still_failing, "tests": f2p, "still_failing": still_failing},
         {"ok": not broken, "tests": p2p, "broken": broken},
     )
 
 
+# ---------------------------------------------------------------- the runs
+
+
+def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun.TestRun:
+    """The bare base commit's run, computed once per environment: every candidate shares it."""
+    with open_sandbox(task, settings.backend, git_dir) as sandbox:
+        cache = cache_root() / "base-runs" / f"{settings.backend}-{sandbox.env_id}-{int(settings.timeout)}.json"
+        if cache.exists():
+            return testrun.TestRun.from_dict(json.loads(cache.read_text()))
+        run = testrun.run_tests(sandbox, [("tests.patch", BASE_RUN_PATCH)], "base", settings.timeout)
+    if run.problem or run.timed_out:
+        raise EnvironmentFailure(f"{task.name}: the tests do not run on the bare base commit "
+                                 f"({'timed out' if run.timed_out else run.problem})")
+    atomic.write_json(cache, run.to_dict())
+    return run
+
+
+def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings):
+    """base (cached), before (base+tests) and after (base+feature+tests), in parallel."""
+    network = bool(task.settings.get("network", False))
+
+    def one(patches: list[tuple[str, str]], label: str) -> tuple[testrun.TestRun, dict]:
+        with open_sandbox(task, settings.backend, git_dir, network=network) as sandbox:
+            return testrun.run_tests(sandbox, patches, label, settings.timeout), sandbox.versions()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        base = pool.submit(base_run, task, git_dir, settings)
+        before = pool.submit(one, [("tests.patch", tests_patch)], "before")
+        after = pool.submit(one, [("tests.patch", tests_patch), ("feature.patch", feature_patch)], "after")
+        (before_run, versions), (after_run, _) = before.result(), after.result()
+        return base.result(), before_run, after_run, versions
+
+
+# ---------------------------------------------------------------- the verdict
+
+
+def static_checks(task: Task, feature_patch: str, tests_patch: str, reasons: Reasons) -> dict:
+    feature_files = diffs.parse_diff(feature_patch, "feature.patch")
+    test_files = diffs.parse_diff(tests_patch, "tests.patch")
+    touches_tests = [f.path for f in feature_files if diffs.is_test_path(f.path, task.test_patterns)]
+    harness = harness_changes(feature_patch, "feature.patch") + harness_changes(tests_patch, "tests.patch")
+    if not feature_files:
+        reasons.add("empty_feature", "feature.patch is empty")
+    if not test_files:
+        reasons.add("empty_tests", "tests.patch is empty")
+    if touches_tests:
+        reasons.add("feature_changes_tests", f"feature.patch changes test files: {', '.join(touches_tests)}")
+    if harness:
+        reasons.add("changes_harness", f"the candidate changes the test harness: {', '.join(harness)}")
+    return {"ok": not reasons, "feature_patch_files": [f.path for f in feature_files],
+            "tests_patch_files": [f.path for f in test_files], "feature_touches_tests": touches_tests,
+            "harness_files": harness}
+
+
+def apply_checks(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, reasons: Reasons) -> dict:
+    applies = {
+        "feature_patch": patch_applies(git_dir, task.base_commit, feature_patch) if feature_patch.strip() else "empty",
+        "tests_patch": patch_applies(git_dir, task.base_commit, tests_patch) if tests_patch.strip() else "empty",
+    }
+    if applies["feature_patch"] is None and applies["tests_patch"] is None:
+        applies["together"] = patch_applies(git_dir, task.base_commit, tests_patch + feature_patch)
+    for name, error in applies.items():
+        if error and error != "empty":
+            reasons.add("does_not_apply", f"{APPLY_NAMES[name]} cannot be applied to the base: {error}")
+    return {"ok": all(error is None for error in applies.values()), **applies}
+
+
+def conflict_and_novelty(task: Task, git_dir: Path, feature_patch: str, reasons: Reasons) -> dict:
+    result = conflicts.candidate_conflicts(task, git_dir, feature_patch)
+    closest, score = novelty.closest_feature(feature_patch, {f.id: f.feature_patch for f in task.features}, task.test_patterns)
+    result["closest_feature"], result["similarity"] = closest, score
+    if result["copy_of"] is not None:
+        reasons.add("copy", f"the feature is a copy of feature{result['copy_of']} (the same change)")
+    elif score >= novelty.COPY_SIMILARITY:
+        result["copy_of"] = closest
+        reasons.add("copy", f"the feature is a copy of feature{closest} with names changed ({score:.0%} alike)")
+    if not result["conflicts"]:
+        reasons.add("no_conflict", "conflicts with no existing feature")
+    return result
+
+
+def judge_runs(base, before, after, scope, settings, reasons: Reasons) -> tuple[dict, dict]:
+    empty = ({"ok": False, "tests": [], "still_failing": []}, {"ok": False, "tests": [], "broken": []})
+    for run in (before, after):
+        if run.limit:
+            reasons.add("resource_limit", f"the {run.label} test run hit the sandbox's {run.limit}")
+        elif run.timed_out:
+            reasons.add("timeout", f"timeout: the {run.label} test run passed the {settings.timeout:g} s limit")
+    if any(r.limit or r.timed_out for r in (before, after)):
+        return empty
+    if after.problem:
+        reasons.add("tests_did_not_run", f"with the feature the tests did not run: {after.problem}")
+        return empty
+    fail_to_pass, pass_to_pass = grade(base.outcomes, before.outcomes, after.outcomes, scope)
+    ours_broken = sorted(m for m in after.collection_errors if any(belongs_to(m + "::", p) for p in scope))
+    if ours_broken:
+        first = ours_broken[0]
+        reasons.add("collection_error", f"tests of tests.patch do not load with the feature: {first}: {after.collection_errors[first]}")
+    if not fail_to_pass["tests"] and not ours_broken:
+        reasons.add("no_fail_to_pass", "no fail-to-pass test: no test of tests.patch fails without the feature and passes with it")
+    if fail_to_pass["still_failing"]:
+        reasons.add("fails_with_feature", f"tests of tests.patch fail with the feature: {', '.join(fail_to_pass['still_failing'][:5])}")
+    if pass_to_pass["broken"]:
+        reasons.add("breaks_tests", f"breaks tests that passed before: {', '.join(pass_to_pass['broken'][:5])}"
+                    + (f" and {len(pass_to_pass['broken']) - 5} more" if len(pass_to_pass["broken"]) > 5 else ""))
+    return fail_to_pass, pass_to_pass
+
+
+def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_dir: Path,
+                       settings: ValidationSettings = ValidationSettings()) -> dict:
+    """The verdict on one candidate, as a JSON-ready dict. Its `log` entry holds what depends on
+    the machine and the moment (timings, output tails, versions), kept apart by writers."""
+    started = time.monotonic()
+    reasons = Reasons()
+    static = static_checks(task, feature_patch, tests_patch, reasons)
+    applies = apply_checks(task, git_dir, feature_patch, tests_patch, reasons)
+    conflict_result = {"conflicts": [], "pairs": [], "copy_of": None}
+    if applies["feature_patch"] is None:
+        conflict_result = conflict_and_novelty(task, git_dir, feature_patch, reasons)
+    fail_to_pass: dict = {"ok": False, "tests": [], "still_failing": []}
+    pass_to_pass: dict = {"ok": False, "tests": [], "broken": []}
+    runs, log = {}, {}
+    if applies["ok"] and not static["harness_files"]:
+        base, before, after, versions = run_all(task, git_dir, feature_patch, tests_patch, settings)
+        fail_to_pass, pass_to_pass = judge_runs(base, before, after, touched_tests(tests_patch), settings, reasons)
+        runs = {run.label: run.to_dict() for run in (base, before, after)}
+        log = {"runs": {run.label: run.log() for run in (base, before, after)}, "versions": versions}
+    verdict = verdict_skeleton(task, reasons, settings.backend)
+    verdict["checks"] = {"static": static, "applies": applies, "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass}
+    verdict.update(conflict_result=conflict_result, runs=runs)
+    verdict["log"] = {**log, "seconds": round(time.monotonic() - started, 3)}
+    return verdict
+
+
+def verdict_skeleton(task: Task, reasons: Reasons, backend: str) -> dict:
+    """Every verdict has these keys, so readers (the report) need no special cases."""
+    return {
+        "valid": not reasons,
+        "reasons": [sentence for _, sentence in reasons.items],
+        "reason_keys": [key for key, _ in reasons.items],
+        "task": task.name,
+        "base_commit": task.base_commit,
+        "backend": backend,
+        "checks": {},
+        "conflict_result": {"conflicts": [], "pairs": [], "copy_of": None},
+        "runs": {},
+    }
+
+
 def describe(verdict: dict) -> str:
     """A few lines a person can read in a terminal."""
     checks = verdict["checks"]
-    lines = [f"{'VALID' if verdict['valid'] else 'INVALID'}  {verdict['task']}  ({verdict['backend']}, {verdict['timings']['total']:.1f} s)"]
-    lines.append(f"  fail-to-pass: {len(checks['fail_to_pass']['tests'])} test(s); pass-to-pass: "
-                 f"{len(checks['pass_to_pass']['tests'])} kept, {len(checks['pass_to_pass']['broken'])} broken")
+    lines = [f"{'VALID' if verdict['valid'] else 'INVALID'}  {verdict['task']}  ({verdict['backend']})"]
+    if checks.get("fail_to_pass"):
+        lines.append(f"  fail-to-pass: {len(checks['fail_to_pass']['tests'])} test(s); pass-to-pass: "
+                     f"{len(checks['pass_to_pass']['tests'])} kept, {len(checks['pass_to_pass']['broken'])} broken")
     conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"]) or "none"
     lines.append(f"  conflicts with: {conflicts_with}")
     lines += [f"  - {reason}" for reason in verdict["reasons"]]
@@ -300,21 +269,16 @@ def validate_generated_feature(
                               settings=ValidationSettings(backend=backend, timeout=timeout))
 
 
-def validate_step(task: Task, git_dir: Path, split_out: Path, agent_out: Path, settings: ValidationSettings, out: Path) -> dict:
-    """The verdict of an attempt: a full validation, or the reasons it cannot be a candidate."""
-    split_out, agent_out = Path(split_out), Path(agent_out)
-    problems = json.loads((split_out / "split.json").read_text())["problems"]
-    usage = json.loads((agent_out / "usage.json").read_text())
-    if problems:
-        verdict = unusable_verdict(task, problems, settings.backend)
-    else:
-        verdict = validate_candidate(
-            task,
-            (split_out / "feature.patch").read_text(encoding="utf-8", errors="surrogateescape"),
-            (split_out / "tests.patch").read_text(encoding="utf-8", errors="surrogateescape"),
-            git_dir=git_dir,
-            settings=settings,
-        )
-    verdict["agent_exit_status"] = usage["exit_status"]
-    atomic.write_json(Path(out), verdict)
-    return verdict
+def not_a_candidate(task: Task, problems: list[tuple[str, str]], backend: str) -> dict:
+    """The verdict of an attempt whose diff is no candidate (no source, no tests, no description)."""
+    reasons = Reasons()
+    for key, sentence in problems:
+        reasons.add(key, sentence)
+    return verdict_skeleton(task, reasons, backend)
+
+
+def read_patch(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise GenerationError(f"{path}: not UTF-8 text") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox.base import CommandResult, Sandbox, is_secret, scrub_env
+from cooperbench.generation.sandbox.base import CommandResult, Sandbox, is_secret
 from cooperbench.generation.task import Task
 
 BACKENDS = ("local", "docker", "modal")
@@ -22,7 +22,7 @@ def open_sandbox(task: Task, backend: str, git_dir: Path | None = None, *, netwo
     if backend == "docker":
         from cooperbench.generation.sandbox.docker_backend import DockerSandbox
 
-        return DockerSandbox(task, network=network)
+        return DockerSandbox(task, git_dir, network=network)
     if backend == "modal":
         from cooperbench.generation.sandbox.modal_backend import ModalSandbox
 
@@ -30,4 +30,4 @@ def open_sandbox(task: Task, backend: str, git_dir: Path | None = None, *, netwo
     raise GenerationError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
 
 
-__all__ = ["BACKENDS", "CommandResult", "Sandbox", "is_secret", "open_sandbox", "scrub_env"]
+__all__ = ["BACKENDS", "CommandResult", "Sandbox", "is_secret", "open_sandbox"]

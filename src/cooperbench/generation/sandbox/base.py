@@ -1,23 +1,39 @@
-"""What every sandbox backend offers: a task's repository at its base commit, commands with a
-time limit, files in and out, patches applied, and a close that always happens."""
+"""What every sandbox backend offers: a task's repository at its base commit, inside the task's
+environment, with commands run under a time limit, bounded files in and out, and a close that
+always happens.
+
+Everything that comes out of a sandbox was written by code we do not trust (the agent, the
+candidate's tests), so every read is bounded: command output is capped while it is read, and a
+file is read only if it is a regular file, up to a size.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import os
-import shlex
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import IO
 
 REPO_DIR = "/workspace/repo"
-SCRATCH_DIR = "/tmp"
-MAX_OUTPUT_CHARS = 200_000
+OUTPUT_LIMIT = 8 * 1024 * 1024  # bytes of stdout (and of stderr) kept per command: head and tail
+READ_LIMIT = 16 * 1024 * 1024  # bytes, per file read out of a sandbox
 
-# Names of environment variables that carry credentials; none may reach a sandboxed command.
+# Names of environment variables that carry credentials: their values are redacted from whatever
+# the pipeline writes (sandboxes never see the caller's environment at all).
 SECRET_PATTERNS = (
-    "*_API_KEY", "*_APIKEY", "*_TOKEN", "*SECRET*", "*PASSWORD*", "*_CREDENTIALS", "*_KEY_ID",
+    "*_API_KEY", "*_APIKEY", "*_KEY", "*_TOKEN", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*_CREDENTIALS", "*_KEY_ID",
     "AWS_*", "AZURE_*", "GOOGLE_APPLICATION_CREDENTIALS", "GCP_*", "MODAL_*", "HF_*", "HUGGING*",
-    "OPENAI_*", "ANTHROPIC_*", "GEMINI_*", "SSH_AUTH_SOCK", "NETRC", "DOCKER_AUTH_CONFIG",
+    "OPENAI_*", "ANTHROPIC_*", "GEMINI_*", "SSH_AUTH_SOCK", "NETRC", "DOCKER_AUTH_CONFIG", "*_PAT",
+)
+# What an install step (the one thing that runs with the network on) may take from the caller's
+# environment: proxies, certificate bundles and package indexes. Nothing else passes.
+NETWORK_ENV = (
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY", "all_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
+    "GIT_SSL_CAINFO", "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_DEFAULT_TIMEOUT",
+    "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "npm_config_registry", "NPM_CONFIG_REGISTRY", "GOPROXY", "GOFLAGS_PROXY",
 )
 
 
@@ -26,18 +42,10 @@ def is_secret(name: str) -> bool:
     return any(fnmatch.fnmatchcase(upper, pattern) for pattern in SECRET_PATTERNS)
 
 
-def scrub_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """`env` (default: this process's) without anything that looks like a credential."""
-    source = os.environ if env is None else env
-    return {k: v for k, v in source.items() if not is_secret(k)}
-
-
-def cap_output(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
-    """Keep the head and the tail of a long output; the middle is rarely what matters."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"
+def network_env(source: dict[str, str] | None = None) -> dict[str, str]:
+    """The allow-listed variables of `source` (default: this process's environment)."""
+    source = os.environ if source is None else source
+    return {k: source[k] for k in NETWORK_ENV if k in source and not is_secret(k)}
 
 
 @dataclass(frozen=True)
@@ -47,14 +55,59 @@ class CommandResult:
     stderr: str
     timed_out: bool
     duration: float
+    limit: str | None = None  # a resource limit the command hit (disk, memory, ...), in words
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and self.limit is None
+
+
+class BoundedBuffer:
+    """Keeps the head and the tail of a byte stream of any length, and how much was cut."""
+
+    def __init__(self, limit: int = OUTPUT_LIMIT):
+        self.head_limit, self.tail_limit = limit // 4, limit - limit // 4
+        self.head, self.tail, self.total = bytearray(), bytearray(), 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > self.tail_limit:
+                del self.tail[: len(self.tail) - self.tail_limit]
+
+    def text(self) -> str:
+        cut = self.total - len(self.head) - len(self.tail)
+        middle = f"\n[... {cut} bytes cut ...]\n".encode() if cut else b""
+        return bytes(self.head + middle + self.tail).decode("utf-8", "replace")
+
+
+def drain(stream: IO[bytes], buffer: BoundedBuffer) -> threading.Thread:
+    """Read `stream` to its end into `buffer` in a thread (so a full pipe never blocks the child)."""
+
+    def pump() -> None:
+        while chunk := stream.read(65536):
+            buffer.add(chunk)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return thread
+
+
+def cap_text(text: str, limit: int) -> str:
+    """Head and tail of a long text, for what goes to a model or a log."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"
 
 
 class Sandbox(ABC):
-    """A task's repository at its base commit, at REPO_DIR, where commands run isolated.
+    """A task's repository at its base commit, at REPO_DIR, in the task's environment.
 
     Use as a context manager: leaving the block (normally, on error or on Ctrl-C) closes it and
     removes everything it made.
@@ -64,16 +117,22 @@ class Sandbox(ABC):
     repo_dir: str = REPO_DIR
 
     @abstractmethod
-    def run(self, command: str, *, timeout: float, cwd: str | None = None) -> CommandResult:
-        """Run `command` with bash in `cwd` (default: the repository); killed at `timeout` s."""
+    def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
+        """Run `command` with bash in `cwd` (default: the repository); killed at `timeout` s.
+        `env` adds variables to the sandbox's own (never the caller's)."""
 
     @abstractmethod
     def write_file(self, path: str, data: bytes) -> None:
         """Write a file; relative paths are inside the repository."""
 
     @abstractmethod
-    def read_file(self, path: str) -> bytes:
-        """Read a file; relative paths are inside the repository."""
+    def read_file(self, path: str, limit: int = READ_LIMIT) -> bytes:
+        """A regular file's bytes, at most `limit` of them; FileNotFoundError when there is no
+        regular file there (a FIFO, a device or a directory counts as none)."""
+
+    @abstractmethod
+    def read_dir(self, path: str, limit: int = READ_LIMIT) -> dict[str, bytes]:
+        """The regular files directly in a folder, name -> bytes, `limit` bytes in all."""
 
     def versions(self) -> dict[str, str]:
         """Versions of the isolation tools, for the verdict's record."""
@@ -82,24 +141,6 @@ class Sandbox(ABC):
     @abstractmethod
     def close(self) -> None:
         """Stop everything and remove what the sandbox made. Safe to call twice."""
-
-    def apply_patch(self, patch: str, *, timeout: float = 60) -> str | None:
-        """Apply a patch as the dataset's runners do (plain, --ignore-whitespace, --3way).
-
-        Returns None on success, else git's first error line.
-        """
-        if not patch.strip():
-            return None
-        target = f"{SCRATCH_DIR}/cooperbench-{abs(hash(patch))}.patch"
-        self.write_file(target, patch.encode("utf-8", "surrogateescape"))
-        quoted = shlex.quote(target)
-        error = "git apply failed"
-        for flags in ("", "--ignore-whitespace ", "--3way "):
-            result = self.run(f"git apply {flags}{quoted}", timeout=timeout)
-            if result.ok:
-                return None
-            error = (result.stderr.strip().splitlines() or [error])[0]
-        return error
 
     def __enter__(self) -> "Sandbox":
         return self

@@ -1,26 +1,40 @@
-"""The docker backend: one container of the task's image per sandbox, many `exec`s in it.
+"""The docker backend: one container per sandbox, from the task's environment image.
 
-The image is the task's published one (`akhatua/cooperbench-<repo>:task<N>`) when the daemon has
-it or can pull it, else it is built from the task's Dockerfile. Containers run with no network,
-memory/pid/cpu limits and an init, and nothing from the caller's environment; the repository is
-at /workspace/repo. Closing removes the container (force), which also ends any running exec.
+The environment image (`cooperbench-env/<repo>:task<N>-<key>`) is built once per task over a base:
+the task's published image (`akhatua/cooperbench-<repo>:task<N>`) when the daemon has it or can
+pull it; else the Dockerfile's own base (or, when that cannot be pulled either, the offline base
+image of scripts/docker-setup.sh) with the repository copied in at the base commit and the
+Dockerfile's steps replayed. Either way the runner's installs are then recorded by a warm-up run
+(environment.py) and the container committed. Sandboxes run with no network, memory, pid and CPU
+limits, an init, as uid 1000, and nothing of the caller's environment; each is labelled with its
+owner, so containers of a killed process are removed when the next sandbox starts.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
+import socket
 import tarfile
 import time
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from cooperbench.generation import environment
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox.base import REPO_DIR, CommandResult, Sandbox, cap_output
+from cooperbench.generation.progress import say
+from cooperbench.generation.sandbox.base import (
+    OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, network_env,
+)
+from cooperbench.generation.sandbox.limits import GiB, Limits, pid_alive
 from cooperbench.generation.task import Task
 
-LABEL = {"cooperbench": "sandbox"}
-LIMITS = {"mem_limit": "4g", "pids_limit": 1024, "nano_cpus": 2_000_000_000}
+LABEL = "cooperbench"
+OWNER_LABEL = "cooperbench.owner"
 KILLED = 137  # 128 + SIGKILL: what `timeout -s KILL` returns
+OFFLINE_BASE = os.environ.get("COOPERBENCH_BASE_IMAGE", "cooperbench-base:bookworm")
+SANDBOX_USER = "1000:1000"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def client():
@@ -36,126 +50,250 @@ def client():
         raise GenerationError(
             f"no Docker daemon answers ({type(exc).__name__}); start one (see scripts/docker-setup.sh)"
         ) from None
+    reap(handle)
     return handle
 
 
-def ensure_image(docker_client, task: Task, *, rebuild: bool = False) -> str:
-    """The task's image: present, pulled, or built from the task's Dockerfile (`rebuild`: build
-    even when present, for an image that no longer matches its task)."""
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def reap(docker_client) -> None:
+    """Remove sandbox containers whose owner process on this host is gone (killed, say)."""
+    host = socket.gethostname()
+    for container in docker_client.containers.list(all=True, filters={"label": LABEL}):
+        who = container.labels.get(OWNER_LABEL, "")
+        name, _, pid = who.rpartition(":")
+        if name == host and pid.isdigit() and not pid_alive(int(pid)):
+            try:
+                container.remove(force=True)
+            except Exception:  # removed meanwhile
+                pass
+
+
+def have_image(docker_client, name: str) -> tuple[bool, str]:
+    """(present, why not): present, pulled, or the pull's error in a few words."""
     import docker.errors
 
-    if not rebuild:
-        try:
-            docker_client.images.get(task.image)
-            return task.image
-        except docker.errors.ImageNotFound:
-            pass
-        repository, tag = task.image.rsplit(":", 1)
-        try:
-            docker_client.images.pull(repository, tag=tag)
-            return task.image
-        except docker.errors.APIError:
-            pass  # offline, or not published: build it
-    dockerfile = task.path / "Dockerfile"
-    if not dockerfile.exists():
-        raise GenerationError(f"{task.image}: not on this daemon, cannot be pulled, and {dockerfile} does not exist")
     try:
-        docker_client.images.build(path=str(task.path), tag=task.image, network_mode="host", rm=True, forcerm=True)
-    except docker.errors.BuildError as exc:
-        lines = [str(chunk.get("stream") or chunk.get("error") or "").strip() for chunk in exc.build_log]
-        last = next((line for line in reversed(lines) if line), str(exc))
-        raise GenerationError(f"{dockerfile}: docker build failed: {last}") from None
-    return task.image
+        docker_client.images.get(name)
+        return True, ""
+    except docker.errors.ImageNotFound:
+        pass
+    repository, _, tag = name.partition(":")
+    try:
+        docker_client.images.pull(repository, tag=tag or "latest")
+        return True, ""
+    except docker.errors.APIError as exc:
+        return False, str(exc.explanation or exc).splitlines()[0][:120]
+
+
+def ensure_env_image(docker_client, task: Task, git_dir: Path | None) -> str:
+    """The task's environment image, built now if missing (see the module's docstring)."""
+    import docker.errors
+
+    plan = environment.plan_for(task)
+    published, why_not_published = have_image(docker_client, task.image)
+    base = task.image
+    if not published:
+        wanted = plan.base_image or OFFLINE_BASE
+        found, why_not_base = have_image(docker_client, wanted)
+        if not found and wanted != OFFLINE_BASE:
+            found, _ = have_image(docker_client, OFFLINE_BASE)
+            wanted = OFFLINE_BASE if found else wanted
+        if not found:
+            raise environment.EnvironmentFailure(
+                f"{task.name}: no image: the published {task.image} cannot be had ({why_not_published}), nor the "
+                f"Dockerfile's base {plan.base_image or '(none)'} ({why_not_base}); build the offline base with "
+                f"scripts/docker-setup.sh"
+            )
+        base = wanted
+    base_id = docker_client.images.get(base).id
+    key = plan.key("docker", (base_id, published))
+    tag = f"cooperbench-env/{task.repo_name.lower()}:task{task.task_id}-{key}"
+    with environment.build_lock(f"docker-{key}"):
+        try:
+            docker_client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            build_env_image(docker_client, task, git_dir, base, published, plan, tag)
+    return tag
+
+
+def build_env_image(docker_client, task: Task, git_dir: Path | None, base: str, published: bool,
+                    plan: environment.EnvPlan, tag: str) -> None:
+    say(f"[env {task.name}] building the docker environment over {base} (once; image {tag})")
+    builder = DockerSandbox(task, image=base, building=True)
+    try:
+        builder.put_support(task)
+        if not published:
+            if git_dir is None:
+                raise GenerationError(f"{task.name}: building over {base} needs the task's repository (--repo)")
+            from cooperbench.generation.sandbox.local_backend import checkout_template
+
+            builder.put_tree(checkout_template(task, git_dir), REPO_DIR)
+        builder._checked(f"mkdir -p {environment.STATE_DIR} {environment.PATCHES_DIR} {environment.REPORTS_DIR} /tmp/home")
+        steps = () if published else plan.steps
+        built = environment.EnvPlan(plan.task, plan.base_commit, plan.base_image, steps, plan.runner)
+        environment.build(builder, built, runs_system_steps=True, say=lambda line: say(f"[env {task.name}] {line}"))
+        finish = (f"cd {REPO_DIR} && git reset -q --hard && git clean -qfdx"
+                  f" && if [ -d {environment.STATE_DIR}/overlay ]; then cp -a {environment.STATE_DIR}/overlay/. {REPO_DIR}/; fi"
+                  f" && rm -rf {environment.PATCHES_DIR}/* {environment.REPORTS_DIR}/*"
+                  f" && chown -R {SANDBOX_USER} {REPO_DIR} {environment.PATCHES_DIR} {environment.REPORTS_DIR} /tmp/home")
+        result = builder.run(finish, timeout=600)
+        if not result.ok:
+            raise environment.EnvironmentFailure(f"{task.name}: finishing the environment image failed: "
+                                                 f"{environment.explain_failure(result.stderr, result.exit_code)}")
+        repository, _, version = tag.partition(":")
+        builder.container.commit(repository=repository, tag=version,
+                                 changes=['ENTRYPOINT []', 'CMD ["sleep", "infinity"]', f"WORKDIR {REPO_DIR}"])
+    finally:
+        builder.close()
 
 
 class DockerSandbox(Sandbox):
     backend = "docker"
 
-    def __init__(self, task: Task, *, network: bool = False):
-        self.task = task
-        self.network = network
+    def __init__(self, task: Task, git_dir: Path | None = None, *, network: bool = False, image: str | None = None,
+                 building: bool = False, limits: Limits = Limits()):
+        self.task, self.limits, self.building = task, limits, building
         self.container = None
         self.client = client()
-        self.image = ensure_image(self.client, task)
-        self._start()
-        if self._head() != task.base_commit and (task.path / "Dockerfile").exists():
-            self.close()  # an image built from an older version of the task: build it again
-            self.image = ensure_image(self.client, task, rebuild=True)
-            self._start()
-        head = self._head()
-        if head != task.base_commit:
-            self.close()
-            raise GenerationError(f"{self.image}: /workspace/repo is at {head[:12] or 'no commit'}, "
-                                  f"not BASE_COMMIT {task.base_commit[:12]} of {task.name}")
-
-    def _start(self) -> None:
+        self.image = image or ensure_env_image(self.client, task, git_dir)
+        self.env_id = self.client.images.get(self.image).id.removeprefix("sha256:")[:16]
         self.container = self.client.containers.run(
-            self.image,
-            ["sleep", "infinity"],
-            entrypoint=[],
-            detach=True,
-            init=True,
-            network_mode="host" if self.network else "none",
-            working_dir=REPO_DIR,
-            labels=LABEL,
-            **LIMITS,
+            self.image, ["sleep", "infinity"], entrypoint=[], detach=True, init=True,
+            network_mode="host" if (network or building) else "none",
+            labels={LABEL: "sandbox", OWNER_LABEL: owner()},
+            mem_limit=limits.memory, pids_limit=limits.pids, nano_cpus=2_000_000_000,
+            tmpfs={"/tmp": f"size={2 * GiB},mode=1777"} if not building else None,
         )
+        image_path = (self.client.images.get(self.image).attrs.get("Config", {}).get("Env") or [])
+        path = next((e.split("=", 1)[1] for e in image_path if e.startswith("PATH=")), SYSTEM_PATH)
+        home = "/workspace/home" if building else "/tmp/home"
+        self.env = {**environment.base_env(path, home), **(network_env() if building else {})}
+        if not building:
+            self._checked("mkdir -p /tmp/home")
 
-    def _head(self) -> str:
-        result = self.run("git rev-parse HEAD", timeout=30)
-        return result.stdout.strip() if result.ok else ""
+    def _checked(self, command: str) -> None:
+        result = self.run(command, timeout=60, cwd="/")
+        if not result.ok:
+            raise GenerationError(f"{self.image}: `{command}` failed in the container: {result.stderr.strip()[:200]}")
 
-    def run(self, command: str, *, timeout: float, cwd: str | None = None) -> CommandResult:
-        """`timeout -s KILL` inside the container bounds the command and its process group
-        (`exec_run` itself has no time limit)."""
+    def put_support(self, task: Task) -> None:
+        entries = {f"{environment.SUPPORT_DIR}/{name}": (data, mode) for name, (data, mode) in environment.support_files().items()}
+        entries[environment.RUNNER_PATH] = ((task.runner or "").encode(), 0o755)
+        entries["/usr/local/bin/runner.sh"] = entries[environment.RUNNER_PATH]  # where task images keep it
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, (data, mode) in entries.items():
+                info = tarfile.TarInfo(name.lstrip("/"))
+                info.size, info.mode = len(data), mode
+                archive.addfile(info, io.BytesIO(data))
+        if not self.container.put_archive("/", buffer.getvalue()):
+            raise GenerationError(f"{self.image}: could not copy the support files into the container")
+
+    def put_tree(self, folder: Path, target: str) -> None:
+        """Copy a host folder (the repository) into the container at `target`."""
+        self._checked(f"mkdir -p {target}")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(str(folder), arcname=".")
+        if not self.container.put_archive(target, buffer.getvalue()):
+            raise GenerationError(f"{folder}: could not copy into the container")
+
+    def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
+        """`timeout -s KILL` inside the container bounds the command (an exec has no time limit of
+        its own); the output is capped while it streams."""
+        if self.container is None:
+            raise GenerationError("the sandbox is closed")
         limit = max(1, math.ceil(timeout))
+        api = self.client.api
         started = time.monotonic()
-        exit_code, (stdout, stderr) = self.container.exec_run(
-            ["timeout", "-s", "KILL", str(limit), "bash", "-c", command],
-            workdir=cwd or REPO_DIR,
-            demux=True,
-            environment={},
-        )
+        exec_id = api.exec_create(
+            self.container.id, ["timeout", "-s", "KILL", str(limit), "bash", "-c", command],
+            workdir=cwd or REPO_DIR, environment={**self.env, **(env or {})},
+            user="root" if self.building else SANDBOX_USER,
+        )["Id"]
+        out, err = BoundedBuffer(OUTPUT_LIMIT), BoundedBuffer(OUTPUT_LIMIT)
+        for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
+            if stdout:
+                out.add(stdout)
+            if stderr:
+                err.add(stderr)
+        exit_code = api.exec_inspect(exec_id).get("ExitCode")
         duration = time.monotonic() - started
+        state = api.inspect_container(self.container.id).get("State", {})
+        oom = bool(state.get("OOMKilled"))
         return CommandResult(
-            exit_code=exit_code,
-            stdout=cap_output((stdout or b"").decode("utf-8", "replace")),
-            stderr=cap_output((stderr or b"").decode("utf-8", "replace")),
-            timed_out=exit_code == KILLED and duration >= limit - 0.5,
-            duration=duration,
+            exit_code=exit_code if exit_code is not None else -1, stdout=out.text(), stderr=err.text(),
+            timed_out=exit_code == KILLED and duration >= limit - 0.5 and not oom, duration=duration,
+            limit=f"memory limit of {self.limits.memory // 2**20} MiB reached" if oom else self._disk_limit(),
         )
+
+    def _disk_limit(self) -> str | None:
+        if self.building:
+            return None
+        listed = self.client.api.containers(all=True, size=True, filters={"id": self.container.id})
+        size = (listed[0].get("SizeRw") or 0) if listed else 0
+        return f"disk limit of {self.limits.disk // GiB} GiB passed" if size > self.limits.disk else None
 
     def _absolute(self, path: str) -> PurePosixPath:
         return PurePosixPath(path) if path.startswith("/") else PurePosixPath(REPO_DIR) / path
 
     def write_file(self, path: str, data: bytes) -> None:
         target = self._absolute(path)
-        self.container.exec_run(["mkdir", "-p", str(target.parent)])
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             info = tarfile.TarInfo(target.name)
-            info.size = len(data)
-            info.mode = 0o644
+            info.size, info.mode = len(data), 0o644
+            info.uid = info.gid = 0 if self.building else 1000
             archive.addfile(info, io.BytesIO(data))
+        self._checked(f"mkdir -p {target.parent}")
         if not self.container.put_archive(str(target.parent), buffer.getvalue()):
             raise GenerationError(f"{path}: could not write into the container")
 
-    def read_file(self, path: str) -> bytes:
+    def _archive(self, path: str, limit: int) -> tarfile.TarFile:
+        """The tar stream of a path, read only up to `limit` (plus tar headers)."""
         import docker.errors
 
         try:
             stream, _ = self.container.get_archive(str(self._absolute(path)))
         except docker.errors.NotFound:
             raise FileNotFoundError(path) from None
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-            member = archive.next()
-            handle = archive.extractfile(member) if member else None
-            if handle is None:
-                raise FileNotFoundError(path)
-            return handle.read()
+        data = bytearray()
+        for chunk in stream:
+            data += chunk
+            if len(data) > limit + 1024 * 1024:
+                break
+        return tarfile.open(fileobj=io.BytesIO(bytes(data)), mode="r|")
+
+    def read_file(self, path: str, limit: int = READ_LIMIT) -> bytes:
+        try:
+            with self._archive(path, limit) as archive:
+                member = archive.next()
+                if member is None or not member.isreg():
+                    raise FileNotFoundError(path)
+                return archive.extractfile(member).read(limit)
+        except tarfile.TarError:
+            raise FileNotFoundError(path) from None
+
+    def read_dir(self, path: str, limit: int = READ_LIMIT) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        try:
+            with self._archive(path, limit) as archive:
+                budget = limit
+                for member in archive:
+                    if budget <= 0:
+                        break
+                    if member.isreg() and member.name.count("/") == 1:
+                        found[member.name.split("/", 1)[1]] = archive.extractfile(member).read(budget)
+                        budget -= len(found[member.name.split("/", 1)[1]])
+        except (FileNotFoundError, tarfile.TarError):
+            pass
+        return found
 
     def versions(self) -> dict[str, str]:
-        return {"docker": self.client.version().get("Version", "?"), "image": self.client.images.get(self.image).id}
+        return {"docker": self.client.version().get("Version", "?"), "image": self.image}
 
     def close(self) -> None:
         container, self.container = self.container, None

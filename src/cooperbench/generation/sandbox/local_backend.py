@@ -1,208 +1,151 @@
-"""The embedded backend: no daemon, bubblewrap on the host.
+"""The embedded backend: no daemon, bubblewrap on the host (see jail.py for what a jail sees).
 
-Each sandbox is a scratch clone of the task repository mounted at /workspace/repo inside a
-bubblewrap jail: no network (a new network namespace), no capabilities, a read-only view of the
-system directories only (no home folders, no /root, no project files), its own /tmp, and an
-environment built from scratch (no credentials). The task's dependencies live in a virtualenv
-built once per (task, base commit, install commands, Python) and mounted read-only at
-/workspace/venv; because every sandbox mounts its repository at the same path, an editable install
-made while building the venv stays valid in all of them.
+Three things live in the cache (`COOPERBENCH_CACHE`, default ~/.cache/cooperbench):
+  checkouts/  the task's repository at its base commit, objects copied (never hard-linked), so
+              nothing a sandbox does can reach the user's repository;
+  envs/       the task's environment (environment.py), built once per plan: `workspace/` is what
+              the sandboxes see at /workspace (the venv, HOME of the build, the install record)
+              and `template/` the repository as the build left it (install-time files included);
+  sandboxes/  one folder per live sandbox, named by its owner's pid: a copy of the template at
+              /workspace/repo, its /tmp, /patches and report folder. Folders of dead owners are
+              removed when the next sandbox starts (after a SIGKILL, say).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shlex
+import secrets
 import shutil
-import signal
+import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from cooperbench.generation import environment
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import run_git
-from cooperbench.generation.sandbox.base import (
-    REPO_DIR,
-    SCRATCH_DIR,
-    CommandResult,
-    Sandbox,
-    cap_output,
-    scrub_env,
-)
+from cooperbench.generation.progress import say
+from cooperbench.generation.sandbox.base import READ_LIMIT, REPO_DIR, CommandResult, Sandbox, network_env
+from cooperbench.generation.sandbox.jail import Jail, Toolchains, bwrap_path, kill_group, minimal_etc
+from cooperbench.generation.sandbox.limits import Cgroup, Limits, disk_usage, pid_alive, reap_cgroups
 from cooperbench.generation.task import Task, cache_root
 
 VENV_DIR = "/workspace/venv"
-VENV_LAYOUT = 1  # bump when the way venvs are built changes
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt")
-HIDDEN_SYSTEM_DIRS = ("/etc/ssh", "/etc/ssl/private")
-SANDBOX_PATH = f"{VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SANDBOX_TMP = "/tmp"
 
 
-def bwrap_path() -> str:
-    path = shutil.which("bwrap")
-    if not path:
-        raise GenerationError(
-            "the local backend needs bubblewrap: install it (Debian/Ubuntu: apt-get install bubblewrap)"
-        )
-    return path
+# ---------------------------------------------------------------- the repository at the base commit
 
 
-def sandbox_env() -> dict[str, str]:
-    """The whole environment a sandboxed command sees: nothing inherited, so no secrets."""
-    return {
-        "PATH": SANDBOX_PATH,
-        "HOME": f"{SCRATCH_DIR}/home",
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "TERM": "dumb",
-        "PAGER": "cat",
-        "GIT_PAGER": "cat",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "VIRTUAL_ENV": VENV_DIR,
-    }
+def checkout_template(task: Task, git_dir: Path) -> Path:
+    """A work tree at the base commit with a `.git` of its own (objects copied from `git_dir`).
 
-
-def jail_args(repo: Path, scratch: Path, venv: Path | None, *, network: bool) -> list[str]:
-    """bubblewrap arguments: what the jail sees, and at which path."""
-    args = [bwrap_path(), "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--unshare-all"]
-    if network:
-        args.append("--share-net")
-    for directory in SYSTEM_DIRS:
-        args += ["--ro-bind-try", directory, directory]
-    for directory in HIDDEN_SYSTEM_DIRS:
-        if Path(directory).is_dir():
-            args += ["--tmpfs", directory]
-    interpreter_home = Path(sys.base_prefix)
-    if not any(interpreter_home.is_relative_to(d) for d in SYSTEM_DIRS):
-        args += ["--ro-bind", str(interpreter_home), str(interpreter_home)]
-    if venv is not None:
-        args += ["--ro-bind", str(venv), VENV_DIR]
-    args += [
-        "--bind", str(repo), REPO_DIR,
-        "--bind", str(scratch), SCRATCH_DIR,
-        "--dev", "/dev",
-        "--proc", "/proc",
-    ]
-    return args
-
-
-def run_jailed(
-    args: list[str], command: str, cwd: str, timeout: float, env: dict[str, str], running: set | None = None
-) -> CommandResult:
-    """Run `bash -c command` in the jail; the whole process group dies at the time limit or on
-    Ctrl-C, so nothing outlives the call. `running` tracks the live process for `close()`."""
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [*args, "--chdir", cwd, "bash", "-c", command],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    )
-    timed_out = False
-    if running is not None:
-        running.add(proc)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        stdout, stderr = proc.communicate()
-    except BaseException:
-        _kill_group(proc)
-        proc.wait()
-        raise
-    finally:
-        if running is not None:
-            running.discard(proc)
-    return CommandResult(
-        exit_code=proc.returncode,
-        stdout=cap_output(stdout.decode("utf-8", "replace")),
-        stderr=cap_output(stderr.decode("utf-8", "replace")),
-        timed_out=timed_out,
-        duration=time.monotonic() - started,
-    )
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL bwrap's process group; the jailed processes die with their pid namespace."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def checkout(git_dir: Path, commit: str, target: Path) -> None:
-    """A self-contained clone of `git_dir` at `commit` (hard-linked objects: fast, no alternates
-    pointing outside the jail)."""
-    run_git(["clone", "--quiet", "--no-checkout", str(git_dir), str(target)], None)
-    run_git(["--work-tree", str(target), "checkout", "--quiet", "--detach", commit], target / ".git")
-
-
-# ---------------------------------------------------------------- the cached virtualenv
-
-
-def install_commands(task: Task) -> list[str]:
-    commands = list(task.tests.install) if task.tests else []
-    if task.tests is None or task.tests.framework == "pytest":
-        commands.append("python -m pip show pytest >/dev/null 2>&1 || python -m pip install pytest")
-    return commands
-
-
-def venv_key(task: Task) -> str:
-    spec = [task.name, task.base_commit, install_commands(task), sys.version, VENV_LAYOUT]
-    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
-
-
-def ensure_venv(task: Task, git_dir: Path, *, timeout: float = 1800) -> tuple[Path, bool]:
-    """The task's virtualenv, built if missing. Returns (path, built_now).
-
-    The build may use the package index (network on), with credentials stripped from its
-    environment; a failed build leaves nothing in the cache.
+    The git folder is copied as it is, so partial and sparse clones keep working without the
+    network (their missing blobs stay unneeded), then checked out at the base commit.
     """
-    venvs = cache_root() / "venvs"
-    target = venvs / f"{task.repo_name}-task{task.task_id}-{venv_key(task)}"
-    if (target / ".complete").exists():
-        return target, False
-    venvs.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=".build-", dir=venvs))
+    target = cache_root() / "checkouts" / f"{task.repo_name}-task{task.task_id}-{task.base_commit[:12]}"
+    with environment.build_lock(f"checkout-{target.name}"):
+        if not (target / ".complete").exists():
+            _make_checkout(task, git_dir, target)
+    return target / "repo"
+
+
+def _make_checkout(task: Task, git_dir: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=target.parent))
     try:
-        for name in ("repo", "venv", "tmp"):
-            (build / name).mkdir()
-        checkout(git_dir, task.base_commit, build / "repo")
-        script = " && ".join(
-            [f"{shlex.quote(interpreter())} -m venv {VENV_DIR}", f". {VENV_DIR}/bin/activate", *install_commands(task)]
-        )
-        args = jail_args(build / "repo", build / "tmp", None, network=True)
-        args += ["--bind", str(build / "venv"), VENV_DIR]
-        env = {**scrub_env(), **sandbox_env()}
-        result = run_jailed(args, script, REPO_DIR, timeout, env)
-        if not result.ok:
-            last = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
-            why = "timed out" if result.timed_out else f"exit {result.exit_code}"
-            raise GenerationError(f"building the virtualenv of {task.name} failed ({why}): {last}")
-        (build / "venv" / ".complete").write_text(json.dumps({"commands": install_commands(task)}) + "\n")
-        try:
-            (build / "venv").rename(target)
-        except OSError:  # built concurrently by another process: keep theirs
-            if not (target / ".complete").exists():
-                raise
+        repo = scratch / "repo"
+        shutil.copytree(git_dir, repo / ".git", symlinks=True)
+        dot_git = repo / ".git"
+        for name in ("hooks", "worktrees"):  # nothing of the host's to run or to point at
+            shutil.rmtree(dot_git / name, ignore_errors=True)
+        (dot_git / "index").unlink(missing_ok=True)
+        run_git(["config", "core.bare", "false"], dot_git)
+        if (dot_git / "objects" / "info" / "alternates").exists():  # objects elsewhere: copy them in
+            run_git(["repack", "-a", "-d", "-q"], dot_git)
+            (dot_git / "objects" / "info" / "alternates").unlink()
+        run_git(["--work-tree", str(repo), "checkout", "--quiet", "--force", "--detach", task.base_commit], dot_git)
+        (scratch / ".complete").write_text(task.base_commit + "\n")
+        scratch.rename(target)
     finally:
-        shutil.rmtree(build, ignore_errors=True)
-    return target, True
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def interpreter() -> str:
-    """The Python the venvs are made from: the one running this tool, outside any venv."""
-    name = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    candidate = Path(sys.base_prefix) / "bin" / name
-    return str(candidate if candidate.exists() else Path(sys.base_prefix) / "bin" / "python3")
+def copy_tree(source: Path, target: Path) -> None:
+    """A full copy (no hard links: the copy shares no inode with the cache)."""
+    subprocess.run(["cp", "-a", f"{source}/.", str(target)], check=True, capture_output=True)
+
+
+# ---------------------------------------------------------------- the environment
+
+
+def ensure_environment(task: Task, git_dir: Path) -> Path:
+    """The task's built environment folder (environment.py), built now if missing."""
+    plan = environment.plan_for(task)
+    toolchains = Toolchains.find()
+    key = plan.key("local", (sys.version, toolchains.path))
+    target = cache_root() / "envs" / f"{task.repo_name}-task{task.task_id}-{key}"
+    with environment.build_lock(f"local-{key}"):
+        if not (target / "env.json").exists():
+            build_environment(task, git_dir, plan, toolchains, key, target)
+    return target
+
+
+def build_environment(task: Task, git_dir: Path, plan: environment.EnvPlan, toolchains: Toolchains, key: str,
+                      target: Path) -> None:
+    template = checkout_template(task, git_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    reap(target.parent)
+    scratch = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=target.parent))
+    try:
+        workspace = scratch / "workspace"
+        for folder in (workspace / "repo", workspace / "home", workspace / ".cooperbench", scratch / "template"):
+            folder.mkdir(parents=True)
+        copy_tree(template, scratch / "template")
+        say(f"[env {task.name}] building the local environment (once; cached in {target.parent})")
+        with LocalSandbox(task, scratch / "template", env_dir=scratch, building=True) as builder:
+            steps = [{"step": "venv", "exit_code": _make_venv(builder, task)}]
+            steps += environment.build(builder, plan, runs_system_steps=False,
+                                       say=lambda line: say(f"[env {task.name}] {line}"))
+        _finish_template(task, template, scratch)
+        record = {"key": key, "task": task.name, "base_commit": task.base_commit, "base_image": plan.base_image,
+                  "python": sys.version.split()[0], "toolchains": list(toolchains.path), "steps": steps}
+        (scratch / "env.json").write_text(json.dumps(record, indent=2) + "\n")
+        scratch.rename(target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _make_venv(builder: "LocalSandbox", task: Task) -> int:
+    result = builder.run(f"{environment.host_python()} -m venv {VENV_DIR}", timeout=300, cwd="/workspace")
+    if not result.ok:
+        raise environment.EnvironmentFailure(f"{task.name}: cannot make a virtualenv: "
+                                             f"{environment.explain_failure(result.stderr, result.exit_code)}")
+    return result.exit_code
+
+
+def _finish_template(task: Task, checkout: Path, scratch: Path) -> None:
+    """The sandboxes' starting repository: the clean checkout plus the files installs wrote into
+    the source tree (kept by the shims), as a task image has them."""
+    template = scratch / "template"
+    shutil.rmtree(template)
+    template.mkdir()
+    copy_tree(checkout, template)
+    overlay = scratch / "workspace" / ".cooperbench" / "overlay"
+    if overlay.is_dir():
+        copy_tree(overlay, template)
+
+
+def reap(folder: Path) -> None:
+    """Remove work folders (`.build-<pid>-*`, `<pid>-*`) whose owner process is gone."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        owner = entry.name.removeprefix(".build-").split("-")[0]
+        if owner.isdigit() and not pid_alive(int(owner)):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the sandbox
@@ -211,54 +154,150 @@ def interpreter() -> str:
 class LocalSandbox(Sandbox):
     backend = "local"
 
-    def __init__(self, task: Task, git_dir: Path, *, network: bool = False, with_venv: bool = True):
-        self.task = task
-        self.root = Path(tempfile.mkdtemp(prefix="cb-sandbox-"))
-        self.closed = False
+    def __init__(self, task: Task, git_dir: Path, *, network: bool = False, env_dir: Path | None = None,
+                 building: bool = False, limits: Limits = Limits()):
+        """A sandbox of `task` in its environment (built if needed). `building`: the environment
+        builder's own sandbox (network on, environment writable, `git_dir` is the template)."""
+        bwrap_path()
+        self.task, self.closed, self.limits, self.building = task, False, limits, building
         self._running: set[subprocess.Popen] = set()
+        sandboxes = cache_root() / "sandboxes"
+        sandboxes.mkdir(parents=True, exist_ok=True)
+        reap(sandboxes)
+        reap_cgroups()
+        self.root = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{secrets.token_hex(3)}-", dir=sandboxes))
+        self.cgroup: Cgroup | None = None
         try:
-            self.venv, self.venv_built = ensure_venv(task, git_dir) if with_venv else (None, False)
-            self.host_repo = self.root / "repo"
-            self.host_scratch = self.root / "tmp"
-            self.host_scratch.mkdir()
-            (self.host_scratch / "home").mkdir()
-            checkout(git_dir, task.base_commit, self.host_repo)
-            self._args = jail_args(self.host_repo, self.host_scratch, self.venv, network=network)
+            self.env_dir = env_dir if building else ensure_environment(task, git_dir)
+            self.env_id = self.env_dir.name
+            template = git_dir if building else self.env_dir / "template"
+            self.dirs = {REPO_DIR: self.root / "repo", SANDBOX_TMP: self.root / "tmp",
+                         environment.PATCHES_DIR: self.root / "patches", environment.REPORTS_DIR: self.root / "reports",
+                         "/opt/cooperbench-task": self.root / "task"}
+            for folder in self.dirs.values():
+                folder.mkdir()
+            (self.root / "tmp" / "home").mkdir()
+            copy_tree(template, self.dirs[REPO_DIR])
+            (self.dirs["/opt/cooperbench-task"] / "runner.sh").write_text(task.runner or "", encoding="utf-8")
+            self.cgroup = Cgroup(limits)
+            self.jail = self._jail(network or building, building)
+            home = "/workspace/home" if building else f"{SANDBOX_TMP}/home"
+            self.env = {**environment.base_env(self.jail.path_tail((f"{VENV_DIR}/bin",)), home),
+                        "VIRTUAL_ENV": VENV_DIR, **dict(self.jail.toolchains.env),
+                        **(network_env() if building else {})}
         except BaseException:
             self.close()
             raise
 
-    def run(self, command: str, *, timeout: float, cwd: str | None = None) -> CommandResult:
+    def _jail(self, network: bool, building: bool) -> Jail:
+        support = support_dir()
+        workspace = str(self.env_dir / "workspace")
+        binds = [(str(self.dirs[REPO_DIR]), REPO_DIR), (str(self.dirs[SANDBOX_TMP]), SANDBOX_TMP),
+                 (str(self.dirs[environment.REPORTS_DIR]), environment.REPORTS_DIR)]
+        ro_binds = [(str(support), environment.SUPPORT_DIR), (str(self.dirs["/opt/cooperbench-task"]), "/opt/cooperbench-task"),
+                    (str(self.dirs[environment.PATCHES_DIR]), environment.PATCHES_DIR)]
+        (binds if building else ro_binds).append((workspace, "/workspace"))
+        if building:
+            find_links = network_env().get("PIP_FIND_LINKS", "")
+            ro_binds += [(path, path) for path in find_links.split() if Path(path).is_dir()]
+        return Jail(etc=minimal_etc(cache_root()), binds=binds, ro_binds=ro_binds, network=network,
+                    toolchains=Toolchains.find(), limits=self.limits, cgroup=self.cgroup)
+
+    def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
         if self.closed:
             raise GenerationError("the sandbox is closed")
-        return run_jailed(self._args, command, cwd or REPO_DIR, timeout, sandbox_env(), self._running)
+        result = self.jail.run(command, cwd or REPO_DIR, timeout, {**self.env, **(env or {})}, self._running)
+        used = disk_usage(self.root, self.limits.disk)
+        if used > self.limits.disk:
+            self.closed = True  # nothing more runs in a sandbox past its disk limit
+            shutil.rmtree(self.root, ignore_errors=True)
+            return CommandResult(result.exit_code, result.stdout, result.stderr, result.timed_out, result.duration,
+                                 limit=f"disk limit of {self.limits.disk // 2**30} GiB passed")
+        return result
 
-    def _host_path(self, path: str) -> Path:
-        """Map a sandbox path to the host; only the repository and the scratch dir exist."""
+    def _host_path(self, path: str, *, writing: bool = False) -> Path:
+        """Map a sandbox path to the host: the sandbox's own folders, and (to read, or to write
+        while building) the environment's /workspace."""
         pure = Path(path) if path.startswith("/") else Path(REPO_DIR) / path
-        for inside, outside in ((Path(REPO_DIR), self.host_repo), (Path(SCRATCH_DIR), self.host_scratch)):
+        places = dict(self.dirs)
+        if self.building or not writing:
+            places["/workspace"] = self.env_dir / "workspace"
+        for inside, outside in places.items():
             if pure.is_relative_to(inside):
-                host = (outside / pure.relative_to(inside)).resolve()
-                if host.is_relative_to(outside.resolve()):
-                    return host
-        raise GenerationError(f"{path}: outside the sandbox's repository and scratch folders")
+                host = outside / pure.relative_to(inside)
+                real = host.resolve()
+                if real.is_relative_to(outside.resolve()):
+                    return real
+        raise GenerationError(f"{path}: outside the sandbox's folders")
 
     def write_file(self, path: str, data: bytes) -> None:
-        host = self._host_path(path)
+        host = self._host_path(path, writing=True)
         host.parent.mkdir(parents=True, exist_ok=True)
+        if host.is_symlink() or (host.exists() and not host.is_file()):
+            host.unlink() if not host.is_dir() else shutil.rmtree(host)
         host.write_bytes(data)
 
-    def read_file(self, path: str) -> bytes:
-        return self._host_path(path).read_bytes()
+    def read_file(self, path: str, limit: int = READ_LIMIT) -> bytes:
+        return read_regular(self._host_path(path), limit)
+
+    def read_dir(self, path: str, limit: int = READ_LIMIT) -> dict[str, bytes]:
+        folder = self._host_path(path)
+        found, budget = {}, limit
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name) if folder.is_dir() else []:
+            if budget <= 0:
+                break
+            try:
+                found[entry.name] = read_regular(Path(entry.path), budget)
+            except FileNotFoundError:
+                continue
+            budget -= len(found[entry.name])
+        return found
 
     def versions(self) -> dict[str, str]:
         proc = subprocess.run([bwrap_path(), "--version"], capture_output=True, text=True)
-        return {"bwrap": proc.stdout.strip()}
+        return {"bwrap": proc.stdout.strip(), "cgroup_limits": "yes" if self.cgroup and self.cgroup.active else "no"}
 
     def close(self) -> None:
-        """Kill what still runs, then remove the work tree and scratch folder."""
-        if not self.closed:
-            self.closed = True
-            for proc in list(self._running):
-                _kill_group(proc)
-            shutil.rmtree(self.root, ignore_errors=True)
+        """Kill what still runs, then remove the sandbox's folders and cgroup."""
+        for proc in list(self._running):
+            kill_group(proc)
+        self.closed = True
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """Up to `limit` bytes of a regular file, opened without following a final symlink and
+    without blocking (a FIFO or device is no file to us)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        raise FileNotFoundError(str(path)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileNotFoundError(str(path))
+        chunks, left = [], limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def support_dir() -> Path:
+    """The shims and the pytest plugin as files in the cache, made once per content."""
+    target = cache_root() / f"support-{environment.support_digest()}"
+    if target.is_dir():
+        return target
+    scratch = Path(tempfile.mkdtemp(prefix=".support-", dir=cache_root()))
+    for name, (data, mode) in environment.support_files().items():
+        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / name).write_bytes(data)
+        (scratch / name).chmod(mode)
+    try:
+        scratch.rename(target)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target

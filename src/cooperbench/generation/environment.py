@@ -1,0 +1,234 @@
+"""A task's environment: what its Dockerfile and its runner.sh install, built once, each step
+checked, and cached per task only when every step succeeded.
+
+The build runs in a sandbox of the chosen backend with the network on:
+  1. the Dockerfile's RUN steps in order: the one that fetches the repository is skipped (the
+     sandbox has it at the base commit); system-package and image-layout steps run only in a
+     container (`runs_system_steps`); every other step must exit 0;
+  2. a warm-up run of the task's own runner.sh on the bare base commit (a tests patch that only
+     adds an empty file), with the install shims in record mode: each install the runner makes
+     runs for real and is remembered, with the files it writes into the source tree.
+Test runs then run the same runner.sh with the network off; the shims serve the remembered
+installs from the environment (see support/shim.sh), so the runner's own install lines, test
+command and test selection all stay as the benchmark runs them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Callable, Iterator
+
+from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, Step, parse_dockerfile
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.task import Task, cache_root
+
+SUPPORT_DIR = "/opt/cooperbench"  # shims and the pytest plugin, read-only in every sandbox
+SHIM_DIR = f"{SUPPORT_DIR}/bin"
+PLUGIN_DIR = f"{SUPPORT_DIR}/python"
+RUNNER_PATH = "/opt/cooperbench-task/runner.sh"
+STATE_DIR = "/workspace/.cooperbench"  # installs.tsv, install-failures.tsv, overlay/
+REPORTS_DIR = "/cooperbench-reports"
+PATCHES_DIR = "/patches"
+SHIM_NAMES = ("pip", "pip3", "python", "python3", "uv", "npm", "pnpm", "yarn", "npx", "go", "cargo")
+BASE_RUN_PATCH = (
+    "diff --git a/.cooperbench-base-run b/.cooperbench-base-run\n"
+    "new file mode 100644\n"
+    "index 0000000..e69de29\n"
+)
+STEP_TIMEOUT = 1800.0  # seconds, per build step
+LAYOUT_VERSION = 2  # bump when the way environments are built changes
+
+
+class EnvironmentFailure(GenerationError):
+    """The task's environment cannot be built or run here: not the candidate's fault."""
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    """Everything an environment is built from; its key names the cached result."""
+
+    task: str
+    base_commit: str
+    base_image: str | None
+    steps: tuple[Step, ...]
+    runner: str
+
+    def key(self, backend: str, extra: tuple = ()) -> str:
+        spec = [LAYOUT_VERSION, backend, self.task, self.base_commit, self.base_image, self.runner,
+                [(s.line, s.command, s.workdir, s.env, s.kind) for s in self.steps], support_digest(), list(extra)]
+        return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
+
+
+def plan_for(task: Task) -> EnvPlan:
+    if task.runner is None:
+        raise GenerationError(f"{task.path}: no runner.sh (nor `tests:` in task.yaml): nothing says how its tests run")
+    dockerfile = parse_dockerfile(task.path / "Dockerfile")
+    return EnvPlan(task.name, task.base_commit, dockerfile.base_image, dockerfile.steps, task.runner)
+
+
+# ---------------------------------------------------------------- support files
+
+
+def support_files() -> dict[str, tuple[bytes, int]]:
+    """Relative path -> (content, mode) of what goes to SUPPORT_DIR: one shim under every name."""
+    root = files("cooperbench.generation.sandbox").joinpath("support")
+    shim = root.joinpath("shim.sh").read_bytes()
+    entries = {f"bin/{name}": (shim, 0o755) for name in SHIM_NAMES}
+    entries["python/cooperbench_pytest.py"] = (root.joinpath("cooperbench_pytest.py").read_bytes(), 0o644)
+    return entries
+
+
+def support_digest() -> str:
+    digest = hashlib.sha256()
+    for name, (data, mode) in sorted(support_files().items()):
+        digest.update(f"{name}:{mode}:".encode() + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- environment variables
+
+
+def base_env(path_tail: str, home: str) -> dict[str, str]:
+    """What every command in a sandbox sees, built from nothing: no variable of the caller's."""
+    return {
+        "PATH": f"{SHIM_DIR}:{path_tail}",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TERM": "dumb",
+        "PAGER": "cat",
+        "GIT_PAGER": "cat",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "CB_SHIM_DIR": SHIM_DIR,
+        "CB_ENV_STATE": STATE_DIR,
+        "CB_REPO": "/workspace/repo",
+    }
+
+
+def test_env() -> dict[str, str]:
+    """Added for test runs: installs served, and a structured report from every runner kind
+    without editing the task's script (see runners.py)."""
+    return {
+        "CB_SHIM_MODE": "serve",
+        "COOPERBENCH_REPORTS": REPORTS_DIR,
+        "PYTHONPATH": PLUGIN_DIR,
+        "PYTEST_ADDOPTS": "-p cooperbench_pytest --continue-on-collection-errors -p no:cacheprovider",
+        "GOFLAGS": "-json",
+        "CARGO_NET_OFFLINE": "true",
+        "npm_config_offline": "true",
+        "CI": "true",
+    }
+
+
+# ---------------------------------------------------------------- the build
+
+
+class Builder:
+    """What the build needs of a backend's sandbox (network on, environment writable)."""
+
+    def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None): ...
+
+    def write_file(self, path: str, data: bytes) -> None: ...
+
+    def read_file(self, path: str, limit: int = ...) -> bytes: ...
+
+
+def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Callable[[str], None]) -> list[dict]:
+    """Run the plan's steps in `builder`; returns a record per step. Any failing step raises
+    EnvironmentFailure naming it, so nothing half-built is ever cached."""
+    record = []
+    runnable = [s for s in plan.steps if s.kind == INSTALL or (runs_system_steps and s.kind in (SYSTEM, LAYOUT))]
+    for step in plan.steps:
+        if step not in runnable:
+            why = {REPOSITORY: "the sandbox has the repository at the base commit",
+                   SYSTEM: "system packages come from the host on this backend",
+                   LAYOUT: "the sandbox lays out its own files"}.get(step.kind, "not an install step")
+            record.append({"step": step.label, "command": step.command, "skipped": why})
+            continue
+        say(f"{step.label} ({runnable.index(step) + 1}/{len(runnable)} + warm-up): {_short(step.command)}")
+        result = builder.run(f"set -e\n{step.command}", timeout=STEP_TIMEOUT, cwd=step.workdir,
+                             env={**dict(step.env), "CB_SHIM_MODE": "record"})
+        record.append({"step": step.label, "command": step.command, "exit_code": result.exit_code})
+        if not result.ok:
+            raise EnvironmentFailure(f"{plan.task}: environment step failed ({step.label}: {_short(step.command)}): "
+                                     f"{explain_failure(result.stdout + result.stderr, result.exit_code, result.timed_out)}")
+    say(f"warm-up run of runner.sh (installs recorded)")
+    builder.write_file(f"{PATCHES_DIR}/tests.patch", BASE_RUN_PATCH.encode())
+    result = builder.run(f"bash {RUNNER_PATH} tests.patch", timeout=STEP_TIMEOUT, cwd="/workspace/repo",
+                         env={"CB_SHIM_MODE": "record"})
+    record.append({"step": "runner.sh warm-up", "exit_code": result.exit_code})
+    try:
+        failures = builder.read_file(f"{STATE_DIR}/install-failures.tsv", 64_000).decode("utf-8", "replace").strip()
+    except FileNotFoundError:
+        failures = ""
+    if failures:
+        first = failures.splitlines()[0].split("\t", 1)[-1].strip()
+        raise EnvironmentFailure(f"{plan.task}: runner.sh install step failed ({first}): "
+                                 f"{explain_failure(result.stdout + result.stderr, result.exit_code, result.timed_out)}")
+    if result.exit_code == 127 or result.timed_out:
+        raise EnvironmentFailure(f"{plan.task}: runner.sh warm-up: "
+                                 f"{explain_failure(result.stdout + result.stderr, result.exit_code, result.timed_out)}")
+    return record
+
+
+def _short(command: str, width: int = 70) -> str:
+    line = " ".join(command.split())
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+# ---------------------------------------------------------------- why something failed
+
+CAUSES = (
+    (re.compile(r"(?:^|\s)(\S+): (?:command )?not found"), "missing toolchain or tool: {0}"),
+    (re.compile(r"no matching package named|failed to (?:download|load source for|get) .*crates|index\.crates\.io|github\.com/rust-lang/crates"),
+     "the Rust crate registry cannot be reached (no network to crates.io here)"),
+    (re.compile(r"(?:No matching distribution found for|Could not find a version that satisfies the requirement) (\S+)"),
+     "a Python package cannot be had: {0}"),
+    (re.compile(r"(ModuleNotFoundError: No module named \S+)"), "import error: {0}"),
+    (re.compile(r"(ImportError: .+)"), "import error: {0}"),
+    (re.compile(r"(error: externally-managed-environment)"), "{0}"),
+    (re.compile(r"(?:Temporary failure in name resolution|Could not resolve host|Network is unreachable|ENOTFOUND|EAI_AGAIN)"),
+     "no network"),
+)
+
+
+def explain_failure(output: str, exit_code: int | None, timed_out: bool = False) -> str:
+    """One line naming the likely cause, read from a failed command's output."""
+    if timed_out:
+        return "timed out"
+    for pattern, message in CAUSES:
+        found = pattern.search(output)
+        if found:
+            return message.format(*(g.strip().strip("'\"`") for g in found.groups())) + f" (exit {exit_code})"
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return f"exit {exit_code}: {lines[-1][:200] if lines else 'no output'}"
+
+
+@contextmanager
+def build_lock(name: str) -> Iterator[None]:
+    """One builder at a time per cached thing, across threads and processes; the others wait
+    and then find it built."""
+    folder = cache_root() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def host_python() -> str:
+    """The Python the local environments are made from: the one running this tool, outside any venv."""
+    name = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    candidate = Path(sys.base_prefix) / "bin" / name
+    return str(candidate if candidate.exists() else Path(sys.base_prefix) / "bin" / "python3")

@@ -1,0 +1,166 @@
+"""Per-test outcomes of a test run, from structured reports, never from counting "N passed".
+
+The task's runner.sh runs unchanged; the sandbox adds, through the environment only
+(`environment.test_env`), what makes each kind of runner leave a per-test record: a pytest plugin
+writing JSON lines (PYTEST_ADDOPTS), `go test -json` (GOFLAGS). Runners with no such switch
+print per-test lines anyway: cargo's libtest (`test a::b ... ok`) and jest (one line per test
+when it runs one file, which is how the dataset's runners call it). One table holds them all; a
+run's outcomes are the union of what every entry finds.
+
+Test ids are normalized so that parts that change from run to run (uuids, memory addresses,
+temporary paths in parametrized ids) do not make one test look like two.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Callable
+
+PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+SEVERITY = {PASSED: 0, SKIPPED: 1, FAILED: 2, ERROR: 3}
+
+
+@dataclass
+class Outcomes:
+    tests: dict[str, str] = field(default_factory=dict)  # normalized test id -> outcome
+    collection_errors: dict[str, str] = field(default_factory=dict)  # module or file -> message
+    runners: list[str] = field(default_factory=list)  # which runner kinds reported
+
+    def add(self, test_id: str, outcome: str) -> None:
+        """Two ids that normalize alike are one test: the worse outcome stands."""
+        test_id = normalize_id(test_id)
+        if SEVERITY[outcome] >= SEVERITY.get(self.tests.get(test_id, PASSED), 0) or test_id not in self.tests:
+            self.tests[test_id] = outcome
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One kind of test runner: where its record is (report files by prefix, or the output)."""
+
+    name: str
+    parse: Callable[[str, Outcomes], None]
+    report_prefix: str | None = None  # report files under REPORTS_DIR; None: read the output
+
+
+def parse_pytest_jsonl(text: str, outcomes: Outcomes) -> None:
+    """Lines of the cooperbench_pytest plugin: {id, when, outcome[, message]}."""
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            continue
+        outcome = record.get("outcome")
+        if record.get("when") == "collect":
+            outcomes.collection_errors[record["id"] or "(session)"] = str(record.get("message", ""))[:300]
+        elif outcome in SEVERITY:
+            outcomes.add(record["id"], outcome)
+
+
+def parse_go_json(text: str, outcomes: Outcomes) -> None:
+    """`go test -json` events: `<package>::<Test>`; the last verdict of each test wins."""
+    verdicts = {"pass": PASSED, "fail": FAILED, "skip": SKIPPED}
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and event.get("Test") and event.get("Action") in verdicts:
+            outcomes.tests[normalize_id(f"{event.get('Package', '')}::{event['Test']}")] = verdicts[event["Action"]]
+
+
+CARGO_LINE = re.compile(r"^test (\S+) \.\.\. (ok|FAILED|ignored)", re.M)
+
+
+def parse_cargo(text: str, outcomes: Outcomes) -> None:
+    """libtest's per-test lines (`test path::name ... ok`)."""
+    verdicts = {"ok": PASSED, "FAILED": FAILED, "ignored": SKIPPED}
+    for name, word in CARGO_LINE.findall(text):
+        outcomes.add(name, verdicts[word])
+
+
+JEST_FILE = re.compile(r"^(PASS|FAIL) (\S+)")
+JEST_TEST = re.compile(r"^(\s+)([✓✕○✎√×]) (.+?)(?: \(\d+(?:\.\d+)? ?m?s\))?$")
+JEST_VERDICTS = {"✓": PASSED, "√": PASSED, "✕": FAILED, "×": FAILED, "○": SKIPPED, "✎": SKIPPED}
+
+
+def parse_jest(text: str, outcomes: Outcomes) -> None:
+    """jest's per-test lines: under `PASS|FAIL <file>`, describe blocks and tests by indentation;
+    the id is `<file>::<describe> > ... > <test>`. A failed file with no test line failed to run."""
+    current, groups = None, []  # groups: [(indent, describe name)]
+    failed, with_tests = set(), set()
+    for line in text.splitlines():
+        started = JEST_FILE.match(line)
+        if started:
+            current, groups = started.group(2), []
+            if started.group(1) == "FAIL":
+                failed.add(current)
+        elif current is None or not line.strip():
+            continue
+        elif not line.startswith(" "):
+            current = None  # the file's block ended
+        elif test := JEST_TEST.match(line):
+            names = [name for depth, name in groups if depth < len(test.group(1))]
+            outcomes.add(f"{current}::{' > '.join([*names, test.group(3)])}", JEST_VERDICTS[test.group(2)])
+            with_tests.add(current)
+        elif not line.lstrip().startswith(("●", "at ")):
+            indent = len(line) - len(line.lstrip())
+            groups = [(depth, name) for depth, name in groups if depth < indent] + [(indent, line.strip())]
+    for file in failed - with_tests:
+        outcomes.collection_errors[file] = "the test file failed to run"
+
+
+RUNNERS = (
+    Runner("pytest", parse_pytest_jsonl, report_prefix="pytest-"),
+    Runner("go", parse_go_json),
+    Runner("cargo", parse_cargo),
+    Runner("jest", parse_jest),
+)
+
+
+def read_outcomes(reports: dict[str, bytes], output: str) -> Outcomes:
+    """Every runner's record of one run: report files (name -> bytes) and the run's output."""
+    outcomes = Outcomes()
+    for runner in RUNNERS:
+        before = (len(outcomes.tests), len(outcomes.collection_errors))
+        if runner.report_prefix:
+            for name in sorted(n for n in reports if n.startswith(runner.report_prefix)):
+                runner.parse(reports[name].decode("utf-8", "replace"), outcomes)
+        else:
+            runner.parse(output, outcomes)
+        if (len(outcomes.tests), len(outcomes.collection_errors)) != before:
+            outcomes.runners.append(runner.name)
+    return outcomes
+
+
+VOLATILE = (
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<uuid>"),
+    (re.compile(r"\b0x[0-9a-f]{6,}\b", re.I), "<addr>"),
+    (re.compile(r"/tmp/[^\s\[\],)'\"]*"), "<tmp>"),
+)
+
+
+def normalize_id(test_id: str) -> str:
+    """The id with its run-dependent parts replaced, outside the file part."""
+    where, sep, rest = test_id.partition("::")
+    for pattern, replacement in VOLATILE:
+        rest = pattern.sub(replacement, rest)
+    return where + sep + rest
+
+
+def belongs_to(test_id: str, path: str) -> bool:
+    """Whether a test id comes from the test file `path` (as far as the id tells)."""
+    where = test_id.split("::", 1)[0]
+    if where == path or where.endswith("/" + path) or path.endswith("/" + where):
+        return True
+    if not path.endswith("_test.go"):
+        return False
+    directory = str(PurePosixPath(path).parent)
+    # a Go id names the package's import path; a root-level file's package cannot be told apart
+    return directory == "." or where == directory or where.endswith("/" + directory)

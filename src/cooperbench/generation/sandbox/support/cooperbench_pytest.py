@@ -1,0 +1,37 @@
+"""A pytest plugin loaded into every test run through PYTEST_ADDOPTS (`-p cooperbench_pytest`).
+
+It writes one JSON line per test outcome, and one per module that fails to collect, to a file of
+its own under $COOPERBENCH_REPORTS, so a runner script that calls pytest several times leaves one
+report per call and nothing in the script has to change.
+"""
+
+import json
+import os
+import secrets
+
+_handle = None
+
+
+def _write(record: dict) -> None:
+    global _handle
+    folder = os.environ.get("COOPERBENCH_REPORTS")
+    if not folder:
+        return
+    if _handle is None:
+        name = f"pytest-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+        _handle = open(os.path.join(folder, name), "a", encoding="utf-8", buffering=1)
+    _handle.write(json.dumps(record) + "\n")
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.when == "call" or report.outcome != "passed":
+        outcome = report.outcome
+        if report.when != "call" and outcome == "failed":
+            outcome = "error"  # a fixture's setup or teardown failed
+        _write({"id": report.nodeid, "when": report.when, "outcome": outcome})
+
+
+def pytest_collectreport(report) -> None:
+    if report.failed:
+        message = str(report.longrepr).strip().splitlines()
+        _write({"id": report.nodeid, "when": "collect", "outcome": "error", "message": message[-1][:300] if message else ""})

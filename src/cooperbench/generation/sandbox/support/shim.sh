@@ -1,0 +1,83 @@
+#!/bin/bash
+# Install shim, on PATH before the real tools in every sandbox (see environment.py).
+#
+# CB_SHIM_MODE=record (building the task's environment, network on): run the real command; when
+# it is an install and succeeds, remember it (working directory + arguments) and keep the files
+# it wrote into the source tree (an editable build's compiled modules, node_modules, ...).
+# CB_SHIM_MODE=serve (test runs, network off): an install that the build ran is served from the
+# cached environment: its files are put back and it succeeds without running. Anything else runs
+# as it is.
+name=${0##*/}
+state=${CB_ENV_STATE:-/workspace/.cooperbench}
+repo=${CB_REPO:-/workspace/repo}
+
+real_tool() {
+  local dir IFS=:
+  for dir in $PATH; do
+    [[ $dir == "${CB_SHIM_DIR:-/opt/cooperbench/bin}" ]] && continue
+    if [[ -x $dir/$name && ! -d $dir/$name ]]; then printf '%s\n' "$dir/$name"; return 0; fi
+  done
+  echo "$name: command not found" >&2
+  return 127
+}
+
+first_word() {  # the first argument that is not an option
+  local arg
+  for arg in "$@"; do [[ $arg == -* ]] || { printf '%s' "$arg"; return; }; done
+}
+
+is_install() {
+  local sub
+  case $name in
+    pip|pip3|pip3.*) sub=$(first_word "$@"); [[ $sub == install || $sub == uninstall ]] ;;
+    python|python3|python3.*)
+      [[ $1 == -m && $2 == pip ]] || return 1
+      sub=$(first_word "${@:3}"); [[ $sub == install || $sub == uninstall ]] ;;
+    uv) [[ $1 == pip && ( $(first_word "${@:2}") == install || $(first_word "${@:2}") == uninstall ) ]] || [[ $1 == sync ]] ;;
+    npm|pnpm) sub=$(first_word "$@"); [[ $sub == install || $sub == i || $sub == ci || $sub == add ]] ;;
+    yarn) sub=$(first_word "$@"); [[ -z $sub || $sub == install || $sub == add ]] ;;
+    npx) local args=("$@") i=0
+      while [[ ${args[i]} == -* ]]; do i=$((i + 1)); done
+      case ${args[i]} in pnpm*|yarn*|npm*) sub=$(first_word "${args[@]:i+1}"); [[ $sub == install || $sub == i || $sub == ci ]] ;; *) return 1 ;; esac ;;
+    go) [[ $1 == mod && $2 == download ]] || [[ $1 == get ]] ;;
+    cargo) [[ $1 == fetch ]] ;;
+    *) return 1 ;;
+  esac
+}
+
+key() { printf '%s\t%s' "$PWD" "$name"; printf ' %q' "$@"; }
+
+keep_tree_files() {  # copy the untracked and ignored files of the source tree into the overlay
+  [[ -d $repo/.git ]] || return 0
+  mkdir -p "$state/overlay"
+  git -C "$repo" ls-files --others -z | grep -zv '^\.cooperbench-' \
+    | tar -C "$repo" --null -T - -cf - 2>/dev/null | tar -C "$state/overlay" -xf -
+}
+
+restore_tree_files() {
+  [[ -d $state/overlay && -d $repo ]] && cp -a --no-clobber "$state/overlay/." "$repo/" 2>/dev/null
+  return 0
+}
+
+tool=$(real_tool) || exit 127
+if is_install "$@"; then
+  case ${CB_SHIM_MODE:-} in
+    record)
+      "$tool" "$@"; status=$?
+      if [[ $status == 0 ]]; then
+        { key "$@"; echo; } >>"$state/installs.tsv"
+        keep_tree_files
+      else
+        { key "$@"; echo " (exit $status)"; } >>"$state/install-failures.tsv"
+      fi
+      exit $status ;;
+    serve)
+      if grep -qxF -- "$(key "$@")" "$state/installs.tsv" 2>/dev/null; then
+        restore_tree_files
+        echo "[cooperbench] served from the task's cached environment: $name $*" >&2
+        exit 0
+      fi
+      echo "[cooperbench] not in the task's cached environment, running it (no network): $name $*" >&2 ;;
+  esac
+fi
+exec "$tool" "$@"

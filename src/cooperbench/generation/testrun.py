@@ -1,0 +1,67 @@
+"""One test run, as the benchmark makes it: the task's runner.sh in its contract
+(`runner.sh <tests.patch> [feature.patch]`, patches under /patches, repository at
+/workspace/repo), in a fresh sandbox with the network off, installs served from the task's
+environment, and per-test outcomes read from the structured records runners.py knows."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import asdict, dataclass, field
+
+from cooperbench.generation.environment import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH, explain_failure, test_env
+from cooperbench.generation.runners import read_outcomes
+from cooperbench.generation.sandbox import Sandbox
+
+TAIL = 3000  # characters of output kept in the run log
+
+
+@dataclass
+class TestRun:
+    label: str  # base | before | after
+    outcomes: dict[str, str] = field(default_factory=dict)
+    collection_errors: dict[str, str] = field(default_factory=dict)
+    runners: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    timed_out: bool = False
+    limit: str | None = None
+    problem: str | None = None  # why the run says nothing about the tests (they did not start)
+    duration: float = 0.0
+    output_tail: str = ""
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes.values():
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def to_dict(self) -> dict:
+        """What the verdict keeps: a function of the inputs (no timings, no raw output)."""
+        data = asdict(self)
+        for volatile in ("duration", "output_tail"):
+            data.pop(volatile)
+        data["counts"] = self.counts()
+        return data
+
+    def log(self) -> dict:
+        return {"duration": round(self.duration, 3), "output_tail": self.output_tail}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TestRun":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, timeout: float) -> TestRun:
+    """Run the runner with `patches` ((file name, text), tests patch first) in `sandbox`."""
+    for name, text in patches:
+        sandbox.write_file(f"{PATCHES_DIR}/{name}", text.encode("utf-8", "surrogateescape"))
+    command = f"bash {RUNNER_PATH} " + " ".join(shlex.quote(name) for name, _ in patches)
+    result = sandbox.run(command, timeout=timeout, env=test_env())
+    output = result.stdout + result.stderr
+    found = read_outcomes(sandbox.read_dir(REPORTS_DIR), output)
+    run = TestRun(label, found.tests, found.collection_errors, found.runners, result.exit_code, result.timed_out,
+                  result.limit, duration=result.duration, output_tail=output[-TAIL:])
+    if not found.tests and not result.timed_out and not result.limit:
+        run.problem = "the tests did not start: " + (
+            next(iter(found.collection_errors.values()), "") or explain_failure(output, result.exit_code)
+        )
+    return run
