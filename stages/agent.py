@@ -1,7 +1,8 @@
-"""DVC stage `agent@<task>-<model>-<attempt>`: see cooperbench.generation.pipeline.stage_agent."""
+"""DVC stage `agent@<model>`: see cooperbench.generation.pipeline.agent."""
 
 import sys
 
-from cooperbench.generation.pipeline import run_stage, stage_agent
+from cooperbench.generation.pipeline.common import main
+from cooperbench.generation.pipeline.agent import run
 
-run_stage(stage_agent, sys.argv[1], sys.argv[2], int(sys.argv[3]))
+main(run, sys.argv[1])

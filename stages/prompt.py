@@ -1,7 +1,8 @@
-"""DVC stage `prompt@<task>`: prompt.md and hotspots.json of one task."""
+"""DVC stage `prompt@<task>`: see cooperbench.generation.pipeline.prompt."""
 
 import sys
 
-from cooperbench.generation.pipeline import run_stage, stage_prompt
+from cooperbench.generation.pipeline.common import main
+from cooperbench.generation.pipeline.prompt import run
 
-run_stage(stage_prompt, sys.argv[1])
+main(run, sys.argv[1])

@@ -1,5 +1,6 @@
-"""DVC stage `report`: per-model metrics, report.md and plot data over every current attempt."""
+"""DVC stage `report`: see cooperbench.generation.pipeline.report."""
 
-from cooperbench.generation.pipeline import run_stage, stage_report
+from cooperbench.generation.pipeline.common import main
+from cooperbench.generation.pipeline.report import run
 
-run_stage(stage_report)
+main(run)

@@ -1,7 +1,8 @@
-"""DVC stage `split@<task>-<model>-<attempt>`: see cooperbench.generation.pipeline.stage_split."""
+"""DVC stage `split@<model>`: see cooperbench.generation.pipeline.split."""
 
 import sys
 
-from cooperbench.generation.pipeline import run_stage, stage_split
+from cooperbench.generation.pipeline.common import main
+from cooperbench.generation.pipeline.split import run
 
-run_stage(stage_split, sys.argv[1], sys.argv[2], int(sys.argv[3]))
+main(run, sys.argv[1])

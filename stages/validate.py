@@ -1,7 +1,8 @@
-"""DVC stage `validate@<task>-<model>-<attempt>`: see cooperbench.generation.pipeline.stage_validate."""
+"""DVC stage `validate@<model>`: see cooperbench.generation.pipeline.validate."""
 
 import sys
 
-from cooperbench.generation.pipeline import run_stage, stage_validate
+from cooperbench.generation.pipeline.common import main
+from cooperbench.generation.pipeline.validate import run
 
-run_stage(stage_validate, sys.argv[1], sys.argv[2], int(sys.argv[3]))
+main(run, sys.argv[1])

@@ -9,9 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cooperbench.generation.redact import redact
+
 
 def write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text`, never leaving a half-written file behind."""
+    """Replace `path` with `text` (credentials redacted), never leaving a half-written file."""
+    text = redact(text)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -5,30 +5,24 @@ Every failure the user can fix ends as one line on stderr and a non-zero exit, n
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cooperbench.generation import atomic, conflicts as conflicts_mod
-from cooperbench.generation import prompt as prompt_mod
-from cooperbench.generation import generator, splitter, validator
-from cooperbench.generation.agent import AgentSettings
+from cooperbench.generation import atomic, selfcheck
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.promote import promote as promote_feature
-from cooperbench.generation.task import (
-    check_patches_apply,
-    load_dataset,
-    load_task,
-    resolve_repo,
-)
+from cooperbench.generation.task import check_patches_apply, find_clone, load_task, resolve_repo, scan_dataset
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Generate new conflicting CooperBench features with an LLM agent, and check them.",
 )
 
@@ -39,13 +33,12 @@ class Backend(str, Enum):
     modal = "modal"
 
 
-TaskOption = Annotated[
-    Optional[str], typer.Option("--task", help="Task folder, or <repo>_task/task<N> under --dataset.")
-]
+TaskOption = Annotated[Optional[str], typer.Option("--task", help="Task folder, or <repo>_task/task<N> under --dataset.")]
+TaskArgument = Annotated[str, typer.Argument(help="Task folder, or <repo>_task/task<N> under --dataset.")]
 DatasetOption = Annotated[Path, typer.Option("--dataset", help="Dataset root for short task names.")]
-RepoOption = Annotated[
-    Optional[Path], typer.Option("--repo", help="Local clone holding the task's base commit.")
-]
+RepoOption = Annotated[Optional[Path], typer.Option("--repo", help="Local clone holding the task's base commit.")]
+BackendOption = Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", min=1, help="Time limit per test run, seconds.")]
 
 
 @app.callback(invoke_without_command=True)
@@ -58,12 +51,12 @@ def seed(
         typer.Option("--validate", metavar="FEATURE_PATCH TESTS_PATCH", help="Validate two patches."),
     ] = None,
     attempts: Annotated[int, typer.Option("--attempts", min=1, help="Generation attempts.")] = 1,
-    output: Annotated[Path, typer.Option("--output", help="Where generated features go.")] = Path("generated"),
-    model: Annotated[str, typer.Option("--model", help="litellm model name, or replay/<session>.")] = AgentSettings.model,
-    backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.local,
+    output: Annotated[Path, typer.Option("--output", help="Where generated attempts go.")] = Path("runs"),
+    model: Annotated[str, typer.Option("--model", help="litellm model name, or replay/<session>.")] = "gemini/gemini-3-flash-preview",
+    backend: BackendOption = Backend.local,
     dataset: DatasetOption = Path("dataset"),
     repo: RepoOption = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Time limit per test run, seconds.")] = 300.0,
+    timeout: TimeoutOption = 300.0,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Attempts run at the same time.")] = 1,
     step_limit: Annotated[int, typer.Option("--step-limit", min=1, help="Agent steps per attempt.")] = 75,
     cost_limit: Annotated[float, typer.Option("--cost-limit", min=0, help="Model dollars per attempt.")] = 2.0,
@@ -76,24 +69,23 @@ def seed(
         raise typer.Exit(2)
     loaded = load_task(task, dataset)
     if prompt_only:
-        hotspots = prompt_mod.find_hotspots(loaded)
-        sys.stdout.write(prompt_mod.render_prompt(loaded, hotspots))
+        from cooperbench.generation.prompt import find_hotspots, render_prompt
+
+        sys.stdout.write(render_prompt(loaded, find_hotspots(loaded)))
         return
     if validate is not None:
-        verdict = _validate(loaded, validate[0], validate[1], backend.value, timeout, repo)
-        typer.echo(validator.describe(verdict), nl=False)
+        _print_verdict(_validate(loaded, _read(validate[0]), _read(validate[1]), backend, timeout, repo), None)
         return
-    results = generator.generate_features(
-        loaded,
-        AgentSettings(model=model, step_limit=step_limit, cost_limit=cost_limit),
-        backend=backend.value,
-        attempts=attempts,
-        output=output,
-        jobs=jobs,
-        repo=repo,
-        validation=validator.ValidationSettings(backend=backend.value, timeout=timeout),
+    from cooperbench.generation.agent import AgentSettings
+    from cooperbench.generation.generator import generate_features, render_summary
+    from cooperbench.generation.validator import ValidationSettings
+
+    results = generate_features(
+        loaded, AgentSettings(model=model, step_limit=step_limit, cost_limit=cost_limit), backend=backend.value,
+        attempts=attempts, output=output, jobs=jobs, repo=repo,
+        validation=ValidationSettings(backend=backend.value, timeout=timeout),
     )
-    typer.echo(generator.render_summary(results), nl=False)
+    typer.echo(render_summary(results, output), nl=False)
 
 
 @app.command()
@@ -101,27 +93,39 @@ def tasks(
     root: Annotated[Path, typer.Argument(help="Dataset root or one task folder.")] = Path("dataset"),
     check: Annotated[bool, typer.Option("--check", help="Also check base commits and that patches apply.")] = False,
     repo: RepoOption = None,
+    repos: Annotated[Optional[Path], typer.Option("--repos", help="A folder of clones; each task finds its own.")] = None,
 ) -> None:
-    """List tasks and their features."""
-    for task in load_dataset(root):
+    """List tasks and their features; an unreadable task is reported and skipped."""
+    found, problems = scan_dataset(root)
+    for task in found:
         status = ""
         if check:
-            check_patches_apply(task, resolve_repo(task, repo))
-            status = "  [ok: base commit present, every patch applies]"
+            try:
+                check_patches_apply(task, find_clone(task, repos) if repos else resolve_repo(task, repo))
+                status = "  [ok: base commit present, every patch applies]"
+            except GenerationError as exc:
+                problems.append(str(exc))
+                status = "  [check failed: see below]"
         typer.echo(f"{task.name}  base {task.base_commit[:12]}  image {task.image}{status}")
         for feature in task.features:
             typer.echo(f"  feature{feature.id}: {feature.title}")
+    for problem in problems:
+        typer.echo(f"skipped: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
 
 
 @app.command()
 def prompt(
-    task: Annotated[str, typer.Argument(help="Task folder, or <repo>_task/task<N> under --dataset.")],
+    task: TaskArgument,
     out: Annotated[Path, typer.Option("--out", help="Folder for prompt.md and hotspots.json.")],
     max_hotspots: Annotated[int, typer.Option(min=1, help="Hot spots listed per kind.")] = 8,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Write the agent's prompt (prompt.md) and the task's hot spots (hotspots.json)."""
-    written = prompt_mod.write_prompt(load_task(task, dataset), out, max_hotspots=max_hotspots)
+    from cooperbench.generation.prompt import write_prompt
+
+    written = write_prompt(load_task(task, dataset), out, max_hotspots=max_hotspots)
     typer.echo(" ".join(str(p) for p in written))
 
 
@@ -130,22 +134,21 @@ def split(
     diff: Annotated[Path, typer.Argument(help="The agent's whole diff against the base commit.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for feature.patch, tests.patch, feature.md.")],
     task: TaskOption = None,
-    description: Annotated[
-        Optional[Path], typer.Option("--description", help="Description file, if not in the diff.")
-    ] = None,
+    description: Annotated[Optional[Path], typer.Option("--description", help="Description file, if not in the diff.")] = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Split a diff into feature.patch, tests.patch and feature.md (with --task: check they apply)."""
+    from cooperbench.generation import diffs, splitter
+
     loaded = load_task(task, dataset) if task else None
     result = splitter.split_diff(
-        _read(diff),
-        origin=str(diff),
-        test_patterns=loaded.test_patterns if loaded else splitter.diffs.DEFAULT_TEST_PATTERNS,
+        _read(diff), origin=str(diff),
+        test_patterns=loaded.test_patterns if loaded else diffs.DEFAULT_TEST_PATTERNS,
         description=_read(description) if description else None,
     )
     if result.problems:
-        raise GenerationError(f"{diff}: {'; '.join(result.problems)}")
+        raise GenerationError(f"{diff}: {'; '.join(sentence for _, sentence in result.problems)}")
     if loaded:
         splitter.check_applies(result, resolve_repo(loaded, repo), loaded.base_commit)
     splitter.write_split(result, out)
@@ -155,67 +158,135 @@ def split(
 
 @app.command()
 def validate(
-    task: Annotated[str, typer.Argument(help="Task folder, or <repo>_task/task<N> under --dataset.")],
+    task: TaskArgument,
     feature_patch: Annotated[Path, typer.Argument(help="The candidate's source patch.")],
     tests_patch: Annotated[Path, typer.Argument(help="The candidate's tests patch.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the verdict here (JSON).")] = None,
-    backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.local,
-    timeout: Annotated[float, typer.Option("--timeout", help="Time limit per test run, seconds.")] = 300.0,
+    backend: BackendOption = Backend.local,
+    timeout: TimeoutOption = 300.0,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Validate a candidate feature: applies, fail-to-pass, pass-to-pass, conflicts, novelty."""
-    verdict = _validate(load_task(task, dataset), feature_patch, tests_patch, backend.value, timeout, repo)
-    if out:
-        atomic.write_json(out, verdict)
-    typer.echo(validator.describe(verdict), nl=False)
+    verdict = _validate(load_task(task, dataset), _read(feature_patch), _read(tests_patch), backend, timeout, repo)
+    _print_verdict(verdict, out)
 
 
-def _validate(task, feature_patch: Path, tests_patch: Path, backend: str, timeout: float, repo: Path | None) -> dict:
-    return validator.validate_candidate(
-        task, _read(feature_patch), _read(tests_patch), git_dir=resolve_repo(task, repo),
-        settings=validator.ValidationSettings(backend=backend, timeout=timeout),
-    )
+@app.command("check-feature")
+def check_feature(
+    task: TaskArgument,
+    feature: Annotated[int, typer.Argument(help="The feature to validate against the rest of its task.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the verdict here (JSON).")] = None,
+    backend: BackendOption = Backend.local,
+    timeout: TimeoutOption = 300.0,
+    repo: RepoOption = None,
+    dataset: DatasetOption = Path("dataset"),
+) -> None:
+    """Validate feature K of a task against the rest of it (what every accepted feature passes)."""
+    from cooperbench.generation.validator import ValidationSettings
+
+    loaded = load_task(task, dataset)
+    verdict = selfcheck.check_feature(loaded, feature, resolve_repo(loaded, repo),
+                                      ValidationSettings(backend=backend.value, timeout=timeout))
+    _print_verdict(verdict, out)
+
+
+@app.command("check-dataset")
+def check_dataset(
+    root: Annotated[Path, typer.Argument(help="Dataset root or one task folder.")] = Path("dataset"),
+    repos: Annotated[Optional[Path], typer.Option("--repos", help="A folder of clones; each task finds its own.")] = None,
+    features: Annotated[Optional[str], typer.Option("--features", help="Only these feature ids, e.g. 1,3.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the rows here (JSON).")] = None,
+    backend: BackendOption = Backend.local,
+    timeout: TimeoutOption = 300.0,
+) -> None:
+    """Every feature of every task, each validated against the rest of its task: a table."""
+    from cooperbench.generation.validator import ValidationSettings
+
+    found, problems = scan_dataset(root)
+    wanted = [int(x) for x in features.split(",")] if features else None
+    rows = []
+    for task in found:
+        rows += selfcheck.check_task(task, repos, ValidationSettings(backend=backend.value, timeout=timeout), wanted)
+        typer.echo(f"{task.name}: " + ", ".join(f"feature{r.feature} {r.outcome}" for r in rows if r.task == task.name), err=True)
+    rows += [selfcheck.Row(problem.split(":")[0], 0, "error", problem) for problem in problems]
+    if json_out:
+        atomic.write_json(json_out, [asdict(r) for r in rows])
+    typer.echo(selfcheck.render_table(rows), nl=False)
 
 
 @app.command()
 def conflicts(
-    task: Annotated[str, typer.Argument(help="Task folder, or <repo>_task/task<N> under --dataset.")],
+    task: TaskArgument,
     candidate: Annotated[Optional[Path], typer.Option("--candidate", help="Also a candidate's feature.patch.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write [{f1, f2, has_conflict, files, regions}] here.")] = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """The pairwise conflict matrix of a task's features (git merge of their source patches)."""
+    from cooperbench.generation import conflicts as engine
+
     loaded = load_task(task, dataset)
-    results = conflicts_mod.conflict_matrix(loaded, resolve_repo(loaded, repo), _read(candidate) if candidate else None)
+    results = engine.conflict_matrix(loaded, resolve_repo(loaded, repo), _read(candidate) if candidate else None)
     if json_out:
         atomic.write_json(json_out, [r.to_dict() for r in results])
-    typer.echo(conflicts_mod.render_table(results), nl=False)
+    typer.echo(engine.render_table(results), nl=False)
 
 
 @app.command()
 def promote(
     attempt: Annotated[Path, typer.Argument(help="An attempt folder (with feature.patch, tests.patch, feature.md).")],
     task: Annotated[str, typer.Option("--task", help="The task it was generated for.")],
-    backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend for the re-validation.")] = Backend.local,
-    timeout: Annotated[float, typer.Option("--timeout", help="Time limit per test run, seconds.")] = 300.0,
+    backend: BackendOption = Backend.local,
+    timeout: TimeoutOption = 300.0,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Add an accepted generated feature to its task as feature<N+1>/, after validating it again."""
+    from cooperbench.generation.promote import promote as promote_feature
+    from cooperbench.generation.validator import ValidationSettings
+
     loaded = load_task(task, dataset)
     folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo),
-                                      validator.ValidationSettings(backend=backend.value, timeout=timeout))
+                                      ValidationSettings(backend=backend.value, timeout=timeout))
     conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"])
     typer.echo(f"{folder}: added (valid; conflicts with {conflicts_with})")
 
 
+@app.command()
+def lineage(
+    params: Annotated[Path, typer.Option("--params", help="The pipeline's params.yaml.")] = Path("params.yaml"),
+) -> None:
+    """Check that every generated feature.patch traces to its inputs: each attempt's record names
+    the prompt, task files and settings that params.yaml and the dataset give now."""
+    from cooperbench.generation.pipeline.lineage import check
+
+    report, broken = check(params)
+    typer.echo(report, nl=False)
+    if broken:
+        raise typer.Exit(1)
+
+
+def _validate(task, feature_patch: str, tests_patch: str, backend: Backend, timeout: float, repo: Path | None) -> dict:
+    from cooperbench.generation.validator import ValidationSettings, validate_candidate
+
+    return validate_candidate(task, feature_patch, tests_patch, git_dir=resolve_repo(task, repo),
+                              settings=ValidationSettings(backend=backend.value, timeout=timeout))
+
+
+def _print_verdict(verdict: dict, out: Path | None) -> None:
+    from cooperbench.generation.validator import describe
+
+    if out:
+        atomic.write_json(out, verdict)
+    typer.echo(describe(verdict), nl=False)
+
+
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape")
+        return path.read_bytes().decode("utf-8", "surrogateescape")
     except OSError as exc:
-        raise GenerationError(f"{path}: {exc.strerror.lower()}") from None
+        raise GenerationError(f"{path}: {(exc.strerror or str(exc)).lower()}") from None
 
 
 def main() -> None:
@@ -229,5 +300,8 @@ def main() -> None:
         typer.echo(f"error: {exc.filename or 'output'}: {(exc.strerror or str(exc)).lower()}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
+        from cooperbench.generation.sandbox.base import close_all
+
+        close_all()
         typer.echo("interrupted: sandboxes closed, nothing half-written", err=True)
         sys.exit(130)

@@ -28,12 +28,12 @@ from typing import Callable, Iterator
 
 from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, Step, parse_dockerfile
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.layout import RUNNER_PATH
 from cooperbench.generation.task import Task, cache_root
 
 SUPPORT_DIR = "/opt/cooperbench"  # shims and the pytest plugin, read-only in every sandbox
 SHIM_DIR = f"{SUPPORT_DIR}/bin"
 PLUGIN_DIR = f"{SUPPORT_DIR}/python"
-RUNNER_PATH = "/opt/cooperbench-task/runner.sh"
 STATE_DIR = "/workspace/.cooperbench"  # installs.tsv, install-failures.tsv, overlay/
 REPORTS_DIR = "/cooperbench-reports"
 PATCHES_DIR = "/patches"

@@ -1,45 +1,33 @@
 """Whole attempts for the CLI and the API: agent -> split -> validate into one folder.
 
-Layout: `<output>/<repo>_task/task<N>/<model slug>/attempt<k>/` with
-  agent/diff.patch, agent/description.md, agent/trajectory.json, agent/usage.json   (agent.agent_step)
-  feature.patch, tests.patch, feature.md, split.json                                 (splitter.split_step)
-  verdict.json                                                                       (validator.validate_step)
-The DVC stages call the same three steps one by one. `run_attempt` builds a whole attempt in a
-temporary folder and renames it into place only when complete, so an interrupted run leaves no
-half-written attempt and a rerun skips the attempts already done.
+Layout (layout.AttemptPaths.folder): `<output>/<repo>_task/task<N>/<model slug>/attempt<k>/` with
+agent/ (diff, description, outcome, trajectory, usage), feature.patch, tests.patch, feature.md,
+split.json and verdict.json. The DVC stages run the same three steps over the same attempt type.
+An attempt is built in a temporary folder and renamed into place only when complete, so an
+interrupted run leaves no half-written attempt and a rerun skips the attempts already done.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation.agent import AgentSettings, agent_step, check_model
+from cooperbench.generation import atomic
+from cooperbench.generation.agent import ENDINGS, AgentSettings, agent_step
+from cooperbench.generation.layout import AttemptPaths, model_slug
+from cooperbench.generation.models import check_model, probe_model
 from cooperbench.generation.progress import say
-from cooperbench.generation.atomic import replace_dir, staging_dir
 from cooperbench.generation.prompt import find_hotspots, render_prompt
 from cooperbench.generation.splitter import split_step
 from cooperbench.generation.task import Task, load_task, resolve_repo
 from cooperbench.generation.validator import ValidationSettings, validate_step
-
-
-def model_slug(model_name: str) -> str:
-    """A folder name for a model: `gemini/gemini-3-flash-preview` -> `gemini_gemini-3-flash-preview`."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("_")
+from cooperbench.generation.work import run_items
 
 
 def attempt_dir(output: Path, task: Task, model_name: str, attempt: int) -> Path:
     return Path(output) / task.repo_name / f"task{task.task_id}" / model_slug(model_name) / f"attempt{attempt}"
-
-
-# ---------------------------------------------------------------- the three steps
-
-
-# ---------------------------------------------------------------- whole attempts
 
 
 @dataclass
@@ -68,49 +56,47 @@ class GenerationResult:
         }
 
 
-# How an agent run may end on its own; anything else (a provider error, a crash) is retried
-AGENT_ENDINGS = frozenset({"Submitted", "LimitsExceeded", "TimeExceeded", "RepeatedFormatError", "ReplayExhausted"})
-
-
 def is_complete(folder: Path) -> bool:
     """Done, and not to be redone: verdict written and the agent ended on its own."""
-    usage = folder / "agent" / "usage.json"
-    if not ((folder / "verdict.json").is_file() and usage.is_file()):
+    paths = AttemptPaths.folder(folder)
+    if not (paths.verdict_json.is_file() and paths.outcome.is_file()):
         return False
-    return json.loads(usage.read_text()).get("exit_status") in AGENT_ENDINGS
+    return json.loads(paths.outcome.read_text()).get("exit_status") in ENDINGS
 
 
 def load_result(folder: Path) -> GenerationResult:
-    verdict = json.loads((folder / "verdict.json").read_text())
-    usage = json.loads((folder / "agent" / "usage.json").read_text())
+    paths = AttemptPaths.folder(folder)
+    verdict = json.loads(paths.verdict_json.read_text())
+    usage = json.loads(paths.usage.read_text())
     return GenerationResult(
         success=bool(verdict["valid"]),
-        feature_patch=(folder / "feature.patch").read_text(),
-        tests_patch=(folder / "tests.patch").read_text(),
-        feature_md=(folder / "feature.md").read_text(),
+        feature_patch=paths.feature_patch.read_text(),
+        tests_patch=paths.tests_patch.read_text(),
+        feature_md=paths.feature_md.read_text(),
         agent_cost=usage["cost"],
         verdict=verdict,
-        trajectory_path=folder / "agent" / "trajectory.json",
+        trajectory_path=paths.trajectory,
         attempt_dir=folder,
         usage=usage,
     )
 
 
-def run_attempt(
-    task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, target: Path,
-    validation: ValidationSettings,
-) -> GenerationResult:
+def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, target: Path,
+                validation: ValidationSettings, attempt: int) -> GenerationResult:
     """One whole attempt, built aside and renamed into `target` when complete; skipped if done."""
     if is_complete(target):
         say(f"[{target.parent.name}/{target.name}] already complete: skipped")
         return load_result(target)
-    staging = staging_dir(target)
+    staging = atomic.staging_dir(target)
     label = f"{task.name} {target.parent.name} {target.name}"
     try:
-        agent_step(task, git_dir, prompt, settings, backend, staging / "agent", label=label)
-        split_step(task, staging / "agent", staging)
-        validate_step(task, git_dir, staging, staging / "agent", validation, staging / "verdict.json")
-        replace_dir(staging, target)
+        paths = AttemptPaths.folder(staging)
+        record = {"task": task.name, "model": settings.model, "attempt": attempt}
+        agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record)
+        split_step(task, paths)
+        verdict = validate_step(task, git_dir, paths, validation)
+        atomic.write_json(paths.agent / "validation-log.json", verdict["log"])
+        atomic.replace_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result = load_result(target)
@@ -119,9 +105,10 @@ def run_attempt(
 
 
 def prepare(task: Task, settings: AgentSettings, repo: Path | None) -> tuple[Path, str]:
-    """Everything an attempt needs that can fail before any sandbox starts: the model (key,
-    name, replay file), the repository, the prompt."""
+    """Everything an attempt needs that can fail before any sandbox starts: the model (name, key,
+    replay file, one cheap call), the repository, the prompt."""
     check_model(settings.model, task.path)
+    probe_model(settings.model, settings.model_kwargs, settings.retries)
     return resolve_repo(task, repo), render_prompt(task, find_hotspots(task))
 
 
@@ -139,9 +126,14 @@ def generate_features(
     """Attempts 1..N for one task and model, up to `jobs` at a time."""
     git_dir, prompt = prepare(task, settings, repo)
     validation = validation or ValidationSettings(backend=backend)
-    targets = [attempt_dir(output, task, settings.model, k) for k in range(1, attempts + 1)]
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda t: run_attempt(task, git_dir, prompt, settings, backend, t, validation), targets))
+    results: dict[int, GenerationResult] = {}
+
+    def one(k: int) -> None:
+        target = attempt_dir(output, task, settings.model, k)
+        results[k] = run_attempt(task, git_dir, prompt, settings, backend, target, validation, k)
+
+    run_items(list(range(1, attempts + 1)), one, jobs=jobs, name=lambda k: f"attempt{k}", what="attempts")
+    return [results[k] for k in sorted(results)]
 
 
 def generate_feature(
@@ -159,11 +151,11 @@ def generate_feature(
     settings = AgentSettings(model=model_name, **agent_settings)
     git_dir, prompt = prepare(task, settings, Path(repo) if repo else None)
     target = attempt_dir(Path(output), task, model_name, attempt)
-    return run_attempt(task, git_dir, prompt, settings, backend, target, ValidationSettings(backend=backend))
+    return run_attempt(task, git_dir, prompt, settings, backend, target, ValidationSettings(backend=backend), attempt)
 
 
-def render_summary(results: list[GenerationResult]) -> str:
-    """The end-of-run table."""
+def render_summary(results: list[GenerationResult], output: Path) -> str:
+    """The end-of-run table, and where the attempts are."""
     rows = [r.summary_row() for r in results]
     header = f"{'attempt':<10} {'exit':<16} {'steps':>5} {'cost':>9} {'valid':<6} {'conflicts':<12} reasons"
     lines = [header, "-" * len(header)]
@@ -173,8 +165,7 @@ def render_summary(results: list[GenerationResult]) -> str:
         lines.append(f"{row['attempt']:<10} {row['exit']:<16} {row['steps']:>5} {cost:>9} {str(row['valid']):<6} "
                      f"{conflicts:<12} {'; '.join(row['reasons'])[:80]}")
     valid = sum(r["valid"] for r in rows)
-    lines.append(f"{valid}/{len(rows)} valid")
+    lines.append(f"{valid}/{len(rows)} valid; attempts in {results[0].attempt_dir.parent if results else output}")
     if any(r.usage["replay"] for r in results):
         lines.append("note: these are replays of a recorded session, not a live model's work")
     return "\n".join(lines) + "\n"
-

@@ -14,9 +14,9 @@ from pathlib import Path
 from string import Template
 
 from cooperbench.generation import atomic, diffs
+from cooperbench.generation.layout import DESCRIPTION_FILE, RUNNER_PATH
 from cooperbench.generation.task import Task
 
-DESCRIPTION_FILE = ".feature_description.md"
 DESCRIPTION_SECTIONS = ("Title", "Description", "API Changes", "Implementation Details", "Files Modified")
 
 
@@ -156,11 +156,22 @@ def render_prompt(
         ),
         example_id=example.id,
         example=example.description.strip(),
-        test_command=task.tests.command if task.tests else "the repository's test suite",
-        test_files=", ".join(f"`{f}`" for f in task.tests.files) if task.tests and task.tests.files else "the existing test files",
+        runner_path=RUNNER_PATH,
+        test_lines="\n".join(runner_test_lines(task.runner or "")) or "(see the runner)",
         description_file=description_file,
         sections=", ".join(DESCRIPTION_SECTIONS),
     )
+
+
+TEST_WORDS = ("pytest", "go test", "cargo test", "jest", "vitest", "pnpm test", "npm test", "yarn test", "npm run test")
+
+
+def runner_test_lines(runner: str) -> list[str]:
+    """For the agent's eyes only: the runner's lines that run tests (the runner itself, not these
+    lines, is what validation runs)."""
+    lines = [line.strip() for line in runner.splitlines()]
+    return [line for line in lines if line and not line.startswith(("#", "echo")) and "install" not in line
+            and any(word in line for word in TEST_WORDS)]
 
 
 def _features(ids: list[int], titles: dict[int, str]) -> str:

@@ -76,8 +76,7 @@ def make_replay_model(model_name: str, task_path: Path):
     from minisweagent.models.litellm_model import LitellmModel
     from minisweagent.models.utils.actions_toolcall import BASH_TOOL
 
-    path = replay_file(model_name, task_path)
-    turns = recorded_turns(path)
+    turns = recorded_turns(replay_file(model_name, task_path))
 
     class ReplayModel(LitellmModel):
         """Each query answers with the next recorded turn, through litellm.completion."""
@@ -85,15 +84,14 @@ def make_replay_model(model_name: str, task_path: Path):
         def __init__(self):
             super().__init__(model_name=model_name, cost_tracking="ignore_errors")
             self.turn = 0
-            self.source = path
+
+        def query(self, messages: list[dict], **kwargs) -> dict:
+            if self.turn >= len(turns):  # raised here, outside the model's retry loop: no backoff
+                raise LimitsExceeded({"role": "exit", "content": "ReplayExhausted",
+                                      "extra": {"exit_status": "ReplayExhausted", "submission": ""}})
+            return super().query(messages, **kwargs)
 
         def _query(self, messages: list[dict], **kwargs):
-            if self.turn >= len(turns):
-                raise LimitsExceeded({
-                    "role": "exit",
-                    "content": "ReplayExhausted",
-                    "extra": {"exit_status": "ReplayExhausted", "submission": ""},
-                })
             recorded = turns[self.turn]
             self.turn += 1
             calls = [
@@ -108,7 +106,7 @@ def make_replay_model(model_name: str, task_path: Path):
 
         def serialize(self) -> dict:
             data = super().serialize()
-            data["info"]["replay"] = {"source": str(self.source), "turns": len(turns)}
+            data["info"]["replay"] = {"session": model_name, "turns": len(turns)}
             return data
 
     return ReplayModel()

@@ -1,7 +1,9 @@
-"""The report: per-model metrics (DVC metrics), a table for the terminal, and plot data.
+"""The report: per-model metrics (DVC metrics), per-task results, a Markdown report explaining
+every attempt, and plot data.
 
-Only the tasks, models and attempts that params.yaml names now are counted: outputs of a model
-removed from params.yaml stay on disk (and in dvc.lock) but do not reach the report.
+Only the tasks, models and attempts that params.yaml names now are counted. Failure reasons are
+counted by their short stable keys (`no_conflict`, `breaks_tests`, ...); the sentences stay in
+the report's table of attempts.
 """
 
 from __future__ import annotations
@@ -12,55 +14,53 @@ from pathlib import Path
 
 from cooperbench.generation import atomic
 from cooperbench.generation.conflicts import conflict_matrix
+from cooperbench.generation.layout import AttemptPaths
 from cooperbench.generation.task import Task
 
 
-def reason_kind(reason: str) -> str:
-    """A reason without its particulars, for counting: 'breaks tests that passed before'."""
-    return reason.split(":")[0].strip()
+def read_attempt(task: str, attempt: int, paths: AttemptPaths) -> dict:
+    return {
+        "task": task,
+        "attempt": attempt,
+        "paths": paths,
+        "verdict": json.loads(paths.verdict_json.read_text(encoding="utf-8")),
+        "usage": json.loads(paths.usage.read_text(encoding="utf-8")),
+    }
 
 
-def model_metrics(attempts: list[dict]) -> dict:
-    """Aggregates over one model's attempts (each: verdict + usage)."""
+def _mean(values: list[float], n: int) -> float:
+    return round(sum(values) / n, 6) if n else 0.0
+
+
+def aggregate(attempts: list[dict]) -> dict:
+    """Aggregates over some attempts (one model's, or one model's on one task)."""
     n = len(attempts)
     valid = [a for a in attempts if a["verdict"]["valid"]]
     costs = [a["usage"]["cost"] for a in attempts if a["usage"]["cost"] is not None]
-    total_cost = sum(costs)
     cost_known = len(costs) == n
-    reasons = Counter(reason_kind(r) for a in attempts for r in a["verdict"]["reasons"])
+    tokens = Counter()
+    for a in attempts:
+        tokens.update(a["usage"]["tokens"])
     return {
         "attempts": n,
         "valid": len(valid),
         "success_rate": round(len(valid) / n, 4) if n else 0.0,
-        "mean_cost": round(total_cost / n, 6) if cost_known and n else None,
-        "cost_per_valid": round(total_cost / len(valid), 6) if cost_known and valid else None,
+        "exit_statuses": dict(sorted(Counter(a["usage"]["exit_status"] for a in attempts).items())),
         "mean_steps": round(sum(a["usage"]["steps"] for a in attempts) / n, 2) if n else 0.0,
+        "tokens": dict(sorted(tokens.items())),
+        "total_cost": round(sum(costs), 6) if cost_known else None,
+        "cost_per_valid": round(sum(costs) / len(valid), 6) if cost_known and valid else None,
+        "wall_time": round(sum(a["usage"]["wall_time"] for a in attempts), 1),
+        "mean_wall_time": round(_mean([a["usage"]["wall_time"] for a in attempts], n), 1),
         "conflicts_per_valid": round(sum(len(a["verdict"]["conflict_result"]["conflicts"]) for a in valid) / len(valid), 2) if valid else 0.0,
         "replay": all(a["usage"]["replay"] for a in attempts),
-        "failure_reasons": dict(sorted(reasons.items())),
+        "failure_reasons": dict(sorted(Counter(k for a in attempts for k in a["verdict"].get("reason_keys", [])).items())),
     }
-
-
-def collect(params: dict, attempt_out) -> dict[str, list[dict]]:
-    """model slug -> its attempts over all tasks; a missing verdict is an error (stage not run)."""
-    by_model: dict[str, list[dict]] = {slug: [] for slug in params["models"]}
-    for task_name in params["tasks"]:
-        for slug in params["models"]:
-            for attempt in params["attempts"]:
-                folder = attempt_out(task_name, slug, attempt)
-                by_model[slug].append({
-                    "task": task_name,
-                    "attempt": attempt,
-                    "folder": folder,
-                    "verdict": json.loads((folder / "verdict.json").read_text()),
-                    "usage": json.loads((folder / "agent" / "usage.json").read_text()),
-                })
-    return by_model
 
 
 def conflict_rows(task: Task, git_dir: Path, accepted: dict[str, Path]) -> list[dict]:
     """Heatmap rows for one task: existing features and accepted generated ones on both axes."""
-    extra = {label: (folder / "feature.patch").read_text() for label, folder in accepted.items()}
+    extra = {label: patch.read_text(encoding="utf-8", errors="surrogateescape") for label, patch in accepted.items()}
     pairs = conflict_matrix(task, git_dir, extra=extra)
     order = list(dict.fromkeys(_axis(k) for pair in pairs for k in (pair.f1, pair.f2)))
     rows = []
@@ -83,23 +83,37 @@ def _short(name: str, names: list[str]) -> str:
     return f"g{generated.index(name) + 1}"
 
 
-def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: dict[str, list[dict]]) -> str:
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def render_markdown(metrics: dict, per_task: dict, by_model: dict[str, list[dict]], matrices: dict[str, list[dict]]) -> str:
     lines = ["# Feature generation report", ""]
     if any(m["replay"] for m in metrics.values()):
         lines += ["Models marked (replay) replayed recorded sessions: no live model was called.", ""]
-    lines += ["| model | attempts | valid | success | mean cost | cost/valid | mean steps | conflicts/valid |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["| model | attempts | valid | success | exits | mean steps | tokens in/out | cost | cost/valid | wall time | conflicts/valid |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for slug, m in metrics.items():
-        money = lambda v: "unknown" if v is None else f"${v:.4f}"
-        lines.append(f"| {slug}{' (replay)' if m['replay'] else ''} | {m['attempts']} | {m['valid']} | "
-                     f"{m['success_rate']:.0%} | {money(m['mean_cost'])} | {money(m['cost_per_valid'])} | "
-                     f"{m['mean_steps']} | {m['conflicts_per_valid']} |")
-    lines += ["", "## Attempts", "", "| task | model | attempt | valid | conflicts with | reasons |", "|---|---|---|---|---|---|"]
+        exits = ", ".join(f"{k} {v}" for k, v in m["exit_statuses"].items())
+        lines.append(f"| {slug}{' (replay)' if m['replay'] else ''} | {m['attempts']} | {m['valid']} | {m['success_rate']:.0%} | "
+                     f"{exits} | {m['mean_steps']} | {m['tokens'].get('prompt', 0)}/{m['tokens'].get('completion', 0)} | "
+                     f"{_money(m['total_cost'])} | {_money(m['cost_per_valid'])} | {m['wall_time']} s | {m['conflicts_per_valid']} |")
+    lines += ["", "## Per task", "", "| task | model | attempts | valid | success |", "|---|---|---|---|---|"]
+    for slug, tasks in per_task.items():
+        for task, m in tasks.items():
+            lines.append(f"| {task} | {slug} | {m['attempts']} | {m['valid']} | {m['success_rate']:.0%} |")
+    reasons = Counter(k for m in metrics.values() for k, n in m["failure_reasons"].items() for _ in range(n))
+    if reasons:
+        lines += ["", "## Why attempts failed", "", "| reason | attempts |", "|---|---|"]
+        lines += [f"| `{key}` | {n} |" for key, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+    lines += ["", "## Attempts", "", "| task | model | attempt | exit | steps | cost | valid | conflicts with | reasons |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for slug, attempts in by_model.items():
         for a in attempts:
             conflicts = ", ".join(str(c) for c in a["verdict"]["conflict_result"]["conflicts"]) or "-"
-            lines.append(f"| {a['task']} | {slug} | {a['attempt']} | {'yes' if a['verdict']['valid'] else 'no'} | "
-                         f"{conflicts} | {'; '.join(a['verdict']['reasons'])[:120] or '-'} |")
+            reasons_text = "; ".join(a["verdict"]["reasons"]).replace("|", "\\|")[:160] or "-"
+            lines.append(f"| {a['task']} | {slug} | {a['attempt']} | {a['usage']['exit_status']} | {a['usage']['steps']} | "
+                         f"{_money(a['usage']['cost'])} | {'yes' if a['verdict']['valid'] else 'no'} | {conflicts} | {reasons_text} |")
     for task_name, rows in matrices.items():
         names = list(dict.fromkeys(r["other"] for r in rows))  # rows come sorted by "other"
         short = {name: _short(name, names) for name in names}
@@ -111,26 +125,27 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
             marks = ("-" if row == col else ("X" if cells[(row, col)] else ".") for col in names)
             lines.append(short[row].rjust(3) + " " + " ".join(m.rjust(3) for m in marks))
         lines.append("```")
-        generated = [n for n in names if not n.startswith("feature")]
-        lines += [f"- {short[n]}: {n}" for n in generated]
+        lines += [f"- {short[n]}: {n}" for n in names if not n.startswith("feature")]
     return "\n".join(lines) + "\n"
 
 
-def write_report(params: dict, tasks: dict[str, tuple[Task, Path]], attempt_out, out: Path) -> str:
-    """Write metrics.json, report.md and plots/*.json under `out`; return the report text."""
-    by_model = collect(params, attempt_out)
-    metrics = {slug: model_metrics(attempts) for slug, attempts in by_model.items()}
+def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, Path]], out: Path) -> str:
+    """Write metrics.json (per model), report.json (per task), report.md and plots/*.json under
+    `out`; return the report text."""
+    metrics = {slug: aggregate(attempts) for slug, attempts in by_model.items()}
+    per_task = {slug: {name: aggregate([a for a in attempts if a["task"] == name]) for name in tasks}
+                for slug, attempts in by_model.items()}
     matrices = {}
     for task_name, (task, git_dir) in tasks.items():
-        accepted = {f"{slug}/attempt{a['attempt']}": a["folder"]
+        accepted = {f"{slug}/attempt{a['attempt']}": a["paths"].feature_patch
                     for slug, attempts in by_model.items() for a in attempts
                     if a["task"] == task_name and a["verdict"]["valid"]}
         matrices[task_name] = conflict_rows(task, git_dir, accepted)
-    text = render_markdown(metrics, by_model, matrices)
+    text = render_markdown(metrics, per_task, by_model, matrices)
     atomic.write_json(out / "metrics.json", {"models": metrics})
+    atomic.write_json(out / "report.json", {"models": per_task})
     atomic.write_json(out / "plots" / "models.json", [
-        {"model": slug, "success_rate": m["success_rate"], "mean_cost": m["mean_cost"] or 0.0,
-         "cost_per_valid": m["cost_per_valid"] or 0.0}
+        {"model": slug, "success_rate": m["success_rate"], "cost_per_valid": m["cost_per_valid"] or 0.0}
         for slug, m in metrics.items()
     ])
     atomic.write_json(out / "plots" / "conflicts.json", [row for rows in matrices.values() for row in rows])

@@ -8,13 +8,14 @@ and binary changes are dropped, each with its reason.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from cooperbench.generation import atomic, diffs
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import patch_applies
-from cooperbench.generation.prompt import DESCRIPTION_FILE
+from cooperbench.generation.layout import DESCRIPTION_FILE, AttemptPaths
 from cooperbench.generation.task import Task
 
 SCRATCH_PREFIXES = ("tmp_", "temp_", "debug_", "scratch")
@@ -37,10 +38,13 @@ class Split:
     source_files: list[str]
     test_files: list[str]
     dropped: list[dict[str, str]] = field(default_factory=list)
+    no_diff: str | None = None  # why the agent's run left no usable diff
 
     @property
     def problems(self) -> list[tuple[str, str]]:
         """What keeps this split from being a candidate feature: (key, sentence) pairs."""
+        if self.no_diff:
+            return [("no_diff", self.no_diff)]
         problems = []
         if not self.source_files:
             problems.append(("no_source_change", "the diff has no source change"))
@@ -136,15 +140,17 @@ def write_split(split: Split, out_dir: Path) -> None:
     atomic.write_json(out_dir / "split.json", split.summary())
 
 
-def split_step(task: Task, agent_out: Path, out: Path) -> Split:
-    """Split the agent's diff; the description file the agent wrote wins over the diff's copy."""
-    agent_out = Path(agent_out)
-    description = (agent_out / "description.md").read_text(encoding="utf-8")
+def split_step(task: Task, paths: AttemptPaths) -> Split:
+    """Split an attempt's diff into its split folder; the description file the agent wrote wins
+    over the diff's copy."""
+    outcome = json.loads(paths.outcome.read_text(encoding="utf-8"))
+    description = paths.description.read_text(encoding="utf-8", errors="replace")
     split = split_diff(
-        (agent_out / "diff.patch").read_text(encoding="utf-8", errors="surrogateescape"),
-        origin=str(agent_out / "diff.patch"),
+        paths.diff.read_text(encoding="utf-8", errors="surrogateescape"),
+        origin=str(paths.diff),
         test_patterns=task.test_patterns,
         description=description or None,
     )
-    write_split(split, out)
+    split.no_diff = outcome.get("diff_problem")
+    write_split(split, paths.split)
     return split

@@ -13,14 +13,13 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from cooperbench.generation import diffs
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import git_dir_of, has_commit, patch_applies, run_git
+from cooperbench.generation.schemas import TaskSettings, read_yaml
 
 FEATURE_FILES = ("feature.md", "feature.patch", "tests.patch")
 FEATURE_DIR_RE = re.compile(r"^feature(\d+)$")
@@ -58,7 +57,7 @@ class Task:
     features: tuple[Feature, ...]
     runner: str | None  # the runner.sh text (or one made from task.yaml `tests:`)
     test_patterns: tuple[str, ...] = diffs.DEFAULT_TEST_PATTERNS
-    settings: dict = field(default_factory=dict, compare=False)
+    network: bool = False  # task.yaml `network: true`: its tests need the network
 
     @property
     def name(self) -> str:
@@ -111,8 +110,8 @@ def load_task(spec: str | Path, dataset_root: Path | None = None) -> Task:
         upstream_url=upstream_url,
         features=_read_features(path),
         runner=_read_runner(path, settings),
-        test_patterns=tuple(settings.get("test_patterns") or diffs.DEFAULT_TEST_PATTERNS),
-        settings=settings,
+        test_patterns=tuple(settings.test_patterns or diffs.DEFAULT_TEST_PATTERNS),
+        network=settings.network,
     )
 
 
@@ -150,24 +149,16 @@ def scan_dataset(root: str | Path) -> tuple[list[Task], list[str]]:
     return tasks, problems
 
 
-def _read_settings(path: Path) -> dict:
+def _read_settings(path: Path) -> TaskSettings:
     file = path / "task.yaml"
-    if not file.exists():
-        return {}
-    try:
-        settings = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise GenerationError(f"{file}: invalid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(settings, dict):
-        raise GenerationError(f"{file}: expected a mapping of settings")
-    return settings
+    return read_yaml(file, TaskSettings) if file.exists() else TaskSettings()
 
 
-def _read_origin(path: Path, settings: dict) -> tuple[str, str | None]:
+def _read_origin(path: Path, settings: TaskSettings) -> tuple[str, str | None]:
     """Base commit and upstream URL: task.yaml, else setup.sh, else the Dockerfile."""
     texts = [_read_text(path / name) for name in ("setup.sh", "Dockerfile")]
     text = "\n".join(t for t in texts if t)
-    base = settings.get("base_commit")
+    base = settings.base_commit
     if not base:
         found = re.search(rf"BASE_COMMIT=[\"']?({SHA_RE})", text) or re.search(
             rf"git checkout\s+({SHA_RE})", text
@@ -175,7 +166,7 @@ def _read_origin(path: Path, settings: dict) -> tuple[str, str | None]:
         base = found.group(1) if found else None
     if not base or not re.fullmatch(SHA_RE, str(base)):
         raise GenerationError(f"{path / 'setup.sh'}: no BASE_COMMIT=<40 hex digits> found")
-    url = settings.get("upstream_url")
+    url = settings.upstream_url
     if not url:
         found = re.search(r"git clone\s+(?:--\S+\s+)*[\"']?(\S+?)[\"']?(?:\s|$)", text)
         url = found.group(1) if found else None
@@ -231,18 +222,11 @@ if [[ -n "$2" ]]; then git apply --ignore-whitespace "/patches/$2" || git apply 
 """
 
 
-def _read_runner(path: Path, settings: dict) -> str | None:
+def _read_runner(path: Path, settings: TaskSettings) -> str | None:
     """The script that runs the task's tests: task.yaml's `tests:` (command and install steps,
     made into a runner in the dataset's contract), else the task's runner.sh."""
-    declared = settings.get("tests")
-    if declared is not None:
-        file = path / "task.yaml"
-        if not isinstance(declared, dict) or not isinstance(declared.get("command"), str):
-            raise GenerationError(f"{file}: `tests` needs `command: <how the tests run>`")
-        install = declared.get("install") or []
-        if not isinstance(install, list) or not all(isinstance(step, str) for step in install):
-            raise GenerationError(f"{file}: `tests.install` must be a list of commands")
-        return RUNNER_TEMPLATE.format(install="\n".join(install), command=declared["command"])
+    if settings.tests is not None:
+        return RUNNER_TEMPLATE.format(install="\n".join(settings.tests.install), command=settings.tests.command)
     return _read_text(path / "runner.sh")
 
 
@@ -272,6 +256,19 @@ def resolve_repo(task: Task, repo: Path | None = None) -> Path:
             raise GenerationError(f"{repo}: base commit {task.base_commit[:12]} of {task.name} is not in this repository")
         return git_dir
     return _clone_upstream(task)
+
+
+def find_clone(task: Task, folder: Path) -> Path:
+    """The git repository under `folder` (itself, or up to two levels down) that holds the task's
+    base commit: a folder of clones serves a whole dataset."""
+    folder = Path(folder)
+    candidates = [folder, *sorted(folder.glob("*")), *sorted(folder.glob("*/*"))]
+    for candidate in candidates:
+        if (candidate / ".git").exists() or (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
+            git_dir = git_dir_of(candidate)
+            if has_commit(git_dir, task.base_commit):
+                return git_dir
+    raise GenerationError(f"{folder}: no repository there holds base commit {task.base_commit[:12]} of {task.name}")
 
 
 def _materialize_shipped(task: Task) -> Path:

@@ -29,6 +29,7 @@ from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailur
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import patch_applies
 from cooperbench.generation.harness import harness_changes
+from cooperbench.generation.layout import AttemptPaths
 from cooperbench.generation.runners import PASSED, SKIPPED, belongs_to
 from cooperbench.generation.sandbox import open_sandbox
 from cooperbench.generation.task import Task, cache_root, load_task, resolve_repo
@@ -104,7 +105,7 @@ def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun
 
 def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings):
     """base (cached), before (base+tests) and after (base+feature+tests), in parallel."""
-    network = bool(task.settings.get("network", False))
+    network = task.network
 
     def one(patches: list[tuple[str, str]], label: str) -> tuple[testrun.TestRun, dict]:
         with open_sandbox(task, settings.backend, git_dir, network=network) as sandbox:
@@ -277,8 +278,23 @@ def not_a_candidate(task: Task, problems: list[tuple[str, str]], backend: str) -
     return verdict_skeleton(task, reasons, backend)
 
 
-def read_patch(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise GenerationError(f"{path}: not UTF-8 text") from None
+def validate_step(task: Task, git_dir: Path, paths: AttemptPaths, settings: ValidationSettings, key: str = "") -> dict:
+    """The verdict of an attempt: a full validation, or the reasons it is no candidate. Its `log`
+    (timings, output tails, versions) is returned apart, not written into verdict.json."""
+    split = json.loads(paths.split_json.read_text(encoding="utf-8"))
+    outcome = json.loads(paths.outcome.read_text(encoding="utf-8"))
+    if split["problems"]:
+        verdict = not_a_candidate(task, list(zip(split["problem_keys"], split["problems"])), settings.backend)
+    else:
+        verdict = validate_candidate(task, read_text(paths.feature_patch), read_text(paths.tests_patch),
+                                     git_dir=git_dir, settings=settings)
+    verdict["agent_exit_status"] = outcome["exit_status"]
+    if key:
+        verdict["key"] = key  # the inputs it was computed from (pipeline/validate.py)
+    log = verdict.pop("log", {})
+    atomic.write_json(paths.verdict_json, verdict)
+    return {**verdict, "log": log}
+
+
+def read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="surrogateescape")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox.base import CommandResult, Sandbox, is_secret
+from cooperbench.generation.sandbox.base import CommandResult, Sandbox
 from cooperbench.generation.task import Task
 
 BACKENDS = ("local", "docker", "modal")
@@ -26,8 +26,8 @@ def open_sandbox(task: Task, backend: str, git_dir: Path | None = None, *, netwo
     if backend == "modal":
         from cooperbench.generation.sandbox.modal_backend import ModalSandbox
 
-        return ModalSandbox(task, network=network)
+        return ModalSandbox(task, git_dir, network=network)
     raise GenerationError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
 
 
-__all__ = ["BACKENDS", "CommandResult", "Sandbox", "is_secret", "open_sandbox"]
+__all__ = ["BACKENDS", "CommandResult", "Sandbox", "open_sandbox"]

@@ -9,37 +9,26 @@ file is read only if it is a regular file, up to a size.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import IO
 
+from cooperbench.generation.redact import is_secret
+
 REPO_DIR = "/workspace/repo"
 OUTPUT_LIMIT = 8 * 1024 * 1024  # bytes of stdout (and of stderr) kept per command: head and tail
 READ_LIMIT = 16 * 1024 * 1024  # bytes, per file read out of a sandbox
 
-# Names of environment variables that carry credentials: their values are redacted from whatever
-# the pipeline writes (sandboxes never see the caller's environment at all).
-SECRET_PATTERNS = (
-    "*_API_KEY", "*_APIKEY", "*_KEY", "*_TOKEN", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*_CREDENTIALS", "*_KEY_ID",
-    "AWS_*", "AZURE_*", "GOOGLE_APPLICATION_CREDENTIALS", "GCP_*", "MODAL_*", "HF_*", "HUGGING*",
-    "OPENAI_*", "ANTHROPIC_*", "GEMINI_*", "SSH_AUTH_SOCK", "NETRC", "DOCKER_AUTH_CONFIG", "*_PAT",
-)
 # What an install step (the one thing that runs with the network on) may take from the caller's
 # environment: proxies, certificate bundles and package indexes. Nothing else passes.
 NETWORK_ENV = (
     "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY", "all_proxy",
     "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
     "GIT_SSL_CAINFO", "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_DEFAULT_TIMEOUT",
-    "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "npm_config_registry", "NPM_CONFIG_REGISTRY", "GOPROXY", "GOFLAGS_PROXY",
+    "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "npm_config_registry", "NPM_CONFIG_REGISTRY", "GOPROXY",
 )
-
-
-def is_secret(name: str) -> bool:
-    upper = name.upper()
-    return any(fnmatch.fnmatchcase(upper, pattern) for pattern in SECRET_PATTERNS)
 
 
 def network_env(source: dict[str, str] | None = None) -> dict[str, str]:
@@ -104,6 +93,24 @@ def cap_text(text: str, limit: int) -> str:
         return text
     half = limit // 2
     return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"
+
+
+_live: set["Sandbox"] = set()
+_live_lock = threading.Lock()
+
+
+def track(sandbox: "Sandbox", alive: bool = True) -> None:
+    """Keep the set of open sandboxes, so an interrupt can close them all at once."""
+    with _live_lock:
+        (_live.add if alive else _live.discard)(sandbox)
+
+
+def close_all() -> None:
+    """Close every open sandbox of this process (Ctrl-C): the commands running in them end."""
+    with _live_lock:
+        open_ones = list(_live)
+    for sandbox in open_ones:
+        sandbox.close()
 
 
 class Sandbox(ABC):

@@ -18,13 +18,14 @@ import os
 import socket
 import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from cooperbench.generation import environment
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.progress import say
 from cooperbench.generation.sandbox.base import (
-    OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, network_env,
+    OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, network_env, track,
 )
 from cooperbench.generation.sandbox.limits import GiB, Limits, pid_alive
 from cooperbench.generation.task import Task
@@ -132,8 +133,7 @@ def build_env_image(docker_client, task: Task, git_dir: Path | None, base: str, 
 
             builder.put_tree(checkout_template(task, git_dir), REPO_DIR)
         builder._checked(f"mkdir -p {environment.STATE_DIR} {environment.PATCHES_DIR} {environment.REPORTS_DIR} /tmp/home")
-        steps = () if published else plan.steps
-        built = environment.EnvPlan(plan.task, plan.base_commit, plan.base_image, steps, plan.runner)
+        built = replace(plan, steps=()) if published else plan  # a published image ran its Dockerfile already
         environment.build(builder, built, runs_system_steps=True, say=lambda line: say(f"[env {task.name}] {line}"))
         finish = (f"cd {REPO_DIR} && git reset -q --hard && git clean -qfdx"
                   f" && if [ -d {environment.STATE_DIR}/overlay ]; then cp -a {environment.STATE_DIR}/overlay/. {REPO_DIR}/; fi"
@@ -167,6 +167,7 @@ class DockerSandbox(Sandbox):
             mem_limit=limits.memory, pids_limit=limits.pids, nano_cpus=2_000_000_000,
             tmpfs={"/tmp": f"size={2 * GiB},mode=1777"} if not building else None,
         )
+        track(self)
         image_path = (self.client.images.get(self.image).attrs.get("Config", {}).get("Env") or [])
         path = next((e.split("=", 1)[1] for e in image_path if e.startswith("PATH=")), SYSTEM_PATH)
         home = "/workspace/home" if building else "/tmp/home"
@@ -297,6 +298,7 @@ class DockerSandbox(Sandbox):
 
     def close(self) -> None:
         container, self.container = self.container, None
+        track(self, alive=False)
         if container is not None:
             try:
                 container.remove(force=True)

@@ -27,7 +27,7 @@ from cooperbench.generation import environment
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import run_git
 from cooperbench.generation.progress import say
-from cooperbench.generation.sandbox.base import READ_LIMIT, REPO_DIR, CommandResult, Sandbox, network_env
+from cooperbench.generation.sandbox.base import READ_LIMIT, REPO_DIR, CommandResult, Sandbox, network_env, track
 from cooperbench.generation.sandbox.jail import Jail, Toolchains, bwrap_path, kill_group, minimal_etc
 from cooperbench.generation.sandbox.limits import Cgroup, Limits, disk_usage, pid_alive, reap_cgroups
 from cooperbench.generation.task import Task, cache_root
@@ -167,6 +167,7 @@ class LocalSandbox(Sandbox):
         reap_cgroups()
         self.root = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{secrets.token_hex(3)}-", dir=sandboxes))
         self.cgroup: Cgroup | None = None
+        track(self)
         try:
             self.env_dir = env_dir if building else ensure_environment(task, git_dir)
             self.env_id = self.env_dir.name
@@ -265,6 +266,7 @@ class LocalSandbox(Sandbox):
         shutil.rmtree(self.root, ignore_errors=True)
         if self.cgroup is not None:
             self.cgroup.remove()
+        track(self, alive=False)
 
 
 def read_regular(path: Path, limit: int) -> bytes:

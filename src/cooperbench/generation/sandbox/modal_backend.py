@@ -1,23 +1,38 @@
-"""The modal backend: a `modal.Sandbox` from the task's image, for fan-out past one machine.
+"""The modal backend: `modal.Sandbox`es from the task's environment image, for fan-out past one
+machine (hundreds of attempts at a time).
 
-Credentials come from Modal's own configuration (`modal token new`, or MODAL_TOKEN_ID /
-MODAL_TOKEN_SECRET); nothing of the caller's environment is passed into the sandbox. The
-sandbox blocks all network unless the task allows it. Its lifetime is capped so a forgotten
-sandbox stops by itself; closing terminates it.
+The environment image is built once per task plan, on Modal: the task's published image (the
+Dockerfile's build when that cannot be pulled), the runner's installs recorded by a warm-up run
+(environment.py) in a sandbox with the network on, then `snapshot_filesystem()`; its image id is
+kept in the local cache (`modal-images/<key>`), so later runs and other sandboxes start from it.
+Sandboxes block all network unless the task allows it, carry CPU and memory limits, stop by
+themselves after SANDBOX_LIFETIME, and are tagged with their owner so that the next start
+terminates those of a killed process. Credentials come from Modal's own configuration
+(`modal token new`); nothing of the caller's environment enters a sandbox.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+from dataclasses import replace
+from pathlib import Path
 
+from cooperbench.generation import environment
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox.base import REPO_DIR, CommandResult, Sandbox, cap_output
-from cooperbench.generation.task import Task
+from cooperbench.generation.progress import say
+from cooperbench.generation.sandbox.base import (
+    OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, track,
+)
+from cooperbench.generation.sandbox.limits import pid_alive
+from cooperbench.generation.task import Task, cache_root
 
 APP_NAME = "cooperbench-generation"
 SANDBOX_LIFETIME = 2 * 60 * 60  # seconds: the longest an agent attempt plus validation may take
 LIMITS = {"cpu": 2.0, "memory": 4096}
-TIMED_OUT = -1  # Modal reports a process killed at its exec timeout with a negative return code
+TAGS = {"cooperbench": "sandbox"}
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def modal_module():
@@ -28,67 +43,158 @@ def modal_module():
     return modal
 
 
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def reap(modal, app) -> None:
+    """Terminate sandboxes of ours whose owner process on this host is gone."""
+    host = socket.gethostname()
+    for sandbox in modal.Sandbox.list(app_id=app.app_id, tags=TAGS):
+        name, _, pid = sandbox.get_tags().get("owner", "").rpartition(":")
+        if name == host and pid.isdigit() and not pid_alive(int(pid)):
+            sandbox.terminate()
+
+
+def env_image(modal, app, task: Task):
+    """The task's environment image on Modal, built now if this machine has not built it."""
+    plan = environment.plan_for(task)
+    key = plan.key("modal", (task.image,))
+    record = cache_root() / "modal-images" / key
+    if record.is_file():
+        return modal.Image.from_id(record.read_text().strip())
+    with environment.build_lock(f"modal-{key}"):
+        if record.is_file():
+            return modal.Image.from_id(record.read_text().strip())
+        say(f"[env {task.name}] building the Modal environment over {task.image} (once)")
+        builder = ModalSandbox(task, image=published_or_dockerfile(modal, app, task), building=True)
+        try:
+            builder.put_support(task)
+            environment.build(builder, replace(plan, steps=()), runs_system_steps=True,
+                              say=lambda line: say(f"[env {task.name}] {line}"))
+            finish = (f"cd {REPO_DIR} && git reset -q --hard && git clean -qfdx"
+                      f" && if [ -d {environment.STATE_DIR}/overlay ]; then cp -a {environment.STATE_DIR}/overlay/. {REPO_DIR}/; fi"
+                      f" && rm -rf {environment.PATCHES_DIR}/* {environment.REPORTS_DIR}/*")
+            result = builder.run(finish, timeout=600)
+            if not result.ok:
+                raise environment.EnvironmentFailure(f"{task.name}: finishing the Modal environment failed: "
+                                                     f"{environment.explain_failure(result.stderr, result.exit_code)}")
+            image = builder._sandbox.snapshot_filesystem(timeout=600, ttl=None)
+        finally:
+            builder.close()
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(image.object_id + "\n")
+        return image
+
+
+def published_or_dockerfile(modal, app, task: Task):
+    """The published image if Modal can pull it, else the task's Dockerfile built on Modal."""
+    published = modal.Image.from_registry(task.image).entrypoint([])
+    try:
+        published.build(app)
+        return published
+    except modal.exception.Error as exc:
+        dockerfile = task.path / "Dockerfile"
+        if not dockerfile.exists():
+            raise environment.EnvironmentFailure(f"{task.name}: Modal cannot pull {task.image} ({exc}) and the task has no Dockerfile") from None
+        return modal.Image.from_dockerfile(str(dockerfile), context_dir=str(task.path)).entrypoint([])
+
+
 class ModalSandbox(Sandbox):
     backend = "modal"
 
-    def __init__(self, task: Task, *, network: bool = False):
+    def __init__(self, task: Task, git_dir: Path | None = None, *, network: bool = False, image=None, building: bool = False):
         modal = modal_module()
-        self.task = task
-        self._sandbox = None
+        self.task, self.building, self._sandbox = task, building, None
         try:
             app = modal.App.lookup(APP_NAME, create_if_missing=True)
-            # CooperBench images end in ENTRYPOINT runner.sh; the sandbox needs a plain shell
-            image = modal.Image.from_registry(task.image).entrypoint([])
+            reap(modal, app)
+            image = image if image is not None else env_image(modal, app, task)
+            self.env_id = getattr(image, "object_id", None) or task.image
             self._sandbox = modal.Sandbox.create(
-                "sleep", "infinity",
-                app=app,
-                image=image,
-                workdir=REPO_DIR,
-                timeout=SANDBOX_LIFETIME,
-                block_network=not network,
-                **LIMITS,
+                "sleep", "infinity", app=app, image=image, workdir=REPO_DIR if not building else "/",
+                timeout=SANDBOX_LIFETIME, block_network=not (network or building),
+                tags={**TAGS, "owner": owner()}, **LIMITS,
             )
         except modal.exception.AuthError as exc:
             raise GenerationError(f"Modal refused the credentials ({exc}); run `modal token new`") from None
         except modal.exception.Error as exc:
-            raise GenerationError(f"Modal could not start a sandbox of {task.image}: {exc}") from None
+            raise GenerationError(f"Modal could not start a sandbox for {task.name}: {exc}") from None
+        track(self)
+        self.env = environment.base_env(SYSTEM_PATH, "/workspace/home" if building else "/tmp/home")
 
-    def run(self, command: str, *, timeout: float, cwd: str | None = None) -> CommandResult:
+    def put_support(self, task: Task) -> None:
+        files = {f"{environment.SUPPORT_DIR}/{name}": (data, mode) for name, (data, mode) in environment.support_files().items()}
+        files[environment.RUNNER_PATH] = ((task.runner or "").encode(), 0o755)
+        for path, (data, mode) in files.items():
+            self.write_file(path, data)
+            self.run(f"chmod {mode:o} {path}", timeout=60, cwd="/")
+        self.run(f"mkdir -p {environment.STATE_DIR} {environment.PATCHES_DIR} {environment.REPORTS_DIR} /workspace/home",
+                 timeout=60, cwd="/")
+
+    def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
+        if self._sandbox is None:
+            raise GenerationError("the sandbox is closed")
         started = time.monotonic()
-        process = self._sandbox.exec("bash", "-c", command, workdir=cwd or REPO_DIR, timeout=max(1, int(timeout)))
+        process = self._sandbox.exec("bash", "-c", command, workdir=cwd or REPO_DIR, timeout=max(1, int(timeout)),
+                                     env={**self.env, **(env or {})}, text=False)
+        out, err, timed_out = BoundedBuffer(OUTPUT_LIMIT), BoundedBuffer(OUTPUT_LIMIT), False
         try:
-            stdout, stderr = process.stdout.read(), process.stderr.read()
+            for chunk in process.stdout:
+                out.add(chunk)
+            for chunk in process.stderr:
+                err.add(chunk)
         except TimeoutError:  # modal.exception.ExecTimeoutError: the exec passed its timeout
-            stdout, stderr = "", ""
+            timed_out = True
         exit_code = process.wait()
         duration = time.monotonic() - started
-        return CommandResult(
-            exit_code=exit_code,
-            stdout=cap_output(stdout),
-            stderr=cap_output(stderr),
-            timed_out=exit_code == TIMED_OUT or (exit_code != 0 and duration >= timeout),
-            duration=duration,
-        )
+        return CommandResult(exit_code=exit_code, stdout=out.text(), stderr=err.text(),
+                             timed_out=timed_out or (exit_code != 0 and duration >= timeout), duration=duration)
 
     def _absolute(self, path: str) -> str:
         return path if path.startswith("/") else f"{REPO_DIR}/{path}"
 
     def write_file(self, path: str, data: bytes) -> None:
         target = self._absolute(path)
-        self._sandbox.exec("mkdir", "-p", target.rsplit("/", 1)[0]).wait()
+        self._sandbox.filesystem.make_directory(target.rsplit("/", 1)[0] or "/")
         self._sandbox.filesystem.write_bytes(data, target)
 
-    def read_file(self, path: str) -> bytes:
+    def read_file(self, path: str, limit: int = READ_LIMIT) -> bytes:
+        """Only a regular file, and only its first `limit` bytes (`head -c` in the sandbox)."""
+        modal = modal_module()
+        target = self._absolute(path)
         try:
-            return self._sandbox.filesystem.read_bytes(self._absolute(path))
-        except Exception as exc:  # the SDK's not-found error differs across versions
-            raise FileNotFoundError(path) from exc
+            info = self._sandbox.filesystem.stat(target)
+        except modal.exception.Error:
+            raise FileNotFoundError(path) from None
+        if info.type.value != "file":
+            raise FileNotFoundError(path)
+        process = self._sandbox.exec("head", "-c", str(limit), target, text=False)
+        data = b"".join(process.stdout)
+        process.wait()
+        return data[:limit]
+
+    def read_dir(self, path: str, limit: int = READ_LIMIT) -> dict[str, bytes]:
+        modal = modal_module()
+        try:
+            entries = self._sandbox.filesystem.list_files(self._absolute(path))
+        except modal.exception.Error:
+            return {}
+        found, budget = {}, limit
+        for entry in sorted(entries, key=lambda e: e.name):
+            if budget <= 0:
+                break
+            if entry.type.value == "file":
+                found[entry.name] = self.read_file(f"{self._absolute(path)}/{entry.name}", budget)
+                budget -= len(found[entry.name])
+        return found
 
     def versions(self) -> dict[str, str]:
-        return {"modal": modal_module().__version__, "image": self.task.image}
+        return {"modal": modal_module().__version__, "image": str(self.env_id)}
 
     def close(self) -> None:
         sandbox, self._sandbox = self._sandbox, None
+        track(self, alive=False)
         if sandbox is not None:
             try:
                 sandbox.terminate()

@@ -1,0 +1,84 @@
+"""Where an attempt's files live: one type for the CLI (one folder an attempt) and the DVC
+pipeline (one folder per stage kind, so each stage owns its outputs).
+
+CLI:       <output>/<repo>_task/task<N>/<model>/attempt<k>/{agent/, feature.patch, ..., verdict.json}
+pipeline:  generated/{agent,sessions,split,verdicts}/<model slug>/<repo>_task/task<N>/attempt<k>/
+`agent/` holds what the split depends on (diff, description, outcome) and is a function of the
+run's inputs for a replayed session; `sessions/` holds the trajectory and usage (timings, cost),
+which are not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+GENERATED = Path("generated")
+DESCRIPTION_FILE = ".feature_description.md"  # where the agent writes its feature.md, at the repository root
+RUNNER_PATH = "/opt/cooperbench-task/runner.sh"  # the task's runner.sh, inside every sandbox
+
+
+@dataclass(frozen=True)
+class AttemptPaths:
+    agent: Path
+    session: Path
+    split: Path
+    verdict: Path
+
+    @classmethod
+    def folder(cls, root: Path) -> "AttemptPaths":
+        """Everything of one attempt under one folder (the CLI's layout)."""
+        root = Path(root)
+        return cls(root / "agent", root / "agent", root, root)
+
+    @classmethod
+    def pipeline(cls, model: str, task: str, attempt: int, generated: Path = GENERATED) -> "AttemptPaths":
+        tail = Path(model) / task / f"attempt{attempt}"
+        return cls(generated / "agent" / tail, generated / "sessions" / tail, generated / "split" / tail,
+                   generated / "verdicts" / tail)
+
+    @property
+    def diff(self) -> Path:
+        return self.agent / "diff.patch"
+
+    @property
+    def description(self) -> Path:
+        return self.agent / "description.md"
+
+    @property
+    def outcome(self) -> Path:
+        return self.agent / "outcome.json"
+
+    @property
+    def trajectory(self) -> Path:
+        return self.session / "trajectory.json"
+
+    @property
+    def usage(self) -> Path:
+        return self.session / "usage.json"
+
+    @property
+    def feature_patch(self) -> Path:
+        return self.split / "feature.patch"
+
+    @property
+    def tests_patch(self) -> Path:
+        return self.split / "tests.patch"
+
+    @property
+    def feature_md(self) -> Path:
+        return self.split / "feature.md"
+
+    @property
+    def split_json(self) -> Path:
+        return self.split / "split.json"
+
+    @property
+    def verdict_json(self) -> Path:
+        return self.verdict / "verdict.json"
+
+
+def model_slug(model_name: str) -> str:
+    """A folder name for a model: `gemini/gemini-3-flash-preview` -> `gemini_gemini-3-flash-preview`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("_")

@@ -1,0 +1,126 @@
+"""Stage `agent@<model>`: every attempt of one model over every task, `jobs` at a time.
+
+Each attempt is keyed by what it depends on: the prompt, the task's files, the model's and the
+agent's settings, the sample number, the backend and the code. An attempt published with the same
+key is kept as it is (no model is called again); adding attempts or tasks runs only the new ones.
+A failure of the machinery (endpoint, key, sandbox) records nothing and fails the stage, so the
+next `dvc repro` retries exactly what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from cooperbench.generation import atomic
+from cooperbench.generation.agent import AgentSettings, agent_step, prompt_hash
+from cooperbench.generation.closure import code_digest
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.layout import GENERATED, AttemptPaths
+from cooperbench.generation.models import check_model, probe_model
+from cooperbench.generation.pipeline.common import PROMPTS, attempts, git_dir_for, load_params, load_tasks
+from cooperbench.generation.schemas import Params
+from cooperbench.generation.task import Task
+from cooperbench.generation.records import digest_folder, key_of, prune
+from cooperbench.generation.work import run_items
+
+
+@dataclass(frozen=True)
+class Job:
+    task: Task
+    attempt: int
+    paths: AttemptPaths
+    prompt: str
+    record: dict
+
+
+class CostBudget:
+    """The `agent.max_total_cost` cap over one model's attempts: no attempt starts past it."""
+
+    def __init__(self, cap: float | None, spent: float):
+        self.cap, self.spent, self._lock = cap, spent, threading.Lock()
+
+    def check(self) -> None:
+        with self._lock:
+            if self.cap is not None and self.spent >= self.cap:
+                raise GenerationError(f"the cost cap agent.max_total_cost (${self.cap:.2f}) is reached "
+                                      f"(${self.spent:.2f} spent); raise it to go on")
+
+    def add(self, cost: float | None) -> None:
+        with self._lock:
+            self.spent += cost or 0.0
+
+
+def settings_for(params: Params, slug: str) -> AgentSettings:
+    model = params.models[slug]
+    return AgentSettings(model=model.name, step_limit=model.step_limit, cost_limit=model.cost_limit,
+                         wall_time_limit=params.agent.wall_time_limit, command_timeout=params.agent.command_timeout,
+                         model_kwargs=model.kwargs(), retries=params.agent.retries)
+
+
+def attempt_record(params: Params, slug: str, task: str, attempt: int, prompt: str, task_files: str, code: str) -> dict:
+    """An attempt's identity: what it depends on, and the key that hashes it all."""
+    inputs = {"prompt": prompt_hash(prompt), "task_files": task_files,
+              "settings": key_of(settings_for(params, slug).record()), "backend": params.backend, "code": code}
+    record = {"task": task, "model": slug, "attempt": attempt, "sample": params.agent.sample, "inputs": inputs}
+    return {**record, "key": key_of(record)}
+
+
+def is_done(paths: AttemptPaths, key: str) -> bool:
+    if not (paths.outcome.is_file() and paths.usage.is_file()):
+        return False
+    return json.loads(paths.outcome.read_text(encoding="utf-8")).get("key") == key
+
+
+def agent_code() -> str:
+    return code_digest(Path(__file__))
+
+
+def run(slug: str) -> None:
+    params = load_params()
+    if slug not in params.models:
+        raise GenerationError(f"params.yaml: no model `{slug}` under `models`")
+    settings = settings_for(params, slug)
+    tasks = load_tasks(params)
+    code = agent_code()
+    task_files = {name: digest_folder(task.path) for name, task in tasks.items()}
+    jobs, kept = [], []
+    for task_name, k, paths in attempts(params, slug):
+        prompt = (PROMPTS / task_name / "prompt.md").read_text(encoding="utf-8")
+        record = attempt_record(params, slug, task_name, k, prompt, task_files[task_name], code)
+        kept.append(paths)
+        if not is_done(paths, record["key"]):
+            jobs.append(Job(tasks[task_name], k, paths, prompt, record))
+    prune(GENERATED / "agent" / slug, [p.agent for p in kept])
+    prune(GENERATED / "sessions" / slug, [p.session for p in kept])
+    if jobs:
+        for task in {job.task.name: job.task for job in jobs}.values():
+            check_model(settings.model, task.path)
+        probe_model(settings.model, settings.model_kwargs, settings.retries)
+        git_dirs = {job.task.name: git_dir_for(params, job.task) for job in jobs}
+        fresh = {job.paths for job in jobs}
+        spent = sum(json.loads(p.usage.read_text())["cost"] or 0.0 for p in kept if p not in fresh)
+        budget = CostBudget(params.agent.max_total_cost, spent)
+
+        def one(job: Job) -> None:
+            budget.check()
+            staged = AttemptPaths(atomic.staging_dir(job.paths.agent), atomic.staging_dir(job.paths.session),
+                                  job.paths.split, job.paths.verdict)
+            try:
+                agent_step(job.task, git_dirs[job.task.name], job.prompt, settings, params.backend, staged,
+                           label=f"{slug} {job.task.name} attempt{job.attempt}", record=job.record)
+                budget.add(json.loads(staged.usage.read_text())["cost"])
+                atomic.replace_dir(staged.session, job.paths.session)
+                atomic.replace_dir(staged.agent, job.paths.agent)
+            finally:
+                shutil.rmtree(staged.agent, ignore_errors=True)
+                shutil.rmtree(staged.session, ignore_errors=True)
+
+        run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job.task.name} attempt{job.attempt}", what="attempts")
+    endings = Counter(json.loads(p.outcome.read_text())["exit_status"] for p in kept)
+    print(f"{slug}: {len(kept)} attempts ({len(jobs)} run now, {len(kept) - len(jobs)} kept): "
+          + ", ".join(f"{status} {n}" for status, n in sorted(endings.items())))

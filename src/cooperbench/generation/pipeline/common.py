@@ -1,0 +1,57 @@
+"""What every stage shares: params.yaml, the tasks it names, their repositories, the attempts,
+and the one-line error on failure."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.layout import GENERATED, AttemptPaths
+from cooperbench.generation.schemas import Params, read_yaml
+from cooperbench.generation.task import Task, load_task, resolve_repo
+
+PARAMS = Path("params.yaml")
+DATASET = Path("dataset")
+PROMPTS = GENERATED / "prompts"
+LOGS = GENERATED / "logs"  # timings and output tails: git-ignored, never a DVC output
+
+
+def load_params(path: Path = PARAMS) -> Params:
+    return read_yaml(path, Params)
+
+
+def load_tasks(params: Params, path: Path = PARAMS) -> dict[str, Task]:
+    tasks = {}
+    for name in params.tasks:
+        if not (DATASET / name).is_dir():
+            raise GenerationError(f"{path}: task {name} does not exist under {DATASET}/")
+        tasks[name] = load_task(DATASET / name)
+    return tasks
+
+
+def git_dir_for(params: Params, task: Task) -> Path:
+    """The task's repository: shipped, or the clone `repos:` in params.yaml names for it."""
+    clone = params.repos.get(task.name)
+    return resolve_repo(task, Path(clone) if clone else None)
+
+
+def attempts(params: Params, slug: str) -> Iterator[tuple[str, int, AttemptPaths]]:
+    """Every (task, attempt number, paths) of one model, in order."""
+    for task in params.tasks:
+        for k in range(1, params.attempts + 1):
+            yield task, k, AttemptPaths.pipeline(slug, task, k)
+
+
+def main(function: Callable[..., None], *args: str) -> None:
+    """Entry of stages/*.py: an error is one line on stderr and exit code 1; Ctrl-C exits 130
+    (sandboxes closed, nothing half-written)."""
+    try:
+        function(*args)
+    except GenerationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted: sandboxes closed, nothing half-written", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,58 @@
+"""Stage `validate@<model>`: the verdict on every attempt of one model, `jobs` at a time.
+
+A verdict is keyed by what it depends on (the split, the agent's ending, the task's files, the
+validation settings, the backend, the code); one published with the same key is kept. A verdict
+is a function of those inputs: timings, output tails and versions go to generated/logs/, which
+no DVC stage tracks. An environment that cannot be built or run is no verdict: the stage fails.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from cooperbench.generation import atomic
+from cooperbench.generation.closure import code_digest
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.layout import GENERATED
+from cooperbench.generation.pipeline.common import LOGS, attempts, git_dir_for, load_params, load_tasks
+from cooperbench.generation.validator import ValidationSettings, validate_step
+from cooperbench.generation.records import digest_folder, key_of, prune
+from cooperbench.generation.work import run_items
+
+
+def run(slug: str) -> None:
+    params = load_params()
+    if slug not in params.models:
+        raise GenerationError(f"params.yaml: no model `{slug}` under `models`")
+    tasks = load_tasks(params)
+    settings = ValidationSettings(backend=params.backend, timeout=params.validation.timeout)
+    code = code_digest(Path(__file__))
+    task_files = {name: digest_folder(task.path) for name, task in tasks.items()}
+    jobs, kept = [], []
+    for task_name, k, paths in attempts(params, slug):
+        key = key_of({"split": digest_folder(paths.split), "outcome": paths.outcome.read_text(encoding="utf-8"),
+                      "task_files": task_files[task_name], "settings": [settings.backend, settings.timeout],
+                      "code": code})
+        kept.append(paths.verdict)
+        done = paths.verdict_json.is_file() and json.loads(paths.verdict_json.read_text()).get("key") == key
+        if not done:
+            jobs.append((task_name, k, paths, key))
+    prune(GENERATED / "verdicts" / slug, kept)
+    git_dirs = {name: git_dir_for(params, tasks[name]) for name in {job[0] for job in jobs}}
+
+    def one(job) -> None:
+        task_name, k, paths, key = job
+        staged = replace(paths, verdict=atomic.staging_dir(paths.verdict))
+        try:
+            verdict = validate_step(tasks[task_name], git_dirs[task_name], staged, settings, key=key)
+            atomic.write_json(LOGS / "validate" / slug / task_name / f"attempt{k}.json", verdict["log"])
+            atomic.replace_dir(staged.verdict, paths.verdict)
+        finally:
+            shutil.rmtree(staged.verdict, ignore_errors=True)
+
+    run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job[0]} attempt{job[1]}", what="validations")
+    valid = sum(json.loads((p / "verdict.json").read_text())["valid"] for p in kept)
+    print(f"{slug}: {valid}/{len(kept)} valid ({len(jobs)} validated now)")

@@ -1,0 +1,33 @@
+"""What produced an output: package and tool versions and the project's git commit."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("cooperbench-generation", "mini-swe-agent", "litellm", "dvc")
+
+
+@cache
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "project_commit": project_commit()}
+    for package in PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def project_commit() -> str:
+    """The commit of the checkout this code runs from (`+dirty` with uncommitted changes)."""
+    root = Path(__file__).resolve().parents[3]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "unknown (not a git checkout)"
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return head.stdout.strip() + ("+dirty" if dirty else "")

@@ -1,0 +1,195 @@
+"""One schema per file the pipeline reads or writes (params.yaml, task.yaml, outcome.json,
+usage.json, split.json, verdict.json). Unknown keys are refused, defaults live here only, and a
+bad file is one line naming the file, the key and the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from cooperbench.generation.errors import GenerationError
+
+# DVC names matrix stages by joining values with "-", and a "." breaks params tracking: a slug is
+# letters, digits and "_" only.
+Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$")]
+TaskName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+/task\d+$")]
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- params.yaml
+
+
+class ModelParams(Strict):
+    name: Annotated[str, StringConstraints(min_length=1)]
+    step_limit: PositiveInt = 75
+    cost_limit: Annotated[float, Field(ge=0)] = 2.0
+    temperature: float | None = None
+    model_kwargs: dict[str, Any] = {}
+
+    def kwargs(self) -> dict[str, Any]:
+        extra = {} if self.temperature is None else {"temperature": self.temperature}
+        return {**self.model_kwargs, **extra}
+
+
+class AgentParams(Strict):
+    sample: Annotated[int, Field(ge=0, strict=True)] = 1
+    wall_time_limit: PositiveInt = 3600
+    command_timeout: PositiveInt = 180
+    retries: PositiveInt = 3
+    max_total_cost: PositiveFloat | None = None
+
+
+class PromptParams(Strict):
+    max_hotspots: PositiveInt = 8
+
+
+class ValidationParams(Strict):
+    timeout: PositiveFloat = 300.0
+
+
+class Params(Strict):
+    tasks: Annotated[list[TaskName], Field(min_length=1)]
+    models: Annotated[dict[Slug, ModelParams], Field(min_length=1)]
+    attempts: PositiveInt
+    backend: Literal["local", "docker", "modal"] = "local"
+    jobs: PositiveInt = 2
+    agent: AgentParams = AgentParams()
+    prompt: PromptParams = PromptParams()
+    validation: ValidationParams = ValidationParams()
+    repos: dict[TaskName, str] = {}
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique(cls, tasks: list[str]) -> list[str]:
+        duplicates = sorted({t for t in tasks if tasks.count(t) > 1})
+        if duplicates:
+            raise ValueError(f"listed twice: {', '.join(duplicates)}")
+        return tasks
+
+
+# ---------------------------------------------------------------- task.yaml
+
+
+class TestsSettings(Strict):
+    command: str
+    install: list[str] = []
+
+
+class TaskSettings(Strict):
+    base_commit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")] | None = None
+    upstream_url: str | None = None
+    tests: TestsSettings | None = None
+    test_patterns: list[str] | None = None
+    network: bool = False
+
+
+# ---------------------------------------------------------------- what the pipeline writes
+
+
+class Outcome(Strict):
+    """agent/outcome.json: how the run ended; a function of the run's inputs for a replay."""
+
+    exit_status: str
+    steps: int
+    replay: bool
+    submission_matches_tree: bool
+    diff_problem: str | None
+    key: str = ""
+    task: str = ""
+    model: str = ""
+    attempt: int = 0
+    sample: int = 0
+    inputs: dict[str, Any] = {}
+
+
+class Usage(Strict):
+    """sessions/usage.json: what the run cost and what made it."""
+
+    model: str
+    replay: bool
+    backend: str
+    exit_status: str
+    steps: int
+    tokens: dict[str, int]
+    cost: float | None
+    cost_known: bool
+    wall_time: float
+    prompt_sha256: str
+    settings: dict[str, Any]
+    provenance: dict[str, Any]
+    note: str | None = None
+
+
+class SplitRecord(Strict):
+    source_files: list[str]
+    test_files: list[str]
+    dropped: list[dict[str, str]]
+    has_description: bool
+    problems: list[str]
+    problem_keys: list[str]
+
+
+class Verdict(Strict):
+    valid: bool
+    reasons: list[str]
+    reason_keys: list[str]
+    task: str
+    base_commit: str
+    backend: str
+    checks: dict[str, Any]
+    conflict_result: dict[str, Any]
+    runs: dict[str, Any]
+    agent_exit_status: str | None = None
+    key: str = ""
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_yaml(path: Path, schema: type[Strict]) -> Strict:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GenerationError(f"{path}: {(exc.strerror or str(exc)).lower()}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise GenerationError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    return parse(data if data is not None else {}, schema, path)
+
+
+def read_json(path: Path, schema: type[Strict]) -> Strict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GenerationError(f"{path}: {(exc.strerror or str(exc)).lower()}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GenerationError(f"{path}: invalid JSON ({exc})") from None
+    return parse(data, schema, path)
+
+
+def parse(data: Any, schema: type[Strict], path: Path | str) -> Strict:
+    """`data` as `schema`, or one line: `<file>: <key>: <problem>`."""
+    if not isinstance(data, dict):
+        raise GenerationError(f"{path}: expected a mapping of settings")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "(top)"
+        if error["type"] == "extra_forbidden":
+            raise GenerationError(f"{path}: unknown key `{where}`") from None
+        if error["type"] == "missing":
+            raise GenerationError(f"{path}: `{where}` is missing") from None
+        raise GenerationError(f"{path}: `{where}`: {error['msg']} (got {error.get('input')!r:.60})") from None
+
+
+def dump(record: Strict) -> dict:
+    return record.model_dump(mode="json")

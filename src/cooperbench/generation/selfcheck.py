@@ -1,0 +1,84 @@
+"""The check every real feature must pass: validated against the rest of its task, it is valid.
+
+Feature K of a task becomes the candidate, the task without it the task; the verdict must be
+what the benchmark's own runner gives an accepted feature. Over a whole dataset the same gives a
+table, one row per feature: valid, invalid with its reasons, or the environment's failure named.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cooperbench.generation.environment import EnvironmentFailure
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.task import Task, find_clone, resolve_repo
+from cooperbench.generation.validator import ValidationSettings, validate_candidate
+
+
+def without(task: Task, feature_id: int) -> Task:
+    task.feature(feature_id)  # one line when there is no such feature
+    return replace(task, features=tuple(f for f in task.features if f.id != feature_id))
+
+
+def check_feature(task: Task, feature_id: int, git_dir: Path, settings: ValidationSettings) -> dict:
+    feature = task.feature(feature_id)
+    return validate_candidate(without(task, feature_id), feature.feature_patch, feature.tests_patch,
+                              git_dir=git_dir, settings=settings)
+
+
+@dataclass
+class Row:
+    task: str
+    feature: int
+    outcome: str  # valid | invalid | environment | error
+    detail: str
+    fail_to_pass: int = 0
+    pass_to_pass: int = 0
+    broken: int = 0
+    conflicts: str = ""
+    seconds: float = 0.0
+
+
+def check_task(task: Task, repos: Path | None, settings: ValidationSettings, features: list[int] | None = None) -> list[Row]:
+    """Every feature (or the ones asked for) of one task, one row each."""
+    rows = []
+    try:
+        git_dir = find_clone(task, repos) if repos else resolve_repo(task)
+    except GenerationError as exc:
+        return [Row(task.name, f.id, "error", str(exc)) for f in task.features if not features or f.id in features]
+    for feature in task.features:
+        if features and feature.id not in features:
+            continue
+        started = time.monotonic()
+        try:
+            verdict = check_feature(task, feature.id, git_dir, settings)
+        except EnvironmentFailure as exc:
+            rows.append(Row(task.name, feature.id, "environment", str(exc).removeprefix(f"{task.name}: "),
+                            seconds=round(time.monotonic() - started, 1)))
+            continue
+        checks = verdict["checks"]
+        rows.append(Row(
+            task.name, feature.id, "valid" if verdict["valid"] else "invalid",
+            "; ".join(verdict["reasons"]) or "all checks passed",
+            fail_to_pass=len(checks["fail_to_pass"].get("tests", [])),
+            pass_to_pass=len(checks["pass_to_pass"].get("tests", [])),
+            broken=len(checks["pass_to_pass"].get("broken", [])),
+            conflicts=",".join(str(c) for c in verdict["conflict_result"]["conflicts"]),
+            seconds=round(time.monotonic() - started, 1),
+        ))
+    return rows
+
+
+def render_table(rows: list[Row]) -> str:
+    lines = ["| task | feature | verdict | f2p | p2p kept | broken | conflicts with | seconds | detail |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        detail = r.detail.replace("|", "\\|")[:200]
+        lines.append(f"| {r.task} | {r.feature} | {r.outcome} | {r.fail_to_pass} | {r.pass_to_pass} | {r.broken} | "
+                     f"{r.conflicts or '-'} | {r.seconds} | {detail} |")
+    counts = {kind: sum(r.outcome == kind for r in rows) for kind in ("valid", "invalid", "environment", "error")}
+    lines.append("")
+    lines.append(f"{len(rows)} features: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    return "\n".join(lines) + "\n"

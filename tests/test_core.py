@@ -1,0 +1,2 @@
+
+no tests ran in 0.57s
