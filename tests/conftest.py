@@ -82,9 +82,11 @@ def run_cli(*args: str, cwd: Path = ROOT, drop: tuple[str, ...] = (), **env: str
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    """A user error: non-zero exit, one `error:` line naming the problem, no traceback."""
+    """A user error: non-zero exit, one `error:` line naming the problem (after any progress
+    lines), no traceback."""
     assert proc.returncode != 0, proc.stdout
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in proc.stderr, proc.stderr
     for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+        assert fragment in errors[0], errors[0]

@@ -9,8 +9,9 @@ import pytest
 
 from conftest import DEMO, assert_one_line_error, run_cli
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.agent import AgentSettings, check_model, run_agent
-from cooperbench.generation.generator import generate_feature, is_complete
+from cooperbench.generation.agent import AgentSettings, run_agent
+from cooperbench.generation.generator import generate_feature
+from cooperbench.generation.models import check_model
 from cooperbench.generation.sandbox import open_sandbox
 from cooperbench.generation.task import resolve_repo
 
@@ -51,11 +52,15 @@ def test_shipped_valid_replay_end_to_end(tmp_path, monkeypatch):
     assert result.attempt_dir == attempt
     usage = json.loads((attempt / "agent" / "usage.json").read_text())
     assert usage["replay"] is True and "replayed session" in usage["note"]
-    assert usage["exit_status"] == "Submitted" and usage["steps"] == 8 and usage["submission_matches_tree"]
+    assert usage["exit_status"] == "Submitted" and usage["steps"] == 8
     assert len(usage["prompt_sha256"]) == 64
+    assert {"task", "slug", "attempt", "project_commit", "mini-swe-agent", "litellm"} <= set(usage["provenance"])
+    outcome = json.loads((attempt / "agent" / "outcome.json").read_text())
+    assert outcome["submission_matches_tree"] and outcome["diff_problem"] is None
     trajectory = json.loads(result.trajectory_path.read_text())
     assert trajectory["trajectory_format"] == "mini-swe-agent-1.1"
-    assert trajectory["info"]["replay"]["turns"] == 8
+    assert trajectory["info"]["replay"] == {"session": "replay/conflicting", "turns": 8}
+    assert str(tmp_path) not in result.trajectory_path.read_text()  # no host path
     assert [m["role"] for m in trajectory["messages"]].count("tool") == 7  # the commands really ran
     assert "25 passed" not in json.dumps(trajectory) and "27 passed" in json.dumps(trajectory)
 
@@ -72,15 +77,14 @@ def test_step_limit_ends_with_a_recorded_status(tmp_path):
     assert result.usage["exit_status"] == "LimitsExceeded"
     assert result.usage["steps"] == 3
     assert result.verdict["agent_exit_status"] == "LimitsExceeded"
-    assert "the diff has no test change" in result.verdict["reasons"]
+    assert "no_test_change" in result.verdict["reason_keys"]
 
 
 def test_empty_submission(task_with_sessions, tmp_path):
     write_session(task_with_sessions / "replays" / "nothing.traj.json", ["ls", SUBMIT])
     result = generate(task_with_sessions, "replay/nothing", tmp_path)
     assert result.usage["exit_status"] == "Submitted"
-    assert result.verdict["reasons"] == [
-        "the diff has no source change", "the diff has no test change", "the diff has no feature description"]
+    assert result.verdict["reason_keys"] == ["no_source_change", "no_test_change", "no_description"]
 
 
 def test_edits_outside_the_repo_stay_out(task_with_sessions, tmp_path):
@@ -104,7 +108,7 @@ def test_env_and_printenv_show_no_key(task_with_sessions, tmp_path, monkeypatch)
     written = "".join(p.read_text() for p in result.attempt_dir.rglob("*") if p.is_file())
     assert FAKE_KEY not in written
     assert "OPENAI_API_KEY" not in result.trajectory_path.read_text()
-    assert "PATH=/workspace/venv/bin" in result.trajectory_path.read_text()  # the commands did run
+    assert "PATH=/opt/cooperbench/bin:/workspace/venv/bin" in result.trajectory_path.read_text()  # the commands did run
 
 
 def test_secrets_are_redacted_from_trajectories(task_with_sessions, tmp_path, monkeypatch):
@@ -156,14 +160,14 @@ def test_live_model_path_up_to_the_api_with_unknown_pricing(tmp_path, monkeypatc
                              model_kwargs={"mock_response": "submitting", "mock_tool_calls": calls})
     check_model(settings.model, DEMO)
     with open_sandbox(task, "local", resolve_repo(task)) as sandbox:
-        outcome = run_agent(sandbox, "do nothing", settings, task.path, task.base_commit, tmp_path / "t.json")
+        outcome = run_agent(sandbox, "do nothing", settings, task, tmp_path / "t.json")
     assert (outcome.exit_status, outcome.steps, outcome.cost) == ("Submitted", 1, None)
     assert FAKE_KEY not in (tmp_path / "t.json").read_text()
 
 
-def test_model_errors_end_in_a_recorded_status(tmp_path, monkeypatch):
-    """The provider refuses (the remote API is mocked at litellm.completion): a recorded exit
-    status, and the attempt is not complete, so a rerun retries it."""
+def test_an_unusable_model_fails_before_any_sandbox_and_records_nothing(tmp_path, monkeypatch):
+    """The provider refuses the key (the remote API is mocked at litellm.completion): the cheap
+    first call fails in one line, and no attempt folder is made."""
     import litellm
 
     def refuse(**kwargs):
@@ -171,9 +175,63 @@ def test_model_errors_end_in_a_recorded_status(tmp_path, monkeypatch):
 
     monkeypatch.setattr(litellm, "completion", refuse)
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    result = generate(DEMO, "openai/gpt-4o-mini", tmp_path)
-    assert result.usage["exit_status"] == "AuthenticationError"
-    assert not is_complete(result.attempt_dir)
+    with pytest.raises(GenerationError, match="cannot be used .AuthenticationError"):
+        generate(DEMO, "openai/gpt-4o-mini", tmp_path, retries=1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_endpoint_lost_mid_run_records_nothing(tmp_path, monkeypatch):
+    """The first call answers, a later one cannot connect: infrastructure, not a result."""
+    import litellm
+
+    real = litellm.completion
+    calls = {"n": 0}
+
+    def flaky(**kwargs):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise litellm.APIConnectionError(message="connection reset", llm_provider="openai", model="gpt-4o-mini")
+        return real(**{**kwargs, "mock_response": "OK"})
+
+    monkeypatch.setattr(litellm, "completion", flaky)
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    with pytest.raises(GenerationError, match="APIConnectionError"):
+        generate(DEMO, "openai/gpt-4o-mini", tmp_path, retries=1)
+    assert not list((tmp_path / "out").rglob("verdict.json")) if (tmp_path / "out").exists() else True
+    assert not list((tmp_path / "out").rglob("attempt1")) if (tmp_path / "out").exists() else True
+
+
+def test_replay_out_of_turns_ends_at_once(task_with_sessions, tmp_path):
+    write_session(task_with_sessions / "replays" / "short.traj.json", ["ls"])
+    result = generate(task_with_sessions, "replay/short", tmp_path)
+    assert result.usage["exit_status"] == "ReplayExhausted" and result.usage["steps"] == 2  # the turn that found none counts
+
+
+def test_an_agent_that_deletes_git_gets_a_clear_result(task_with_sessions, tmp_path):
+    write_session(task_with_sessions / "replays" / "nogit.traj.json", ["echo x >> README.md && rm -rf .git", SUBMIT])
+    result = generate(task_with_sessions, "replay/nogit", tmp_path)
+    assert result.verdict["reason_keys"] == ["no_diff"]
+    assert "was .git removed" in result.verdict["reasons"][0]
+    assert result.trajectory_path.is_file()
+
+
+def test_a_diff_over_the_limit_is_a_reason_not_a_cut(task_with_sessions, tmp_path):
+    write_session(task_with_sessions / "replays" / "huge.traj.json",
+                  ["head -c 4500000 /dev/urandom | base64 -w 76 > miniconf/blob.txt", SUBMIT])
+    result = generate(task_with_sessions, "replay/huge", tmp_path)
+    assert result.verdict["reason_keys"] == ["no_diff"]
+    assert "over the 5 MiB limit" in result.verdict["reasons"][0]
+
+
+def test_a_key_in_the_agents_code_is_redacted_from_every_output(task_with_sessions, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSEEK_KEY", FAKE_KEY)
+    write_session(task_with_sessions / "replays" / "keyed.traj.json",
+                  [f"echo 'TOKEN = \"{FAKE_KEY}\"' >> miniconf/config.py", SUBMIT])
+    result = generate(task_with_sessions, "replay/keyed", tmp_path)
+    for path in result.attempt_dir.rglob("*"):
+        if path.is_file():
+            assert FAKE_KEY not in path.read_text(errors="replace"), path
+    assert "[REDACTED]" in result.feature_patch
 
 
 def test_rerun_skips_complete_attempts_and_failures_leave_nothing(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@ on a copy of this repository in a temp folder, with the shipped replay models.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,10 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, assert_one_line_error
 
 VENV_BIN = Path(sys.executable).parent
-ATTEMPT = "generated/tasks/miniconf_task/task1/{model}/attempt{k}"
+TASK = "miniconf_task/task1"
+
+
+def part(kind: str, model: str, k: int, task: str = TASK) -> str:
+    return f"generated/{kind}/{model}/{task}/attempt{k}"
 
 
 def project_copy(target: Path) -> Path:
@@ -30,9 +35,8 @@ def project_copy(target: Path) -> Path:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
-    for name in ("dvc.lock", "generated/metrics.json", "generated/report.md"):  # start from nothing
-        (target / name).unlink(missing_ok=True)
-    shutil.rmtree(target / "generated" / "plots", ignore_errors=True)
+    (target / "dvc.lock").unlink(missing_ok=True)  # start from nothing
+    shutil.rmtree(target / "generated", ignore_errors=True)
     git(target, "init", "-q")
     commit(target, "copy")
     return target
@@ -93,44 +97,56 @@ def project(tmp_path_factory):
 
 def test_stages_and_first_repro(project):
     stages = dvc(project, "stage", "list", "--name-only").stdout.split()
-    # check + 2 prompts + (agent, split, validate) x 2 tasks x 2 models x 2 attempts + report
-    assert len(stages) == 1 + 2 + 3 * 8 + 1 == len(set(stages))
+    # 2 prompts + (agent, split, validate) per model + report: attempts run inside their stage
+    assert sorted(stages) == sorted([
+        "prompt@miniconf_task/task1", "prompt@durations_task/task1", "agent@replay_conflicting", "agent@replay_isolated",
+        "split@replay_conflicting", "split@replay_isolated", "validate@replay_conflicting", "validate@replay_isolated",
+        "report"])
     log = (project / "first-repro.log").read_text()
-    assert log.count("Running stage") == 28
+    assert log.count("Running stage") == 9
+    assert "replay_conflicting: 4 attempts (4 run now, 0 kept): Submitted 4" in log
     assert log.rstrip().count("# Feature generation report") == 1  # the report is printed
     metrics = json.loads((project / "generated" / "metrics.json").read_text())["models"]
     assert metrics["replay_conflicting"]["success_rate"] == 1.0 and metrics["replay_conflicting"]["valid"] == 4
     assert metrics["replay_isolated"]["success_rate"] == 0.0
-    assert metrics["replay_isolated"]["failure_reasons"] == {"conflicts with no existing feature": 4}
-    failed = json.loads((project / ATTEMPT.format(model="replay_isolated", k=1) / "verdict.json").read_text())
+    assert metrics["replay_isolated"]["failure_reasons"] == {"no_conflict": 4}
+    assert metrics["replay_isolated"]["exit_statuses"] == {"Submitted": 4}
+    failed = json.loads((project / part("verdicts", "replay_isolated", 1) / "verdict.json").read_text())
     assert failed["reasons"] == ["conflicts with no existing feature"]
+    per_task = json.loads((project / "generated" / "report.json").read_text())["models"]
+    assert per_task["replay_conflicting"]["durations_task/task1"]["valid"] == 2
     report = (project / "generated" / "report.md").read_text()
-    assert "| replay_conflicting (replay) | 4 | 4 | 100% |" in report
-    assert "## Conflicts in durations_task/task1" in report
-    assert "replayed recorded sessions" in report
+    assert "| replay_conflicting (replay) | 4 | 4 | 100% | Submitted 4 |" in report
+    assert "| `no_conflict` | 4 |" in report
+    assert "## Conflicts in durations_task/task1" in report and "replayed recorded sessions" in report
 
 
-def test_lineage_in_dvc_lock(project):
+def test_lineage_in_dvc_lock_and_records(project):
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    agent = lock["agent@miniconf_task/task1-replay_conflicting-1"]
+    agent = lock["agent@replay_conflicting"]
     assert agent["params"]["params.yaml"]["models.replay_conflicting"]["name"] == "replay/conflicting"
     assert "models.replay_isolated" not in agent["params"]["params.yaml"]  # its own model entry only
     deps = {d["path"] for d in agent["deps"]}
-    assert {"generated/tasks/miniconf_task/task1/prompt", "dataset/miniconf_task/task1",
-            "src/cooperbench/generation/agent.py"} <= deps
-    split = lock["split@miniconf_task/task1-replay_conflicting-1"]
-    assert any(o["path"].endswith("attempt1/feature.patch") and o["md5"] for o in split["outs"])
-    usage = json.loads((project / ATTEMPT.format(model="replay_conflicting", k=1) / "agent" / "usage.json").read_text())
-    prompt = (project / "generated/tasks/miniconf_task/task1/prompt/prompt.md").read_bytes()
-    import hashlib
-    assert usage["prompt_sha256"] == hashlib.sha256(prompt).hexdigest()
+    assert {"generated/prompts", "dataset", "src/cooperbench/generation/agent.py"} <= deps
+    assert "src/cooperbench/generation/validator.py" not in deps
+    outcome = json.loads((project / part("agent", "replay_conflicting", 1) / "outcome.json").read_text())
+    prompt = (project / "generated/prompts/miniconf_task/task1/prompt.md").read_bytes()
+    assert outcome["inputs"]["prompt"] == hashlib.sha256(prompt).hexdigest()
+    assert {"task_files", "settings", "backend", "code"} <= set(outcome["inputs"]) and outcome["key"]
+    checked = run_tool(project, "lineage")
+    assert checked.returncode == 0 and "8 attempts, 0 with broken lineage" in checked.stdout
+    edit_params(project, lambda p: p["prompt"].update(max_hotspots=3))
+    try:
+        dvc(project, "repro", "prompt@miniconf_task/task1")  # a new prompt; the attempts are stale now
+        stale = run_tool(project, "lineage")
+        assert stale.returncode == 1 and "prompt changed since it ran" in stale.stdout
+    finally:
+        restore(project)
 
 
-def test_noop_repro_is_fast(project):
-    started = time.monotonic()
+def test_noop_repro_runs_nothing(project):
     proc = dvc(project, "repro")
     assert ran(proc) == []
-    assert time.monotonic() - started < 3
     assert "Data and pipelines are up to date." in proc.stdout
 
 
@@ -138,8 +154,17 @@ def test_only_the_changed_model_reruns(project):
     edit_params(project, lambda p: p["models"]["replay_isolated"].update(step_limit=50))
     try:
         changed = changed_stages(project)
-        assert {"agent@miniconf_task/task1-replay_isolated-1", "agent@miniconf_task/task1-replay_isolated-2"} <= changed
+        assert "agent@replay_isolated" in changed
         assert not any("replay_conflicting" in stage for stage in changed)
+    finally:
+        restore(project)
+
+
+def test_more_attempts_run_only_the_new_ones(project):
+    edit_params(project, lambda p: p.update(attempts=3))
+    try:
+        proc = dvc(project, "repro", "agent@replay_isolated")
+        assert "replay_isolated: 6 attempts (2 run now, 4 kept)" in proc.stdout
     finally:
         restore(project)
 
@@ -147,54 +172,80 @@ def test_only_the_changed_model_reruns(project):
 def test_a_new_model_runs_only_its_stages(project):
     def add_model(params):
         params["models"]["replay_again"] = {"name": "replay/isolated"}
-        params["attempts"] = [1]  # keeps the test short; the other models' stages do not track it
 
     edit_params(project, add_model)
     try:
         proc = dvc(project, "repro")
-        agents = [s for s in ran(proc) if s.startswith(("agent@", "split@", "validate@"))]
-        assert agents and all("replay_again" in s for s in agents)
-        assert len(agents) == 6  # 2 tasks x 1 attempt x (agent, split, validate)
+        models = [s for s in ran(proc) if s.startswith(("agent@", "split@", "validate@"))]
+        assert models == ["agent@replay_again", "split@replay_again", "validate@replay_again"]
     finally:
         restore(project)
 
 
-def test_editing_one_task_reruns_only_that_task(project):
+def test_editing_one_task_redoes_only_that_tasks_attempts(project):
     feature_md = project / "dataset" / "durations_task" / "task1" / "feature1" / "feature.md"
     original = feature_md.read_text()
     feature_md.write_text(original + "\nEdited.\n")
     try:
         changed = changed_stages(project)
-        assert {"prompt@durations_task/task1", "agent@durations_task/task1-replay_isolated-2"} <= changed
-        assert not any("miniconf_task" in stage for stage in changed)
+        assert "prompt@durations_task/task1" in changed and "prompt@miniconf_task/task1" not in changed
+        proc = dvc(project, "repro", "agent@replay_isolated")
+        assert "replay_isolated: 4 attempts (2 run now, 2 kept)" in proc.stdout  # durations' only
     finally:
         feature_md.write_text(original)
+        restore(project)
+
+
+def test_outputs_are_a_function_of_their_inputs(project):
+    """A second clone's `dvc repro` (replays) gives byte-identical prompts, splits and verdicts,
+    and their dvc.lock entries do not change."""
+    clone = project.parent / "second"
+    subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True, env=env())
+    try:
+        dvc(clone, "repro")
+        for model in ("replay_conflicting", "replay_isolated"):
+            for task in ("miniconf_task/task1", "durations_task/task1"):
+                for k in (1, 2):
+                    for kind, name in (("split", "feature.patch"), ("split", "tests.patch"), ("split", "feature.md"),
+                                       ("split", "split.json"), ("verdicts", "verdict.json"), ("agent", "diff.patch")):
+                        path = f"{part(kind, model, k, task)}/{name}"
+                        assert (clone / path).read_bytes() == (project / path).read_bytes(), path
+            assert (clone / f"generated/prompts/{task}/prompt.md").read_bytes() == (project / f"generated/prompts/{task}/prompt.md").read_bytes()
+        first = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+        second = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]
+        for stage in first:
+            if stage.startswith(("prompt@", "split@", "validate@")):
+                assert first[stage] == second[stage], stage
+        assert [o for o in first["agent@replay_isolated"]["outs"] if "generated/agent" in o["path"]] == \
+               [o for o in second["agent@replay_isolated"]["outs"] if "generated/agent" in o["path"]]
+        trajectory = (clone / part("sessions", "replay_isolated", 1) / "trajectory.json").read_text()
+        assert str(clone) not in trajectory and ".tmp-" not in trajectory  # no host paths
+    finally:
+        shutil.rmtree(clone)
 
 
 def test_experiments_compare_models(project):
-    dvc(project, "exp", "run", "-S", "models.replay_isolated.step_limit=2", "-n", "short-leash")
-    shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
-    text = json.dumps(shown)
-    assert "short-leash" in text and "success_rate" in text
+    dvc(project, "exp", "run", "-S", "+models.replay_conflicting.step_limit=3", "-n", "short-leash")
     narrow = dvc(project, "exp", "show", "--no-pager", "--md", "--drop", ".*", "--keep",
                  "Experiment|.*success_rate").stdout
-    assert "models.replay_isolated.success_rate" in narrow
-    diff = dvc(project, "metrics", "diff", "--json").stdout
-    assert "replay_isolated" in diff  # 2 steps: no description, so different failure reasons
+    assert "short-leash" in narrow and "models.replay_conflicting.success_rate" in narrow
+    diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
+    change = diff["generated/metrics.json"]["models.replay_conflicting.success_rate"]
+    assert (change["old"], change["new"]) == (1.0, 0.0)  # 3 steps: no tests written, nothing valid
     restore(project)
 
 
-def test_push_then_pull_in_a_fresh_clone(project, tmp_path):
+def test_push_then_pull_in_a_fresh_clone(project):
     dvc(project, "push")
     clone = project.parent / "clone"
     subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True, env=env())
     try:
         dvc(clone, "pull")
-        for model in ("replay_conflicting", "replay_isolated"):
-            for k in (1, 2):
-                for name in ("verdict.json", "feature.patch", "agent/trajectory.json"):
-                    path = ATTEMPT.format(model=model, k=k) + "/" + name
-                    assert (clone / path).read_bytes() == (project / path).read_bytes(), path
+        for name in ("split/replay_conflicting", "verdicts/replay_isolated", "sessions/replay_isolated"):
+            for file in (project / "generated" / name).rglob("*"):
+                if file.is_file():
+                    relative = file.relative_to(project)
+                    assert (clone / relative).read_bytes() == file.read_bytes(), relative
         assert ran(dvc(clone, "repro")) == []  # everything restored, nothing to redo
     finally:
         shutil.rmtree(clone)
@@ -204,65 +255,95 @@ def test_push_then_pull_in_a_fresh_clone(project, tmp_path):
     "change, message",
     [
         (lambda p: p.update(tasks=["nosuch_task/task9"]), "task nosuch_task/task9 does not exist under dataset/"),
-        (lambda p: p["models"].update(empty=None), "model empty has no settings"),
-        (lambda p: p["models"].update({"bad-slug": {"name": "replay/isolated"}}), "use letters, digits and _"),
-        (lambda p: p["models"].update(ghost={"name": "replay/no-such-session"}), "replay/no-such-session: no recorded session"),
+        (lambda p: p.update(tasks=["miniconf_task/task1", "miniconf_task/task1"]), "listed twice: miniconf_task/task1"),
+        (lambda p: p["models"].update({"bad-slug": {"name": "replay/isolated"}}), "`models.bad-slug.[key]`"),
+        (lambda p: p["models"]["replay_isolated"].update(step_limit="many"), "`models.replay_isolated.step_limit`"),
+        (lambda p: p["models"]["replay_isolated"].update(model_kwargs=5), "`models.replay_isolated.model_kwargs`"),
+        (lambda p: p["models"]["replay_isolated"].update(colour="red"), "unknown key `models.replay_isolated.colour`"),
+        (lambda p: p.update(attempts=[True]), "`attempts`"),
+        (lambda p: p.update(agent="fast"), "`agent`"),
+        (lambda p: p["validation"].update(timeout="x"), "`validation.timeout`"),
+        (lambda p: p["validation"].update(timeout=-5), "`validation.timeout`"),
     ],
 )
-def test_bad_params_stop_before_any_stage(project, change, message):
+def test_bad_params_are_one_line_errors(project, change, message):
+    edit_params(project, change)
+    try:
+        proc = run_tool(project, "lineage")
+        assert_one_line_error(proc, "params.yaml", message)
+    finally:
+        restore(project)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p: p.update(backend="cloud"), "error: params.yaml: `backend`"),
+        (lambda p: p["models"].update(ghost={"name": "replay/no-such-session"}), "error: replay/no-such-session: no recorded session"),
+    ],
+)
+def test_bad_params_stop_the_pipeline_in_one_line(project, change, message):
     edit_params(project, change)
     try:
         proc = dvc(project, "repro", check=False)
         assert proc.returncode != 0
-        assert f"error: params.yaml: {message}" in proc.stderr + proc.stdout or message in proc.stderr + proc.stdout
-        assert [s for s in ran(proc) if s != "check"] == []
+        assert message in proc.stderr
+        assert "Traceback" not in proc.stderr
     finally:
         restore(project)
 
 
-def test_a_killed_stage_is_redone_alone(project, tmp_path):
+def test_a_killed_repro_leaves_a_readable_lock_and_redoes_only_what_is_missing(project, tmp_path):
     sessions = project / "dataset" / "miniconf_task" / "task1" / "replays"
     slow = json.loads((sessions / "isolated.traj.json").read_text())
     slow["messages"].insert(2, {"role": "assistant", "content": "wait", "tool_calls": [
-        {"id": "w", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": "sleep 4"})}}]})
+        {"id": "w", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": "sleep 6"})}}]})
     session = tmp_path / "slow.traj.json"  # outside the task folder, which every agent stage depends on
     session.write_text(json.dumps(slow))
+
     def add_slow_model(params):
         params["models"]["replay_slow"] = {"name": f"replay/{session}"}
-        params.update(tasks=["miniconf_task/task1"], attempts=[1])  # only its one stage to redo
+        params.update(tasks=["miniconf_task/task1"])
 
     edit_params(project, add_slow_model)
-    stage = "agent@miniconf_task/task1-replay_slow-1"
+    lock_before = (project / "dvc.lock").read_text()
     try:
-        proc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro", stage], cwd=project, start_new_session=True,
+        proc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro", "agent@replay_slow"], cwd=project, start_new_session=True,
                                 env={**env(), "PYTHONPATH": str(project / "src")}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while "sleep 4" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout:
+        deadline = time.monotonic() + 120
+        while "sleep 6" not in subprocess.run(["pgrep", "-af", "sleep 6"], capture_output=True, text=True).stdout:
             assert time.monotonic() < deadline and proc.poll() is None, "the slow stage never started"
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        out = project / ATTEMPT.format(model="replay_slow", k=1) / "agent"
-        assert not out.exists()  # nothing half-written
-        again = dvc(project, "repro")
-        assert [s for s in ran(again) if s.startswith("agent@")] == [stage]
-        assert (out / "usage.json").exists()
-        assert not list(out.parent.glob(".agent.tmp-*"))  # the killed run's scratch is gone
+        assert yaml.safe_load((project / "dvc.lock").read_text()) == yaml.safe_load(lock_before)
+        out = project / "generated" / "agent" / "replay_slow"
+        assert not list(out.rglob("outcome.json"))  # nothing half-written
+        again = dvc(project, "repro", "agent@replay_slow")
+        assert "replay_slow: 2 attempts (2 run now, 0 kept)" in again.stdout
+        assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # the killed run's scratch is gone
     finally:
         restore(project)
 
 
-def test_promotion_never_overwrites(project):
-    attempt = project / ATTEMPT.format(model="replay_conflicting", k=1)
-    run = lambda: subprocess.run([sys.executable, "-m", "cooperbench.generation", "promote", str(attempt),
-                                  "--task", "miniconf_task/task1"], cwd=project, capture_output=True, text=True,
-                                 env={**env(), "PYTHONPATH": str(project / "src")})
-    first = run()
+def test_promotion_never_overwrites_and_keeps_provenance(project, tmp_path):
+    attempt = tmp_path / "attempt"
+    for kind in ("split",):
+        shutil.copytree(project / part(kind, "replay_conflicting", 1), attempt)
+    shutil.copytree(project / part("sessions", "replay_conflicting", 1), attempt / "agent")
+    first = run_tool(project, "promote", str(attempt), "--task", "miniconf_task/task1")
     assert first.returncode == 0, first.stderr
     added = project / "dataset" / "miniconf_task" / "task1" / "feature7"
-    assert sorted(p.name for p in added.iterdir()) == ["feature.md", "feature.patch", "tests.patch"]
+    assert sorted(p.name for p in added.iterdir()) == ["feature.md", "feature.patch", "provenance.json", "tests.patch"]
+    provenance = json.loads((added / "provenance.json").read_text())
+    assert provenance["model"] == "replay/conflicting" and provenance["attempt"] == 1 and provenance["replay"]
     assert "conflicts with feature2, feature3" in first.stdout
-    second = run()  # now a copy of feature7: refused, and feature7 is untouched
+    second = run_tool(project, "promote", str(attempt), "--task", "miniconf_task/task1")
     assert second.returncode == 1 and "a copy of feature7" in second.stderr
     assert not (project / "dataset" / "miniconf_task" / "task1" / "feature8").exists()
     shutil.rmtree(added)
+
+
+def run_tool(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cooperbench.generation", *args], cwd=project, capture_output=True,
+                          text=True, env={**env(), "PYTHONPATH": str(project / "src")})

@@ -1,18 +1,22 @@
-"""The local backend for real: bubblewrap jails on this machine."""
+"""The local backend for real: bubblewrap jails on this machine, and what a hostile command in
+one can and cannot do."""
 
 from __future__ import annotations
 
-import glob
 import os
 import socket
-import tempfile
+import subprocess
+import sys
+import time
 
 import pytest
 
 from conftest import DEMO, ROOT
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.sandbox import open_sandbox, scrub_env
-from cooperbench.generation.sandbox.base import cap_output
+from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.sandbox.base import BoundedBuffer, network_env
+from cooperbench.generation.sandbox.limits import GiB, Limits
+from cooperbench.generation.sandbox.local_backend import LocalSandbox, reap
 from cooperbench.generation.task import resolve_repo
 
 
@@ -23,14 +27,10 @@ def sandbox():
         yield box
 
 
-def sandbox_dirs() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "cb-sandbox-*")))
-
-
-def test_repo_at_base_commit(sandbox):
-    result = sandbox.run("pwd && git rev-parse HEAD && git status --porcelain", timeout=30)
+def test_repo_at_base_commit_as_uid_1000(sandbox):
+    result = sandbox.run("pwd && git rev-parse HEAD && git status --porcelain && id -u", timeout=30)
     assert result.ok
-    assert result.stdout.split() == ["/workspace/repo", load_task(DEMO).base_commit]
+    assert result.stdout.split() == ["/workspace/repo", load_task(DEMO).base_commit, "1000"]
 
 
 def test_task_dependencies_are_installed(sandbox):
@@ -44,10 +44,15 @@ def test_exit_code_and_streams(sandbox):
     assert (result.exit_code, result.stdout, result.stderr, result.timed_out) == (3, "out\n", "err\n", False)
 
 
-def test_time_limit_kills_the_command(sandbox):
-    result = sandbox.run("sleep 30 & sleep 30", timeout=1)
+def test_time_limit_kills_the_command_and_what_it_started(sandbox):
+    result = sandbox.run("sleep 300 & sleep 300", timeout=1)
     assert result.timed_out and not result.ok
-    assert result.duration < 5
+    assert "sleep" not in sandbox.run("ps -eo comm", timeout=10).stdout
+
+
+def test_background_processes_die_with_the_command(sandbox):
+    sandbox.run("nohup sleep 300 >/dev/null 2>&1 &", timeout=10)
+    assert "sleep" not in sandbox.run("ps -eo comm", timeout=10).stdout
 
 
 def test_no_network(sandbox):
@@ -68,32 +73,101 @@ def test_loopback_still_works(sandbox):
     assert sandbox.run(f'python -c "{script}"', timeout=30).stdout == "ok\n"
 
 
-def test_secrets_never_reach_the_sandbox(monkeypatch):
+def test_no_variable_of_the_caller_reaches_the_sandbox(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
-    monkeypatch.setenv("GEMINI_API_KEY", "should-not-leak")
-    monkeypatch.setenv("GITHUB_TOKEN", "should-not-leak")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "should-not-leak")
+    monkeypatch.setenv("DEEPSEEK_KEY", "should-not-leak")
+    monkeypatch.setenv("MY_SERVICE_PASSWD", "should-not-leak")
+    monkeypatch.setenv("HARMLESS_LOOKING", "should-not-leak")
     task = load_task(DEMO)
     with open_sandbox(task, "local", resolve_repo(task)) as box:
         result = box.run("env; cat /proc/1/environ 2>/dev/null | tr '\\0' '\\n'", timeout=10)
     assert "should-not-leak" not in result.stdout
-    assert "OPENAI_API_KEY" not in result.stdout
 
 
-def test_scrub_env_patterns():
-    kept = scrub_env({"PATH": "/bin", "OPENAI_API_KEY": "x", "HF_TOKEN": "x", "MY_SECRET_THING": "x",
-                      "AWS_ACCESS_KEY_ID": "x", "GOOGLE_APPLICATION_CREDENTIALS": "x", "LANG": "C"})
-    assert kept == {"PATH": "/bin", "LANG": "C"}
+def test_the_install_step_gets_an_allow_list_only():
+    source = {"PATH": "/bin", "HTTPS_PROXY": "http://proxy:3128", "SSL_CERT_FILE": "/etc/ssl/certs/ca.pem",
+              "DEEPSEEK_KEY": "x", "MY_SERVICE_PASSWD": "x", "PIP_INDEX_URL": "https://pypi.example/simple"}
+    assert network_env(source) == {"HTTPS_PROXY": "http://proxy:3128", "SSL_CERT_FILE": "/etc/ssl/certs/ca.pem",
+                                   "PIP_INDEX_URL": "https://pypi.example/simple"}
 
 
 def test_host_files_are_out_of_sight(sandbox):
     assert sandbox.run(f"test -e {ROOT}/README.md", timeout=10).exit_code == 1
-    assert sandbox.run("ls /home 2>/dev/null; ls /etc/ssh 2>/dev/null | wc -l", timeout=10).stdout.strip() == "0"
+    assert sandbox.run("test -e /home", timeout=10).exit_code == 1
+    # of the host's home folders only toolchains' program folders show: no configuration, no keys
+    assert set(sandbox.run("ls -A /root", timeout=10).stdout.split()) <= {".cargo", ".rustup", ".pyenv", ".nvm"}
+    assert set(sandbox.run("ls -A /root/.cargo 2>/dev/null", timeout=10).stdout.split()) <= {"bin"}
+    etc = sandbox.run("ls /etc", timeout=10).stdout.split()
+    assert "shadow" not in etc and "ssh" not in etc and "passwd" in etc
+    assert sandbox.run("cat /etc/shadow /etc/ssl/private/* 2>&1 | head -1", timeout=10).stdout.count("No such file") >= 1
+    assert sandbox.run("test -s /etc/ssl/certs/ca-certificates.crt", timeout=10).ok  # the CA bundle is there
 
 
-def test_system_is_read_only(sandbox):
-    assert sandbox.run("touch /usr/bin/evil", timeout=10).exit_code != 0
-    assert sandbox.run("touch /workspace/venv/evil", timeout=10).exit_code != 0
+def test_system_and_environment_are_read_only(sandbox):
+    for target in ("/usr/bin/evil", "/workspace/venv/evil", "/opt/cooperbench/bin/evil", "/patches/evil"):
+        assert sandbox.run(f"touch {target}", timeout=10).exit_code != 0, target
+
+
+def test_the_sandbox_shares_no_inode_with_the_host_repository(sandbox, isolated_cache):
+    """A jailed process that rewrites every git object it can see changes nothing outside."""
+    task = load_task(DEMO)
+    git_dir = resolve_repo(task)
+    host_inodes = {os.stat(p).st_ino for p in git_dir.rglob("*") if p.is_file()}
+    host_inodes |= {os.stat(p).st_ino for p in (isolated_cache / "checkouts").rglob("*") if p.is_file()}
+    inside = sandbox.dirs["/workspace/repo"]
+    assert not host_inodes & {os.stat(p).st_ino for p in inside.rglob("*") if p.is_file()}
+    before = subprocess.run(["git", f"--git-dir={git_dir}", "fsck", "--strict"], capture_output=True, text=True)
+    sandbox.run("find .git/objects -type f -exec chmod u+w {} + -exec sh -c 'echo junk > \"$1\"' _ {} \\;", timeout=60)
+    after = subprocess.run(["git", f"--git-dir={git_dir}", "fsck", "--strict"], capture_output=True, text=True)
+    assert before.returncode == after.returncode == 0
+
+
+def test_reads_are_bounded_and_only_of_regular_files(sandbox):
+    assert sandbox.run("truncate -s 20G /tmp/huge", timeout=10).exit_code != 0  # past the file size limit
+    sandbox.run("mkfifo /tmp/pipe && truncate -s 3G /tmp/sparse && ln -sf /etc/hostname /tmp/link", timeout=10)
+    started = time.monotonic()
+    with pytest.raises(FileNotFoundError):
+        sandbox.read_file("/tmp/pipe")  # a FIFO would block a plain read forever
+    assert time.monotonic() - started < 60
+    assert len(sandbox.read_file("/tmp/sparse", limit=1024)) == 1024
+    with pytest.raises(GenerationError, match="outside the sandbox"):
+        sandbox.read_file("/tmp/link")  # resolves outside the sandbox's folders
+    for bad in ("../../etc/passwd", "/etc/passwd", "/workspace/repo/../../etc/passwd"):
+        with pytest.raises(GenerationError, match="outside the sandbox"):
+            sandbox.read_file(bad)
+
+
+def test_output_is_capped_while_it_is_read(sandbox):
+    result = sandbox.run("head -c 300000000 /dev/zero | tr '\\0' x", timeout=120)
+    assert result.ok
+    assert len(result.stdout) < 9 * 1024 * 1024 and "bytes cut" in result.stdout
+
+
+def test_bounded_buffer_keeps_head_and_tail():
+    buffer = BoundedBuffer(limit=100)
+    for _ in range(100):
+        buffer.add(b"0123456789")
+    text = buffer.text()
+    assert text.startswith("0123456789") and text.endswith("0123456789") and "900 bytes cut" in text
+
+
+def test_file_size_and_disk_limits():
+    task = load_task(DEMO)
+    limits = Limits(file_size=64 * 1024 * 1024, disk=256 * 1024 * 1024)
+    with LocalSandbox(task, resolve_repo(task), limits=limits) as box:
+        big = box.run("head -c 100000000 /dev/zero > /tmp/big", timeout=60)
+        assert big.exit_code != 0  # RLIMIT_FSIZE: SIGXFSZ
+        fill = box.run("for i in 1 2 3 4 5 6; do head -c 60000000 /dev/zero > /tmp/f$i; done", timeout=60)
+        assert fill.limit and "disk limit" in fill.limit
+        with pytest.raises(GenerationError, match="closed"):
+            box.run("true", timeout=10)
+
+
+def test_process_count_is_limited_where_cgroups_allow(sandbox):
+    if sandbox.versions()["cgroup_limits"] != "yes":
+        pytest.skip("this machine lets us make no cgroup: the process limit cannot be set")
+    result = sandbox.run("for i in $(seq 5000); do sleep 30 & done 2>&1 | tail -1; echo done", timeout=60)
+    assert "Resource temporarily unavailable" in result.stdout + result.stderr or "fork" in result.stdout + result.stderr
 
 
 def test_files_in_and_out(sandbox):
@@ -101,29 +175,30 @@ def test_files_in_and_out(sandbox):
     assert sandbox.run("cat notes/a.txt", timeout=10).stdout == "hello"
     sandbox.run("echo made > /tmp/out.txt", timeout=10)
     assert sandbox.read_file("/tmp/out.txt") == b"made\n"
-    for bad in ("../escape", "/etc/passwd", "/workspace/repo/../../etc/passwd"):
-        with pytest.raises(GenerationError, match="outside the sandbox"):
-            sandbox.read_file(bad)
 
 
-def test_apply_patch(sandbox):
+def test_close_removes_everything_even_on_error(isolated_cache):
     task = load_task(DEMO)
-    assert sandbox.apply_patch(task.feature(6).tests_patch) is None
-    assert "tests/test_parser.py" in sandbox.run("git status --porcelain", timeout=10).stdout
-    assert sandbox.apply_patch("diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-a\n+b\n")
-
-
-def test_output_is_capped():
-    text = "x" * 1000
-    capped = cap_output(text, limit=100)
-    assert len(capped) < 200 and "900 characters cut" in capped
-
-
-def test_close_removes_everything_even_on_error():
-    task = load_task(DEMO)
-    before = sandbox_dirs()
     with pytest.raises(RuntimeError):
         with open_sandbox(task, "local", resolve_repo(task)) as box:
+            root = box.root
             box.run("true", timeout=10)
             raise RuntimeError("boom")
-    assert sandbox_dirs() == before
+    assert not root.exists()
+
+
+def test_folders_of_a_killed_owner_are_reaped(isolated_cache, tmp_path):
+    """A process killed with SIGKILL cannot clean up; the next sandbox removes what it left."""
+    script = (
+        "import os, sys; from cooperbench.generation import load_task;"
+        "from cooperbench.generation.task import resolve_repo;"
+        "from cooperbench.generation.sandbox import open_sandbox;"
+        f"t = load_task({str(DEMO)!r}); box = open_sandbox(t, 'local', resolve_repo(t));"
+        "print(box.root, flush=True); os.kill(os.getpid(), 9)"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "COOPERBENCH_CACHE": str(isolated_cache)})
+    left = proc.stdout.strip()
+    assert left and os.path.isdir(left)
+    reap(isolated_cache / "sandboxes")
+    assert not os.path.exists(left)

@@ -10,7 +10,7 @@ import pytest
 from conftest import DEMO, ROOT, git
 from cooperbench.generation import GenerationError, load_dataset, load_task
 from cooperbench.generation.gitutil import run_git
-from cooperbench.generation.task import check_patches_apply, resolve_repo, shipped_commit
+from cooperbench.generation.task import check_patches_apply, resolve_repo, scan_dataset, shipped_commit
 
 
 def test_demo_task_loads():
@@ -20,9 +20,7 @@ def test_demo_task_loads():
     assert task.image == "akhatua/cooperbench-miniconf:task1"
     assert [f.id for f in task.features] == [1, 2, 3, 4, 5, 6]
     assert task.feature(2).title == "Typed getters on sections"
-    assert task.tests.framework == "pytest"
-    assert task.tests.files == ("tests/test_parser.py", "tests/test_config.py", "tests/test_writer.py")
-    assert task.tests.install == ('pip install -e ".[dev]"',)
+    assert task.runner == (DEMO / "runner.sh").read_text()
 
 
 def test_short_name_resolves_under_the_dataset_root():
@@ -53,6 +51,28 @@ def test_load_dataset_lists_every_task(demo_copy):
     assert [t.name for t in load_dataset(demo_copy)] == ["miniconf_task/task1"]
 
 
+def test_listing_skips_an_unreadable_task_and_names_it(demo_copy):
+    broken = demo_copy.parent / "task7"
+    shutil.copytree(demo_copy, broken)
+    (broken / "feature2" / "tests.patch").write_text("")
+    tasks, problems = scan_dataset(demo_copy.parents[1])
+    assert [t.name for t in tasks] == ["miniconf_task/task1"]
+    assert len(problems) == 1 and "task7/feature2/tests.patch: empty" in problems[0]
+
+
+def test_format_patch_features_load_and_apply(demo_copy):
+    """`git format-patch` output (mail headers, a series of commits) is read as git apply reads it."""
+    patch = demo_copy / "feature2" / "feature.patch"
+    body = patch.read_text()
+    first, rest = body.split("@@", 1)[0], "@@" + body.split("@@", 1)[1]
+    patch.write_text("From 0123456789abcdef0123456789abcdef01234567 Mon Sep 17 00:00:00 2001\n"
+                     "From: Someone <s@example.org>\nSubject: [PATCH 1/1] typed getters\n\n---\n"
+                     " miniconf/config.py | 20 +++++\n 1 file changed\n\n" + first + rest + "-- \n2.39.5\n")
+    task = load_task(demo_copy)
+    assert task.feature(2).feature_patch.startswith("From ")
+    check_patches_apply(task, resolve_repo(task))
+
+
 @pytest.mark.parametrize(
     "breakage, message",
     [
@@ -62,6 +82,8 @@ def test_load_dataset_lists_every_task(demo_copy):
         (lambda t: (t / "feature1" / "feature.patch").write_text("just some text\n"), "feature1/feature.patch: not a git diff"),
         (lambda t: (t / "setup.sh").write_text("REPO_NAME=x\n"), "setup.sh: no BASE_COMMIT"),
         (lambda t: (t / "task.yaml").write_text("tests: [1\n"), "task.yaml: invalid YAML"),
+        (lambda t: (t / "task.yaml").write_text("tests:\n  framework: cargo\n  command: x\n"), "task.yaml: unknown key `tests.framework`"),
+        (lambda t: (t / "task.yaml").write_text("tests:\n  command: x\n  install: pip install -e .\n"), "task.yaml: `tests.install`"),
         (lambda t: [shutil.rmtree(f) for f in t.glob("feature*")], "no feature<K>/ folders"),
     ],
 )
@@ -134,35 +156,24 @@ echo "Running tests..."
 timeout 300 python -m pytest "tests/test_parser.py" -v --tb=short
 """
 
-GO_STYLE_RUNNER = """#!/bin/bash
-TEST_OUTPUT=$(timeout 300 go test -v -run "$TEST_PATTERN" ./... 2>&1)
-"""
-
-
 def test_upstream_task_with_a_local_clone(tmp_path, local_clone):
     base = load_task(DEMO).base_commit
     task = load_task(upstream_style_task(tmp_path, DSPY_STYLE_RUNNER, base))
     assert task.upstream_url == "https://example.invalid/demo.git"
-    assert task.tests.command == 'python -m pytest "tests/test_parser.py" -v --tb=short'
-    assert task.tests.files == ("tests/test_parser.py",)
-    assert task.tests.install == ('pip install -e ".[dev]"',)
+    assert task.runner == DSPY_STYLE_RUNNER  # run as it is: no command is read out of it
     git_dir = resolve_repo(task, local_clone)
     check_patches_apply(task, git_dir)
 
 
-def test_go_runner_is_recognised(tmp_path):
-    task = load_task(upstream_style_task(tmp_path, GO_STYLE_RUNNER, "a" * 40))
-    assert task.tests.framework == "go"
-
-
-def test_task_yaml_overrides_the_runner(tmp_path):
-    folder = upstream_style_task(tmp_path, GO_STYLE_RUNNER, "a" * 40)
+def test_task_yaml_tests_make_a_runner_in_the_dataset_contract(tmp_path):
+    folder = upstream_style_task(tmp_path, DSPY_STYLE_RUNNER, "a" * 40)
     (folder / "task.yaml").write_text(
-        "tests:\n  framework: cargo\n  command: cargo test\n"
+        "tests:\n  command: cargo test\n  install: [cargo fetch]\n"
         "test_patterns: ['spec/*']\n"
     )
     task = load_task(folder)
-    assert (task.tests.framework, task.tests.command) == ("cargo", "cargo test")
+    assert 'git apply --ignore-whitespace "/patches/$1"' in task.runner
+    assert task.runner.rstrip().endswith("cargo fetch\ncargo test")
     assert task.test_patterns == ("spec/*",)
 
 

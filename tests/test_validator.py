@@ -1,23 +1,22 @@
-"""Validation end to end with the real local sandbox: every kind of candidate ends in a verdict
-(or a one-line error), never a traceback or a leftover sandbox."""
+"""Validation end to end with the real local sandbox and the task's own runner.sh: every kind of
+candidate ends in a verdict (or a one-line error), never a traceback or a leftover sandbox."""
 
 from __future__ import annotations
 
-import glob
 import json
-import os
+import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
-from conftest import DEMO, ROOT, assert_one_line_error, run_cli
+from conftest import DEMO, ROOT, assert_one_line_error, git, run_cli
 from cooperbench.generation import load_task
-from cooperbench.generation.validator import ValidationSettings, validate_candidate, validate_generated_feature
+from cooperbench.generation.environment import EnvironmentFailure
 from cooperbench.generation.task import resolve_repo
+from cooperbench.generation.validator import ValidationSettings, validate_candidate, validate_generated_feature
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
 
@@ -26,42 +25,45 @@ def candidate(name: str) -> tuple[str, str]:
     return (CANDIDATES / name / "feature.patch").read_text(), (CANDIDATES / name / "tests.patch").read_text()
 
 
-def validate(name: str, timeout: float = 120) -> dict:
-    task = load_task(DEMO)
+def validate(name: str, timeout: float = 120, task_dir=DEMO) -> dict:
+    task = load_task(task_dir)
     return validate_candidate(task, *candidate(name), git_dir=resolve_repo(task), settings=ValidationSettings(timeout=timeout))
 
 
-def leftovers() -> tuple[set[str], str]:
-    dirs = set(glob.glob(os.path.join(tempfile.gettempdir(), "cb-sandbox-*")))
-    # zombies (state Z) are already dead; this machine's PID 1 reaps orphans lazily
-    procs = subprocess.run(["ps", "-eo", "pid,stat,comm"], capture_output=True, text=True).stdout
-    return dirs, {line for line in procs.splitlines() if "bwrap" in line and line.split()[1][0] != "Z"}
+def ours(cache) -> list[str]:
+    """What this test session left behind: sandbox folders in its own cache, processes naming it."""
+    folders = [p.name for p in (cache / "sandboxes").iterdir()] if (cache / "sandboxes").is_dir() else []
+    procs = subprocess.run(["pgrep", "-af", str(cache / "sandboxes")], capture_output=True, text=True).stdout
+    return folders + [line for line in procs.splitlines() if "pgrep" not in line]
 
 
-def test_valid_candidate():
+def test_valid_candidate(isolated_cache):
     verdict = validate("valid")
     assert verdict["valid"], verdict["reasons"]
-    assert verdict["reasons"] == []
+    assert verdict["reasons"] == [] and verdict["reason_keys"] == []
     checks = verdict["checks"]
     assert checks["fail_to_pass"]["tests"] == ["tests/test_config.py::test_none_and_empty_fallbacks_are_returned"]
-    assert len(checks["pass_to_pass"]["tests"]) == 26 and checks["pass_to_pass"]["broken"] == []
+    # every test of the bare base passes and stays passing; the runner's own selection of files
+    assert len(checks["pass_to_pass"]["tests"]) == verdict["runs"]["base"]["counts"]["passed"] == 25
+    assert checks["pass_to_pass"]["broken"] == []
     assert verdict["conflict_result"]["conflicts"] == [2, 3]
-    assert verdict["runs"]["before"]["counts"] == {"passed": 26, "failed": 1}
-    assert {"cooperbench-generation", "python", "git", "bwrap"} <= set(verdict["versions"])
-    json.dumps(verdict)  # the verdict is plain JSON
+    assert verdict["runs"]["before"]["counts"] == {"failed": 1, "passed": 26}
+    assert verdict["runs"]["after"]["runners"] == ["pytest"]
+    assert {"bwrap", "cgroup_limits"} <= set(verdict["log"]["versions"])
+    json.dumps(verdict)  # plain JSON
+    assert ours(isolated_cache) == []
 
 
 def test_tests_that_pass_without_the_feature():
     verdict = validate("not_fail_to_pass")
-    assert not verdict["valid"]
-    assert verdict["reasons"] == ["no fail-to-pass test: no test of tests.patch fails without the feature and passes with it"]
+    assert verdict["reason_keys"] == ["no_fail_to_pass"]
 
 
 def test_feature_that_breaks_an_old_test():
     verdict = validate("breaks_old_test")
     broken = verdict["checks"]["pass_to_pass"]["broken"]
     assert "tests/test_parser.py::test_values_are_stripped_strings" in broken
-    assert any(r.startswith("breaks tests that passed before") for r in verdict["reasons"])
+    assert "breaks_tests" in verdict["reason_keys"]
     # its own new test is fail-to-pass; the old tests of the same file are not counted as its
     assert verdict["checks"]["fail_to_pass"]["tests"] == ["tests/test_parser.py::test_colon_is_not_a_delimiter"]
 
@@ -77,16 +79,34 @@ def test_patches_that_do_not_apply():
     feature, tests = candidate("valid")
     broken = feature.replace("         key = self._normalize(key)\n", "         key = key.lower()\n")
     verdict = validate_candidate(task, broken, tests, git_dir=resolve_repo(task))
-    assert not verdict["valid"]
     assert verdict["reasons"][0].startswith("feature.patch cannot be applied to the base: ")
     assert verdict["runs"] == {}  # nothing is run for a candidate that does not apply
 
 
-def test_a_copy_of_an_existing_feature():
+def test_a_copy_of_an_existing_feature_and_a_renamed_copy():
     task = load_task(DEMO)
     f = task.feature(3)
     verdict = validate_candidate(task, f.feature_patch, f.tests_patch, git_dir=resolve_repo(task))
-    assert verdict["reasons"] == ["the feature is a copy of feature3"]
+    assert "the feature is a copy of feature3 (the same change)" in verdict["reasons"]
+    renamed = f.feature_patch
+    for old, new in (("_lookup", "_find"), ("_expand", "_resolve"), ("REFERENCE_RE", "REF_PATTERN"),
+                     ("MAX_DEPTH", "DEPTH_LIMIT"), ("depth", "level")):
+        renamed = re.sub(rf"\b{old}\b", new, renamed)
+    assert renamed != f.feature_patch
+    verdict = validate_candidate(task, renamed, f.tests_patch, git_dir=resolve_repo(task))
+    assert verdict["conflict_result"]["copy_of"] == 3
+    assert any("copy of feature3 with names changed" in r for r in verdict["reasons"])
+
+
+def test_a_candidate_that_changes_the_test_harness_is_refused():
+    feature, tests = candidate("valid")
+    conftest = ("diff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\nindex 0000000..1111111\n"
+                "--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1,2 @@\n+def pytest_sessionfinish(session):\n+    pass\n")
+    task = load_task(DEMO)
+    verdict = validate_candidate(task, feature, tests + conftest, git_dir=resolve_repo(task))
+    assert verdict["reason_keys"] == ["changes_harness"]
+    assert "tests/conftest.py" in verdict["reasons"][0]
+    assert verdict["runs"] == {}
 
 
 def test_test_that_tries_the_network_fails_inside():
@@ -94,14 +114,37 @@ def test_test_that_tries_the_network_fails_inside():
     assert verdict["checks"]["fail_to_pass"]["still_failing"] == ["tests/test_config.py::test_reaches_the_package_index"]
 
 
-def test_hanging_test_run_is_killed_at_the_limit():
-    before = leftovers()
-    started = time.monotonic()
-    verdict = validate("hangs", timeout=3)
-    assert time.monotonic() - started < 15
-    assert "timeout: the after test run passed the 3 s limit" in verdict["reasons"]
+def test_hanging_test_run_is_killed_at_the_limit(isolated_cache):
+    verdict = validate("hangs", timeout=5)
+    assert "timeout: the after test run passed the 5 s limit" in verdict["reasons"]
     assert verdict["runs"]["after"]["timed_out"]
-    assert leftovers() == before
+    assert ours(isolated_cache) == []
+
+
+def test_collection_errors_do_not_empty_the_run(demo_copy):
+    """The feature's own test module imports the new API: before the feature it cannot even be
+    collected, which is 'did not pass', not 'no test ran'; the rest of the suite still counts."""
+    runner = demo_copy / "runner.sh"
+    runner.write_text(runner.read_text().replace(
+        "python -m pytest tests/test_parser.py tests/test_config.py tests/test_writer.py -v", "python -m pytest tests -v"))
+    feature, _ = candidate("valid")
+    tests = ("diff --git a/tests/test_fallbacks.py b/tests/test_fallbacks.py\nnew file mode 100644\nindex 0000000..1111111\n"
+             "--- /dev/null\n+++ b/tests/test_fallbacks.py\n@@ -0,0 +1,6 @@\n+from miniconf.config import _MISSING\n+\n+\n"
+             "+def test_missing_marker_is_private():\n+    assert _MISSING is not None\n+\n")
+    task = load_task(demo_copy)
+    verdict = validate_candidate(task, feature, tests, git_dir=resolve_repo(task))
+    assert verdict["valid"], verdict["reasons"]
+    assert list(verdict["runs"]["before"]["collection_errors"]) == ["tests/test_fallbacks.py"]
+    assert verdict["runs"]["before"]["counts"]["passed"] == 25
+    assert verdict["checks"]["fail_to_pass"]["tests"] == ["tests/test_fallbacks.py::test_missing_marker_is_private"]
+
+
+def test_a_runner_that_cannot_run_here_is_an_environment_failure(demo_copy):
+    runner = demo_copy / "runner.sh"
+    runner.write_text(runner.read_text() + "gotestsum --format dots ./...\n")
+    proc = run_cli("validate", str(demo_copy), str(CANDIDATES / "valid" / "feature.patch"),
+                   str(CANDIDATES / "valid" / "tests.patch"))
+    assert_one_line_error(proc, "missing toolchain or tool: gotestsum", "exit 127")
 
 
 @pytest.mark.parametrize("path", ["../x", "/etc/passwd", ".git/config"])
@@ -123,7 +166,7 @@ def test_validate_cli_writes_the_verdict(tmp_path):
     assert json.loads(out.read_text())["valid"] is True
 
 
-def test_seed_flag_and_api(tmp_path):
+def test_seed_flag_and_api():
     proc = run_cli("--task", "miniconf_task/task1", "--validate", str(CANDIDATES / "no_conflict" / "feature.patch"),
                    str(CANDIDATES / "no_conflict" / "tests.patch"))
     assert proc.returncode == 0, proc.stderr
@@ -134,25 +177,36 @@ def test_seed_flag_and_api(tmp_path):
     assert validation["conflict_result"]["conflicts"] == [2, 3]
 
 
-def test_ctrl_c_leaves_nothing_behind(tmp_path):
-    before = leftovers()
+def test_every_demo_feature_against_the_rest_of_its_task(tmp_path):
+    """Every test verdict agrees with the task's runner; durations' feature 4 was written to
+    conflict with nothing (README), and says so."""
+    proc = run_cli("check-dataset", "dataset", "--json", str(tmp_path / "rows.json"))
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert len(rows) == 10 and all(r["broken"] == 0 and r["fail_to_pass"] > 0 for r in rows)
+    assert [(r["task"], r["feature"], r["detail"]) for r in rows if r["outcome"] != "valid"] == [
+        ("durations_task/task1", 4, "conflicts with no existing feature")]
+    assert proc.stdout.strip().splitlines()[-1] == "10 features: 9 valid, 1 invalid, 0 environment, 0 error"
+
+
+def test_ctrl_c_leaves_nothing_behind(tmp_path, isolated_cache):
     proc = subprocess.Popen(
         [sys.executable, "-m", "cooperbench.generation", "validate", "miniconf_task/task1",
          str(CANDIDATES / "hangs" / "feature.patch"), str(CANDIDATES / "hangs" / "tests.patch"),
-         "--timeout", "60", "--out", str(tmp_path / "v.json")],
+         "--timeout", "120", "--out", str(tmp_path / "v.json")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while "junitxml=/tmp/after-report.xml" not in subprocess.run(["pgrep", "-af", "pytest"], capture_output=True, text=True).stdout:
-            assert time.monotonic() < deadline, "the test run never started"
+        deadline = time.monotonic() + 120
+        while "feature.patch" not in subprocess.run(["pgrep", "-af", "runner.sh tests.patch"], capture_output=True, text=True).stdout:
+            assert time.monotonic() < deadline and proc.poll() is None, "the test run never started"
             time.sleep(0.2)
         time.sleep(1)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=20)
+        _, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    assert leftovers() == before
+    assert ours(isolated_cache) == []
     assert not (tmp_path / "v.json").exists()

@@ -137,7 +137,7 @@ def _check_safe(raw: str | None, origin: str) -> None:
     if not raw or raw == "/dev/null":
         return
     path = unquote(raw)
-    if path.startswith("/"):
+    if path.startswith("/") or _strip_prefix(path).startswith("/"):
         raise GenerationError(f"{origin}: patch touches an absolute path: {path}")
     parts = PurePosixPath(_strip_prefix(path)).parts
     if ".." in parts:

@@ -37,6 +37,7 @@ PLUGIN_DIR = f"{SUPPORT_DIR}/python"
 STATE_DIR = "/workspace/.cooperbench"  # installs.tsv, install-failures.tsv, overlay/
 REPORTS_DIR = "/cooperbench-reports"
 PATCHES_DIR = "/patches"
+NPM_PREFIX = "/workspace/npm-global"
 SHIM_NAMES = ("pip", "pip3", "python", "python3", "uv", "npm", "pnpm", "yarn", "npx", "go", "cargo")
 BASE_RUN_PATCH = (
     "diff --git a/.cooperbench-base-run b/.cooperbench-base-run\n"
@@ -44,7 +45,7 @@ BASE_RUN_PATCH = (
     "index 0000000..e69de29\n"
 )
 STEP_TIMEOUT = 1800.0  # seconds, per build step
-LAYOUT_VERSION = 2  # bump when the way environments are built changes
+LAYOUT_VERSION = 3  # bump when the way environments are built changes
 
 
 class EnvironmentFailure(GenerationError):
@@ -99,8 +100,10 @@ def support_digest() -> str:
 def base_env(path_tail: str, home: str) -> dict[str, str]:
     """What every command in a sandbox sees, built from nothing: no variable of the caller's."""
     return {
-        "PATH": f"{SHIM_DIR}:{path_tail}",
+        "PATH": f"{SHIM_DIR}:{NPM_PREFIX}/bin:{path_tail}",
         "HOME": home,
+        "NPM_CONFIG_PREFIX": NPM_PREFIX,  # `npm install -g` lands in the environment
+        "npm_config_cache": "/workspace/home/.npm",  # the build's package cache, for npx at test time
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "TERM": "dumb",
@@ -114,7 +117,7 @@ def base_env(path_tail: str, home: str) -> dict[str, str]:
     }
 
 
-def test_env() -> dict[str, str]:
+def grading_env() -> dict[str, str]:
     """Added for test runs: installs served, and a structured report from every runner kind
     without editing the task's script (see runners.py)."""
     return {
@@ -146,6 +149,7 @@ def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Call
     """Run the plan's steps in `builder`; returns a record per step. Any failing step raises
     EnvironmentFailure naming it, so nothing half-built is ever cached."""
     record = []
+    era = packages_as_of(builder)
     runnable = [s for s in plan.steps if s.kind == INSTALL or (runs_system_steps and s.kind in (SYSTEM, LAYOUT))]
     for step in plan.steps:
         if step not in runnable:
@@ -156,7 +160,7 @@ def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Call
             continue
         say(f"{step.label} ({runnable.index(step) + 1}/{len(runnable)} + warm-up): {_short(step.command)}")
         result = builder.run(f"set -e\n{step.command}", timeout=STEP_TIMEOUT, cwd=step.workdir,
-                             env={**dict(step.env), "CB_SHIM_MODE": "record"})
+                             env={**dict(step.env), **era, "CB_SHIM_MODE": "record"})
         record.append({"step": step.label, "command": step.command, "exit_code": result.exit_code})
         if not result.ok:
             raise EnvironmentFailure(f"{plan.task}: environment step failed ({step.label}: {_short(step.command)}): "
@@ -164,7 +168,7 @@ def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Call
     say(f"warm-up run of runner.sh (installs recorded)")
     builder.write_file(f"{PATCHES_DIR}/tests.patch", BASE_RUN_PATCH.encode())
     result = builder.run(f"bash {RUNNER_PATH} tests.patch", timeout=STEP_TIMEOUT, cwd="/workspace/repo",
-                         env={"CB_SHIM_MODE": "record"})
+                         env={**era, "CB_SHIM_MODE": "record"})
     record.append({"step": "runner.sh warm-up", "exit_code": result.exit_code})
     try:
         failures = builder.read_file(f"{STATE_DIR}/install-failures.tsv", 64_000).decode("utf-8", "replace").strip()
@@ -178,6 +182,16 @@ def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Call
         raise EnvironmentFailure(f"{plan.task}: runner.sh warm-up: "
                                  f"{explain_failure(result.stdout + result.stderr, result.exit_code, result.timed_out)}")
     return record
+
+
+def packages_as_of(builder: Builder) -> dict[str, str]:
+    """Package managers resolve as on the day of the base commit (pip, uv and npm can), so an
+    unpinned dependency gets the release the task was written against, not today's."""
+    result = builder.run("git show -s --format=%cI HEAD", timeout=60, cwd="/workspace/repo")
+    date = result.stdout.strip()
+    if not result.ok or not re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:]+(?:Z|[+-]\d\d:\d\d)", date):
+        return {}
+    return {"PIP_UPLOADED_PRIOR_TO": date, "UV_EXCLUDE_NEWER": date, "npm_config_before": date}
 
 
 def _short(command: str, width: int = 70) -> str:
@@ -213,16 +227,25 @@ def explain_failure(output: str, exit_code: int | None, timed_out: bool = False)
     return f"exit {exit_code}: {lines[-1][:200] if lines else 'no output'}"
 
 
+_failed_builds: dict[str, str] = {}
+
+
 @contextmanager
 def build_lock(name: str) -> Iterator[None]:
     """One builder at a time per cached thing, across threads and processes; the others wait
-    and then find it built."""
+    and then find it built (or, in this process, find that it failed: it is not tried again)."""
     folder = cache_root() / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            if name in _failed_builds:
+                raise EnvironmentFailure(_failed_builds[name])
+            try:
+                yield
+            except EnvironmentFailure as exc:
+                _failed_builds[name] = str(exc)
+                raise
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

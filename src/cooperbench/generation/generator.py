@@ -91,7 +91,7 @@ def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings,
     label = f"{task.name} {target.parent.name} {target.name}"
     try:
         paths = AttemptPaths.folder(staging)
-        record = {"task": task.name, "model": settings.model, "attempt": attempt}
+        record = {"task": task.name, "slug": model_slug(settings.model), "attempt": attempt}
         agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record)
         split_step(task, paths)
         verdict = validate_step(task, git_dir, paths, validation)

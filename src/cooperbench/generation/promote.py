@@ -40,8 +40,8 @@ def provenance(attempt: Path) -> dict:
     if not usage_file.is_file():
         return {"source": attempt.name, "note": "the attempt folder holds no usage.json"}
     usage = json.loads(usage_file.read_text())
-    return {"model": usage["model"], "replay": usage["replay"], "settings": usage["settings"],
-            "prompt_sha256": usage["prompt_sha256"], **usage["provenance"]}
+    return {**usage["provenance"], "model": usage["model"], "replay": usage["replay"], "settings": usage["settings"],
+            "prompt_sha256": usage["prompt_sha256"]}
 
 
 def promote(task: Task, attempt: Path, git_dir: Path, settings: ValidationSettings) -> tuple[Path, dict]:

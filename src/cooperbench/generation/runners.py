@@ -1,7 +1,7 @@
 """Per-test outcomes of a test run, from structured reports, never from counting "N passed".
 
 The task's runner.sh runs unchanged; the sandbox adds, through the environment only
-(`environment.test_env`), what makes each kind of runner leave a per-test record: a pytest plugin
+(`environment.grading_env`), what makes each kind of runner leave a per-test record: a pytest plugin
 writing JSON lines (PYTEST_ADDOPTS), `go test -json` (GOFLAGS). Runners with no such switch
 print per-test lines anyway: cargo's libtest (`test a::b ... ok`) and jest (one line per test
 when it runs one file, which is how the dataset's runners call it). One table holds them all; a

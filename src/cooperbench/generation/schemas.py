@@ -105,7 +105,7 @@ class Outcome(Strict):
     diff_problem: str | None
     key: str = ""
     task: str = ""
-    model: str = ""
+    slug: str = ""
     attempt: int = 0
     sample: int = 0
     inputs: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict, dataclass, field
 
-from cooperbench.generation.environment import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH, explain_failure, test_env
+from cooperbench.generation.environment import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH, explain_failure, grading_env
 from cooperbench.generation.runners import read_outcomes
 from cooperbench.generation.sandbox import Sandbox
 
@@ -55,7 +55,7 @@ def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, time
     for name, text in patches:
         sandbox.write_file(f"{PATCHES_DIR}/{name}", text.encode("utf-8", "surrogateescape"))
     command = f"bash {RUNNER_PATH} " + " ".join(shlex.quote(name) for name, _ in patches)
-    result = sandbox.run(command, timeout=timeout, env=test_env())
+    result = sandbox.run(command, timeout=timeout, env=grading_env())
     output = result.stdout + result.stderr
     found = read_outcomes(sandbox.read_dir(REPORTS_DIR), output)
     run = TestRun(label, found.tests, found.collection_errors, found.runners, result.exit_code, result.timed_out,

@@ -32,6 +32,7 @@ from cooperbench.generation.harness import harness_changes
 from cooperbench.generation.layout import AttemptPaths
 from cooperbench.generation.runners import PASSED, SKIPPED, belongs_to
 from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.sandbox.base import close_all
 from cooperbench.generation.task import Task, cache_root, load_task, resolve_repo
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
@@ -111,12 +112,18 @@ def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, set
         with open_sandbox(task, settings.backend, git_dir, network=network) as sandbox:
             return testrun.run_tests(sandbox, patches, label, settings.timeout), sandbox.versions()
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    pool = ThreadPoolExecutor(max_workers=3)
+    try:
         base = pool.submit(base_run, task, git_dir, settings)
         before = pool.submit(one, [("tests.patch", tests_patch)], "before")
         after = pool.submit(one, [("tests.patch", tests_patch), ("feature.patch", feature_patch)], "after")
         (before_run, versions), (after_run, _) = before.result(), after.result()
         return base.result(), before_run, after_run, versions
+    except KeyboardInterrupt:
+        close_all()  # the runs in flight end now, so the threads can be joined
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------- the verdict

@@ -66,7 +66,7 @@ def attempt_record(params: Params, slug: str, task: str, attempt: int, prompt: s
     """An attempt's identity: what it depends on, and the key that hashes it all."""
     inputs = {"prompt": prompt_hash(prompt), "task_files": task_files,
               "settings": key_of(settings_for(params, slug).record()), "backend": params.backend, "code": code}
-    record = {"task": task, "model": slug, "attempt": attempt, "sample": params.agent.sample, "inputs": inputs}
+    record = {"task": task, "slug": slug, "attempt": attempt, "sample": params.agent.sample, "inputs": inputs}
     return {**record, "key": key_of(record)}
 
 

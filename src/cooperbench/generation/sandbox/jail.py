@@ -98,8 +98,10 @@ class Toolchains:
             bin_dir = str(Path(found).parent)
             if any(bin_dir == d or bin_dir.startswith(d + "/") for d in SYSTEM_DIRS):
                 continue
-            prefix = str(Path(bin_dir).parent) if Path(bin_dir).name == "bin" else bin_dir
-            mounts.append(prefix)
+            prefix = Path(bin_dir).parent if Path(bin_dir).name == "bin" else Path(bin_dir)
+            # a tool's own prefix (~/.nvm/versions/node/v20) holds its libraries; a dot-folder
+            # in a home (~/.cargo) holds configuration and credentials too: only its bin/ shows
+            mounts.append(bin_dir if prefix.name.startswith(".") else str(prefix))
             path.append(bin_dir)
             if name == "rustup" or Path(found).resolve().name == "rustup":
                 rustup_home = os.environ.get("RUSTUP_HOME") or str(Path.home() / ".rustup")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import secrets
 import shutil
 import stat
@@ -119,7 +120,9 @@ def build_environment(task: Task, git_dir: Path, plan: environment.EnvPlan, tool
 
 
 def _make_venv(builder: "LocalSandbox", task: Task) -> int:
-    result = builder.run(f"{environment.host_python()} -m venv {VENV_DIR}", timeout=300, cwd="/workspace")
+    # a current pip first: it understands the packages-as-of date the build steps pass it
+    result = builder.run(f"{environment.host_python()} -m venv {VENV_DIR} && {VENV_DIR}/bin/pip install -q --upgrade pip",
+                         timeout=600, cwd="/workspace")
     if not result.ok:
         raise environment.EnvironmentFailure(f"{task.name}: cannot make a virtualenv: "
                                              f"{environment.explain_failure(result.stderr, result.exit_code)}")
@@ -219,7 +222,7 @@ class LocalSandbox(Sandbox):
     def _host_path(self, path: str, *, writing: bool = False) -> Path:
         """Map a sandbox path to the host: the sandbox's own folders, and (to read, or to write
         while building) the environment's /workspace."""
-        pure = Path(path) if path.startswith("/") else Path(REPO_DIR) / path
+        pure = Path(posixpath.normpath(path if path.startswith("/") else f"{REPO_DIR}/{path}"))
         places = dict(self.dirs)
         if self.building or not writing:
             places["/workspace"] = self.env_dir / "workspace"

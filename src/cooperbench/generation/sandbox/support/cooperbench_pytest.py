@@ -2,7 +2,8 @@
 
 It writes one JSON line per test outcome, and one per module that fails to collect, to a file of
 its own under $COOPERBENCH_REPORTS, so a runner script that calls pytest several times leaves one
-report per call and nothing in the script has to change.
+report per call and nothing in the script has to change. It also lifts `--maxfail`/`-x`: one
+failing test must not hide the outcomes of the tests after it (the run's exit code still fails).
 """
 
 import json
@@ -21,6 +22,10 @@ def _write(record: dict) -> None:
         name = f"pytest-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
         _handle = open(os.path.join(folder, name), "a", encoding="utf-8", buffering=1)
     _handle.write(json.dumps(record) + "\n")
+
+
+def pytest_configure(config) -> None:
+    config.option.maxfail = 0
 
 
 def pytest_runtest_logreport(report) -> None:

@@ -1,0 +1,190 @@
+"""Per-test outcomes from every runner kind, graded the SWE-bench way.
+
+The pytest records come from real pytest runs with the plugin loaded exactly as test runs load it
+(PYTEST_ADDOPTS, PYTHONPATH); go, cargo and jest records are recorded samples of their output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cooperbench.generation.environment import support_files, grading_env
+from cooperbench.generation.runners import ERROR, FAILED, PASSED, SKIPPED, belongs_to, normalize_id, read_outcomes
+from cooperbench.generation.validator import from_tests_patch, grade, touched_tests
+
+PYTEST_MODULE = '''
+import uuid, pytest
+
+def test_ok():
+    assert True
+
+def test_fails():
+    assert 1 == 2
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture")
+
+def test_setup_error(broken):
+    pass
+
+@pytest.mark.skip(reason="later")
+def test_skipped():
+    pass
+
+class TestGroup:
+    def test_in_class(self):
+        pass
+
+@pytest.mark.parametrize("token", [uuid.uuid1()])
+def test_random_ids(token):
+    assert token
+'''
+
+
+def run_pytest(project: Path, reports: Path, *args: str) -> None:
+    plugin_dir = project / "plugin"
+    plugin_dir.mkdir(exist_ok=True)
+    (plugin_dir / "cooperbench_pytest.py").write_bytes(support_files()["python/cooperbench_pytest.py"][0])
+    env = {**os.environ, **grading_env(), "PYTHONPATH": str(plugin_dir), "COOPERBENCH_REPORTS": str(reports)}
+    subprocess.run([sys.executable, "-m", "pytest", "-q", *args], cwd=project, env=env, capture_output=True)
+
+
+def test_pytest_records_every_outcome_and_collection_errors(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text(PYTEST_MODULE)
+    (tmp_path / "tests" / "test_new_api.py").write_text("from nowhere import new_api\n\ndef test_new():\n    new_api()\n")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    run_pytest(tmp_path, reports, "tests/test_a.py", "tests/test_new_api.py")
+    run_pytest(tmp_path, reports, "tests/test_a.py::test_ok")  # a runner may call pytest twice
+    assert len(list(reports.iterdir())) == 2
+    found = read_outcomes({p.name: p.read_bytes() for p in reports.iterdir()}, output="")
+    assert found.tests == {
+        "tests/test_a.py::test_ok": PASSED,
+        "tests/test_a.py::test_fails": FAILED,
+        "tests/test_a.py::test_setup_error": ERROR,
+        "tests/test_a.py::test_skipped": SKIPPED,
+        "tests/test_a.py::TestGroup::test_in_class": PASSED,
+        "tests/test_a.py::test_random_ids[token0]": PASSED,
+    }
+    assert list(found.collection_errors) == ["tests/test_new_api.py"]
+    assert "nowhere" in found.collection_errors["tests/test_new_api.py"]
+    assert found.runners == ["pytest"]
+
+
+def test_run_dependent_parts_of_ids_are_normalized():
+    ids = [
+        "tests/test_a.py::test_x[9b2c8a1e-4f3d-11ef-9a1b-0242ac120002]",
+        "tests/test_a.py::test_y[<object at 0x7f3a2b1c9d40>]",
+        "tests/test_a.py::test_z[/tmp/pytest-of-root/pytest-7/test_z0/data.txt]",
+    ]
+    assert [normalize_id(i) for i in ids] == [
+        "tests/test_a.py::test_x[<uuid>]", "tests/test_a.py::test_y[<object at <addr>>]", "tests/test_a.py::test_z[<tmp>]",
+    ]
+    other_run = "tests/test_a.py::test_x[0c1d2e3f-4f3d-11ef-9a1b-0242ac120002]"
+    assert normalize_id(other_run) == normalize_id(ids[0])
+
+
+GO_JSON = "\n".join(json.dumps(e) for e in [
+    {"Action": "run", "Package": "github.com/go-chi/chi/v5", "Test": "TestMux"},
+    {"Action": "output", "Package": "github.com/go-chi/chi/v5", "Test": "TestMux", "Output": "=== RUN TestMux\n"},
+    {"Action": "pass", "Package": "github.com/go-chi/chi/v5", "Test": "TestMux"},
+    {"Action": "fail", "Package": "github.com/go-chi/chi/v5/middleware", "Test": "TestThrottle"},
+    {"Action": "skip", "Package": "github.com/go-chi/chi/v5/middleware", "Test": "TestSlow"},
+    {"Action": "pass", "Package": "github.com/go-chi/chi/v5"},
+]) + "\nnot json at all\n"
+
+CARGO = """running 3 tests
+test parser::tests::parses_numbers ... ok
+test parser::tests::rejects_junk ... FAILED
+test eval::slow ... ignored
+test result: FAILED. 1 passed; 1 failed; 1 ignored
+"""
+
+JEST = """> react-hook-form@7.54.0 test /workspace/repo
+> jest --config ./scripts/jest/jest.config.ts src/__tests__/useForm.test.tsx
+
+PASS src/__tests__/useForm.test.tsx (8.12 s)
+  useForm
+    ✓ should return default form values (25 ms)
+    when component unMount
+      ✓ should call unSubscribe (3 ms)
+      ✕ should remove fields (4 ms)
+    ○ skipped later
+  reset
+    ✓ should reset (1 ms)
+FAIL src/__tests__/broken.test.tsx
+  ● Test suite failed to run
+
+    Cannot find module '../newApi' from 'src/__tests__/broken.test.tsx'
+
+Test Suites: 1 failed, 1 passed, 2 total
+Tests:       1 failed, 1 skipped, 3 passed, 5 total
+"""
+
+
+def test_output_records_of_go_cargo_and_jest():
+    found = read_outcomes({}, GO_JSON + CARGO + JEST)
+    assert found.tests == {
+        "github.com/go-chi/chi/v5::TestMux": PASSED,
+        "github.com/go-chi/chi/v5/middleware::TestThrottle": FAILED,
+        "github.com/go-chi/chi/v5/middleware::TestSlow": SKIPPED,
+        "parser::tests::parses_numbers": PASSED,
+        "parser::tests::rejects_junk": FAILED,
+        "eval::slow": SKIPPED,
+        "src/__tests__/useForm.test.tsx::useForm > should return default form values": PASSED,
+        "src/__tests__/useForm.test.tsx::useForm > when component unMount > should call unSubscribe": PASSED,
+        "src/__tests__/useForm.test.tsx::useForm > when component unMount > should remove fields": FAILED,
+        "src/__tests__/useForm.test.tsx::useForm > skipped later": SKIPPED,
+        "src/__tests__/useForm.test.tsx::reset > should reset": PASSED,
+    }
+    assert found.collection_errors == {"src/__tests__/broken.test.tsx": "the test file failed to run"}
+    assert found.runners == ["go", "cargo", "jest"]
+
+
+def test_which_ids_belong_to_a_file():
+    assert belongs_to("tests/test_a.py::test_ok", "tests/test_a.py")
+    assert not belongs_to("tests/test_ab.py::test_ok", "tests/test_a.py")
+    assert belongs_to("github.com/go-chi/chi/v5/middleware::TestThrottle", "middleware/throttle_test.go")
+    assert belongs_to("src/__tests__/useForm.test.tsx::useForm > x", "src/__tests__/useForm.test.tsx")
+
+
+TESTS_PATCH = (
+    "diff --git a/tests/test_a.py b/tests/test_a.py\n--- a/tests/test_a.py\n+++ b/tests/test_a.py\n"
+    "@@ -1,4 +1,8 @@\n def test_ok():\n-    assert 1\n+    assert True\n \n def test_other():\n+\n+\n+def test_new():\n+    assert 2\n"
+    "diff --git a/src/x.test.ts b/src/x.test.ts\n--- a/src/x.test.ts\n+++ b/src/x.test.ts\n"
+    "@@ -1,3 +1,6 @@\n describe('form', () => {\n   it('keeps', () => {});\n+  it('resets values', () => {\n+    expect(1).toBe(1);\n+  });\n });\n"
+)
+
+
+def test_tests_patch_scope_names_changed_tests_in_python_and_jest():
+    scope = touched_tests(TESTS_PATCH)
+    assert scope["tests/test_a.py"] == {"test_ok", "test_new"}
+    assert "resets values" in scope["src/x.test.ts"]
+    assert from_tests_patch("tests/test_a.py::test_new", scope)
+    assert from_tests_patch("tests/test_a.py::test_ok[param]", scope)
+    assert not from_tests_patch("tests/test_a.py::test_other", scope)
+    assert from_tests_patch("src/x.test.ts::form > resets values", scope)
+    assert not from_tests_patch("src/x.test.ts::form > keeps", scope)
+
+
+def test_grading_fail_to_pass_and_pass_to_pass():
+    scope = touched_tests(TESTS_PATCH)
+    base = {"tests/test_a.py::test_ok": PASSED, "tests/test_a.py::test_other": PASSED, "tests/test_b.py::test_b": FAILED}
+    before = {"tests/test_a.py::test_ok": FAILED, "tests/test_a.py::test_other": PASSED}  # test_new: not collected
+    after = {"tests/test_a.py::test_ok": PASSED, "tests/test_a.py::test_new": PASSED, "tests/test_a.py::test_other": PASSED}
+    f2p, p2p = grade(base, before, after, scope)
+    assert f2p == {"ok": True, "tests": ["tests/test_a.py::test_new", "tests/test_a.py::test_ok"], "still_failing": []}
+    # test_ok is changed by the tests patch: it is no pass-to-pass test; a test failing on the base is none either
+    assert p2p == {"ok": True, "tests": ["tests/test_a.py::test_other"], "broken": []}
+    after_broken = {**after, "tests/test_a.py::test_other": FAILED}
+    assert grade(base, before, after_broken, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
+    missing_after = {k: v for k, v in after.items() if k != "tests/test_a.py::test_other"}
+    assert grade(base, before, missing_after, scope)[1]["broken"] == ["tests/test_a.py::test_other"]  # not run: broken
+    failing_new = {**after, "tests/test_a.py::test_new": ERROR}
+    assert grade(base, before, failing_new, scope)[0]["still_failing"] == ["tests/test_a.py::test_new"]
