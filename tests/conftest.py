@@ -90,3 +90,30 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: st
     assert len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in proc.stderr, proc.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+REAL_TASKS = Path(os.environ.get("COOPERBENCH_REAL_TASKS") or ROOT.parent / "shared" / "real-tasks")
+
+
+@pytest.fixture(scope="session")
+def real_tasks() -> Path:
+    """The real CooperBench tasks beside this repository (../shared/real-tasks). Skipped, saying
+    so, where they are absent, unless COOPERBENCH_REQUIRE_REAL_TASKS=1 (CI sets it)."""
+    if not (REAL_TASKS / "dataset").is_dir():
+        message = f"{REAL_TASKS} is absent: the real-task tests need ../shared/real-tasks"
+        if os.environ.get("COOPERBENCH_REQUIRE_REAL_TASKS") == "1":
+            pytest.fail(f"COOPERBENCH_REQUIRE_REAL_TASKS=1 but {message}")
+        pytest.skip(message)
+    return REAL_TASKS
+
+
+@pytest.fixture(scope="session")
+def real_repos(real_tasks, tmp_path_factory) -> Path:
+    """Every real task's repository unpacked at its base commit, under one folder."""
+    folder = tmp_path_factory.mktemp("real-repos")
+    for tarball in sorted((real_tasks / "repos").glob("*.tar.gz")):
+        target = folder / tarball.name.removesuffix(".tar.gz")
+        target.mkdir()
+        subprocess.run(["tar", "-xzf", str(tarball), "-C", str(target)], check=True)
+        git(target / "repo", "reset", "-q", "--hard")
+    return folder

@@ -109,7 +109,7 @@ test result: FAILED. 1 passed; 1 failed; 1 ignored
 JEST = """> react-hook-form@7.54.0 test /workspace/repo
 > jest --config ./scripts/jest/jest.config.ts src/__tests__/useForm.test.tsx
 
-PASS src/__tests__/useForm.test.tsx (8.12 s)
+PASS Web src/__tests__/useForm.test.tsx (8.12 s)
   useForm
     ✓ should return default form values (25 ms)
     when component unMount
@@ -188,3 +188,13 @@ def test_grading_fail_to_pass_and_pass_to_pass():
     assert grade(base, before, missing_after, scope)[1]["broken"] == ["tests/test_a.py::test_other"]  # not run: broken
     failing_new = {**after, "tests/test_a.py::test_new": ERROR}
     assert grade(base, before, failing_new, scope)[0]["still_failing"] == ["tests/test_a.py::test_new"]
+
+
+def test_a_test_whose_data_the_tests_patch_edits_is_one_of_its_tests():
+    """dspy task8563: tests.patch edits the module-level cases a test is parametrized with; the
+    test's definition is untouched, but its outcome changes with the patch alone, so it is one of
+    the patch's tests (here failing with the feature), not a pass-to-pass test it broke."""
+    case = "tests/test_a.py::test_format[cases0]"
+    base, before, after = {case: PASSED}, {case: FAILED}, {case: FAILED}
+    f2p, p2p = grade(base, before, after, scope={"tests/test_a.py": {"CASES"}})
+    assert f2p["still_failing"] == [case] and p2p == {"ok": True, "tests": [], "broken": []}

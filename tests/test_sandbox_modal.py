@@ -1,31 +1,27 @@
 """The modal backend up to the SDK call (Modal's servers cannot be reached here), plus a real
-integration test that runs only when Modal credentials exist."""
+integration test that runs only when Modal credentials exist.
+
+The SDK is stood in for at its surface: `App.lookup`, `Image.*`, `Sandbox.create/list`, and a
+sandbox's `exec`, `filesystem` and `snapshot_filesystem`. Everything of ours above it is real."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import modal
 import pytest
 
 from conftest import DEMO
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.sandbox import modal_backend, open_sandbox
 from cooperbench.generation.sandbox.modal_backend import APP_NAME
 
 
-class FakeStream:
-    def __init__(self, text: str):
-        self.text = text
-
-    def read(self) -> str:
-        return self.text
-
-
 class FakeProcess:
-    def __init__(self, code: int, out: str = "", err: str = ""):
-        self.code, self.stdout, self.stderr = code, FakeStream(out), FakeStream(err)
+    def __init__(self, code: int, out: bytes = b"", err: bytes = b""):
+        self.code, self.stdout, self.stderr = code, [out] if out else [], [err] if err else []
 
     def wait(self) -> int:
         return self.code
@@ -35,14 +31,25 @@ class FakeFilesystem:
     def __init__(self):
         self.files: dict[str, bytes] = {}
 
-    def write_bytes(self, data: bytes, path: str) -> None:
-        self.files[path] = data
+    def make_directory(self, path: str) -> None:
+        pass
 
-    def read_bytes(self, path: str) -> bytes:
-        return self.files[path]
+    def write_bytes(self, data: bytes, path: str) -> None:
+        self.files[path] = bytes(data)
+
+    def stat(self, path: str):
+        if path not in self.files:
+            raise modal.exception.NotFoundError(path)
+        return SimpleNamespace(type=SimpleNamespace(value="file"), size=len(self.files[path]))
+
+    def list_files(self, path: str):
+        return [SimpleNamespace(name=p.rsplit("/", 1)[1], type=SimpleNamespace(value="file"))
+                for p in self.files if p.rsplit("/", 1)[0] == path]
 
 
 class FakeSandbox:
+    """Answers every exec with success (`head -c` reads from the fake filesystem)."""
+
     def __init__(self):
         self.execs: list[tuple] = []
         self.filesystem = FakeFilesystem()
@@ -51,7 +58,13 @@ class FakeSandbox:
 
     def exec(self, *args, **kwargs):
         self.execs.append((args, kwargs))
-        return FakeProcess(self.next_code, out="ok\n")
+        if args[0] == "head":
+            return FakeProcess(0, self.filesystem.files[args[3]][: int(args[2])])
+        return FakeProcess(self.next_code, out=b"2024-01-01T00:00:00+00:00\n" if "git show" in args[-1] else b"ok\n")
+
+    def snapshot_filesystem(self, timeout=55, ttl=None):
+        self.snapshot = (timeout, ttl)
+        return SimpleNamespace(object_id="im-snapshot123")
 
     def terminate(self):
         self.terminated = True
@@ -60,61 +73,68 @@ class FakeSandbox:
 @pytest.fixture
 def fake_modal(monkeypatch):
     """Record what the backend asks of the SDK, in place of Modal's servers."""
-    calls: dict = {}
-    sandbox = FakeSandbox()
-
-    def lookup(name, create_if_missing=False):
-        calls["app"] = (name, create_if_missing)
-        return "APP"
+    calls: dict = {"create": []}
+    sandboxes: list[FakeSandbox] = []
 
     class FakeImage:
+        def __init__(self, tag):
+            self.tag = tag
+
         def entrypoint(self, commands):
             calls["entrypoint"] = commands
-            return "IMAGE"
+            return self
 
-    def from_registry(tag):
-        calls["image"] = tag
-        return FakeImage()
+        def build(self, app):
+            calls["built"] = self.tag
 
     def create(*args, **kwargs):
-        calls["create"] = (args, kwargs)
-        return sandbox
+        calls["create"].append((args, kwargs))
+        sandboxes.append(FakeSandbox())
+        return sandboxes[-1]
 
-    monkeypatch.setattr(modal.App, "lookup", lookup)
-    monkeypatch.setattr(modal.Image, "from_registry", from_registry)
+    monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1", name=name))
+    monkeypatch.setattr(modal.Image, "from_registry", lambda tag: FakeImage(tag))
+    monkeypatch.setattr(modal.Image, "from_id", lambda image_id: SimpleNamespace(object_id=image_id))
     monkeypatch.setattr(modal.Sandbox, "create", create)
-    return calls, sandbox
+    monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
+    return calls, sandboxes
 
 
-def test_sandbox_is_created_from_the_task_image_without_network(fake_modal, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
-    calls, sandbox = fake_modal
-    with open_sandbox(load_task(DEMO), "modal"):
+def test_environment_image_is_built_once_then_reused(fake_modal, isolated_cache):
+    calls, sandboxes = fake_modal
+    task = load_task(DEMO)
+    with open_sandbox(task, "modal"):
         pass
-    assert calls["app"] == (APP_NAME, True)
-    assert calls["image"] == "akhatua/cooperbench-miniconf:task1"
-    assert calls["entrypoint"] == []
-    args, kwargs = calls["create"]
-    assert args == ("sleep", "infinity")
-    assert kwargs["image"] == "IMAGE" and kwargs["block_network"] is True
-    assert kwargs["workdir"] == "/workspace/repo" and kwargs["timeout"] > 0
-    assert "secrets" not in kwargs and "env" not in kwargs  # nothing of ours goes in
-    assert sandbox.terminated
+    builder, first = sandboxes[0], sandboxes[1]
+    assert calls["built"] == "akhatua/cooperbench-miniconf:task1" and calls["entrypoint"] == []
+    _, build_kwargs = calls["create"][0]
+    assert build_kwargs["block_network"] is False  # the build installs: network on
+    assert builder.snapshot == (600, None) and builder.terminated
+    scripts = [args[-1] for args, _ in builder.execs if args[0] == "bash"]
+    assert any("runner.sh tests.patch" in script for script in scripts)  # the recorded warm-up run
+    assert "/opt/cooperbench/bin/pip" in builder.filesystem.files
+    _, run_kwargs = calls["create"][1]
+    assert run_kwargs["image"].object_id == "im-snapshot123" and run_kwargs["block_network"] is True
+    assert run_kwargs["tags"]["cooperbench"] == "sandbox" and run_kwargs["timeout"] > 0
+    assert "secrets" not in run_kwargs and "env" not in run_kwargs  # nothing of ours goes in
+    assert first.terminated
+    with open_sandbox(task, "modal"):
+        pass
+    assert len(sandboxes) == 3  # no second build: the image id was kept
 
 
-def test_commands_files_and_timeouts(fake_modal):
-    _, sandbox = fake_modal
+def test_commands_files_and_timeouts(fake_modal, monkeypatch, isolated_cache):
+    _, sandboxes = fake_modal
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
     with open_sandbox(load_task(DEMO), "modal") as box:
+        sandbox = sandboxes[-1]
         result = box.run("echo ok", timeout=30)
         assert result.ok and result.stdout == "ok\n"
         args, kwargs = sandbox.execs[-1]
-        assert args == ("bash", "-c", "echo ok") and kwargs == {"workdir": "/workspace/repo", "timeout": 30}
-        sandbox.next_code = -1  # what the SDK reports for an exec killed at its timeout
-        assert box.run("sleep 99", timeout=1).timed_out
-        sandbox.next_code = 0
-        box.write_file("a/b.txt", b"x")
-        assert sandbox.filesystem.files == {"/workspace/repo/a/b.txt": b"x"}
-        assert box.read_file("/workspace/repo/a/b.txt") == b"x"
+        assert args == ("bash", "-c", "echo ok") and kwargs["workdir"] == "/workspace/repo" and kwargs["timeout"] == 30
+        assert "sk-should-not-leak" not in str(kwargs["env"])
+        box.write_file("a/b.txt", b"x" * 100)
+        assert box.read_file("/workspace/repo/a/b.txt", limit=10) == b"x" * 10
         with pytest.raises(FileNotFoundError):
             box.read_file("missing")
 
@@ -133,23 +153,18 @@ def modal_credentials() -> bool:
 
 
 @pytest.mark.skipif(not modal_credentials(), reason="no Modal credentials (MODAL_TOKEN_ID or ~/.modal.toml): the real Modal test is skipped")
-def test_real_modal_sandbox_of_a_published_image(tmp_path):
-    """A published CooperBench image on Modal's servers: the repository is at /workspace/repo."""
-    task_dir = tmp_path / "samuelcolvin_dirty_equals_task" / "task43"
-    task_dir.mkdir(parents=True)
-    (task_dir / "setup.sh").write_text(f"BASE_COMMIT={'0' * 40}\n")
-    feature = task_dir / "feature1"
-    feature.mkdir()
-    for name in ("feature.md", "feature.patch", "tests.patch"):
-        (feature / name).write_text((DEMO / "feature1" / name).read_text())
-    with open_sandbox(load_task(task_dir), "modal") as box:
-        result = box.run("git rev-parse --is-inside-work-tree", timeout=120)
-    assert result.stdout.strip() == "true"
+def test_real_modal_sandbox_of_a_published_task(tmp_path):
+    """A real CooperBench task on Modal's servers: environment built, repository at the base."""
+    shared = Path(__file__).resolve().parents[2] / "shared" / "real-tasks" / "dataset" / "pillow_task" / "task25"
+    task = load_task(shared)
+    with open_sandbox(task, "modal") as box:
+        result = box.run("git rev-parse HEAD", timeout=300)
+    assert result.stdout.strip() == task.base_commit
 
 
 class LocalBackedSandbox:
-    """Stands in for Modal's servers: the SDK surface our backend uses (exec, filesystem,
-    terminate), carried out by a real local jail of the same task."""
+    """Stands in for a Modal sandbox of the task's environment: the SDK surface our backend uses
+    (exec, filesystem, terminate), carried out by a real local jail of the same task."""
 
     def __init__(self, task):
         from cooperbench.generation.sandbox.local_backend import LocalSandbox
@@ -158,39 +173,75 @@ class LocalBackedSandbox:
         self.box = LocalSandbox(task, resolve_repo(task))
         self.filesystem = self
 
-    def exec(self, *args, workdir=None, timeout=None):
+    def exec(self, *args, workdir=None, timeout=None, env=None, text=True):
         command = args[2] if args[:2] == ("bash", "-c") else " ".join(args)
-        result = self.box.run(command, timeout=timeout or 60, cwd=workdir)
-        return FakeProcess(-1 if result.timed_out else result.exit_code, result.stdout, result.stderr)
+        own = {k: v for k, v in (env or {}).items() if k not in ("PATH", "HOME")}  # a Modal image has its own PATH
+        result = self.box.run(command, timeout=timeout or 60, cwd=workdir, env=own)
+        return FakeProcess(-1 if result.timed_out else result.exit_code, result.stdout.encode(), result.stderr.encode())
+
+    def make_directory(self, path: str) -> None:
+        pass
 
     def write_bytes(self, data: bytes, path: str) -> None:
         self.box.write_file(path, data)
 
-    def read_bytes(self, path: str) -> bytes:
-        return self.box.read_file(path)
+    def stat(self, path: str):
+        try:
+            self.box.read_file(path, 1)
+        except (FileNotFoundError, GenerationError):
+            raise modal.exception.NotFoundError(path) from None
+        return SimpleNamespace(type=SimpleNamespace(value="file"))
+
+    def list_files(self, path: str):
+        return [SimpleNamespace(name=name, type=SimpleNamespace(value="file")) for name in self.box.read_dir(path)]
 
     def terminate(self) -> None:
         self.box.close()
 
 
-def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path):
+def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolated_cache):
     """Attempts through the modal backend, everything of ours real up to the SDK: each attempt
     gets one sandbox for the agent and two for validation, all with the network blocked."""
     from cooperbench.generation.agent import AgentSettings
+    from cooperbench.generation.environment import plan_for
     from cooperbench.generation.generator import generate_features
 
     task = load_task(DEMO)
+    record = isolated_cache / "modal-images" / plan_for(task).key("modal", (task.image,))
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("im-demo\n")  # the environment image exists on Modal already
     created = []
 
     def create(*args, **kwargs):
         created.append(kwargs)
         return LocalBackedSandbox(task)
 
-    monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: "APP")
-    monkeypatch.setattr(modal.Image, "from_registry", lambda tag: modal.Image.debian_slim())
+    monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1"))
+    monkeypatch.setattr(modal.Image, "from_id", lambda image_id: SimpleNamespace(object_id=image_id))
     monkeypatch.setattr(modal.Sandbox, "create", create)
+    monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
     results = generate_features(task, AgentSettings(model="replay/conflicting"), backend="modal", attempts=2,
                                 jobs=2, output=tmp_path)
     assert [r.success for r in results] == [True, True]
     assert all(r.usage["backend"] == "modal" and r.verdict["backend"] == "modal" for r in results)
-    assert len(created) == 6 and all(kwargs["block_network"] for kwargs in created)
+    assert all(kwargs["block_network"] and kwargs["image"].object_id == "im-demo" for kwargs in created)
+    assert len(created) == 2 * 4  # per attempt: agent, before, after, and the base run's (computed once, then cached)
+
+
+def test_reaper_terminates_sandboxes_of_dead_owners(monkeypatch):
+    class Listed:
+        def __init__(self, owner):
+            self.owner, self.terminated = owner, False
+
+        def get_tags(self):
+            return {"cooperbench": "sandbox", "owner": self.owner}
+
+        def terminate(self):
+            self.terminated = True
+
+    import socket
+
+    dead, alive, elsewhere = Listed(f"{socket.gethostname()}:999999"), Listed(modal_backend.owner()), Listed("other-host:1")
+    monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [dead, alive, elsewhere])
+    modal_backend.reap(modal, SimpleNamespace(app_id="ap-1"))
+    assert (dead.terminated, alive.terminated, elsewhere.terminated) == (True, False, False)

@@ -104,6 +104,9 @@ def base_env(path_tail: str, home: str) -> dict[str, str]:
         "HOME": home,
         "NPM_CONFIG_PREFIX": NPM_PREFIX,  # `npm install -g` lands in the environment
         "npm_config_cache": "/workspace/home/.npm",  # the build's package cache, for npx at test time
+        # today's pnpm fails an install whose dependencies have build scripts it was not told to
+        # run; the pnpm of the dataset's images warned and went on, as this makes it do
+        "pnpm_config_strict_dep_builds": "false",
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "TERM": "dumb",
@@ -185,13 +188,14 @@ def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Call
 
 
 def packages_as_of(builder: Builder) -> dict[str, str]:
-    """Package managers resolve as on the day of the base commit (pip, uv and npm can), so an
-    unpinned dependency gets the release the task was written against, not today's."""
+    """Python installs resolve as on the day of the base commit (pip and uv can), so an unpinned
+    dependency gets the release the task was written against, not today's. (JavaScript projects
+    pin theirs in a lockfile; their tools, pnpm say, must stay current for today's Node.)"""
     result = builder.run("git show -s --format=%cI HEAD", timeout=60, cwd="/workspace/repo")
     date = result.stdout.strip()
     if not result.ok or not re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:]+(?:Z|[+-]\d\d:\d\d)", date):
         return {}
-    return {"PIP_UPLOADED_PRIOR_TO": date, "UV_EXCLUDE_NEWER": date, "npm_config_before": date}
+    return {"PIP_UPLOADED_PRIOR_TO": date, "UV_EXCLUDE_NEWER": date}
 
 
 def _short(command: str, width: int = 70) -> str:

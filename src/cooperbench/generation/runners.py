@@ -85,7 +85,7 @@ def parse_cargo(text: str, outcomes: Outcomes) -> None:
         outcomes.add(name, verdicts[word])
 
 
-JEST_FILE = re.compile(r"^(PASS|FAIL) (\S+)")
+JEST_FILE = re.compile(r"^(PASS|FAIL) (?:[^\s/.]+ )?(\S+)")  # `PASS [project name] path/to.test.tsx (8 s)`
 JEST_TEST = re.compile(r"^(\s+)([✓✕○✎√×]) (.+?)(?: \(\d+(?:\.\d+)? ?m?s\))?$")
 JEST_VERDICTS = {"✓": PASSED, "√": PASSED, "✕": FAILED, "×": FAILED, "○": SKIPPED, "✎": SKIPPED}
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cooperbench.generation import atomic, conflicts, diffs, novelty, testrun
-from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure
+from cooperbench.generation.closure import code_digest
+from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import patch_applies
 from cooperbench.generation.harness import harness_changes
@@ -73,13 +74,16 @@ def from_tests_patch(test_id: str, scope: dict[str, set[str]]) -> bool:
 
 
 def grade(base: dict[str, str], before: dict[str, str], after: dict[str, str], scope: dict[str, set[str]]) -> tuple[dict, dict]:
-    """SWE-bench style, from outcome maps alone. FAIL_TO_PASS: tests of tests.patch passing with
-    the feature that did not pass without it. PASS_TO_PASS: tests passing on the bare base that
-    tests.patch does not change, all still passing with the feature."""
-    ours = sorted(t for t in set(before) | set(after) if from_tests_patch(t, scope))
+    """SWE-bench style, from outcome maps alone. The tests of tests.patch are those whose
+    definitions it touches, and those whose outcome it alone changes (base vs base+tests: a test
+    parametrized by data the patch edits, say). FAIL_TO_PASS: tests of tests.patch passing with the
+    feature that did not pass without it. PASS_TO_PASS: every other test passing on the bare base,
+    all still passing with the feature."""
+    changed = {t for t in set(base) | set(before) if base.get(t) != before.get(t)}
+    ours = sorted(t for t in set(before) | set(after) if from_tests_patch(t, scope) or t in changed)
     f2p = [t for t in ours if after.get(t) == PASSED and before.get(t) != PASSED]
     still_failing = [t for t in ours if after.get(t) not in (PASSED, SKIPPED, None)]
-    p2p = sorted(t for t, outcome in base.items() if outcome == PASSED and not from_tests_patch(t, scope))
+    p2p = sorted(t for t, outcome in base.items() if outcome == PASSED and t not in ours and t not in changed)
     broken = [t for t in p2p if after.get(t) != PASSED]
     return (
         {"ok": bool(f2p) and not still_failing, "tests": f2p, "still_failing": still_failing},
@@ -93,14 +97,16 @@ def grade(base: dict[str, str], before: dict[str, str], after: dict[str, str], s
 def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun.TestRun:
     """The bare base commit's run, computed once per environment: every candidate shares it."""
     with open_sandbox(task, settings.backend, git_dir) as sandbox:
-        cache = cache_root() / "base-runs" / f"{settings.backend}-{sandbox.env_id}-{int(settings.timeout)}.json"
-        if cache.exists():
-            return testrun.TestRun.from_dict(json.loads(cache.read_text()))
-        run = testrun.run_tests(sandbox, [("tests.patch", BASE_RUN_PATCH)], "base", settings.timeout)
-    if run.problem or run.timed_out:
-        raise EnvironmentFailure(f"{task.name}: the tests do not run on the bare base commit "
-                                 f"({'timed out' if run.timed_out else run.problem})")
-    atomic.write_json(cache, run.to_dict())
+        name = f"{settings.backend}-{sandbox.env_id}-{int(settings.timeout)}-{code_digest(Path(testrun.__file__))}"
+        cache = cache_root() / "base-runs" / f"{name}.json"
+        with build_lock(f"base-run-{name}"):  # candidates validated at once share one base run
+            if cache.exists():
+                return testrun.TestRun.from_dict(json.loads(cache.read_text()))
+            run = testrun.run_tests(sandbox, [("tests.patch", BASE_RUN_PATCH)], "base", settings.timeout)
+            if run.problem or run.timed_out:
+                raise EnvironmentFailure(f"{task.name}: the tests do not run on the bare base commit "
+                                         f"({'timed out' if run.timed_out else run.problem})")
+            atomic.write_json(cache, run.to_dict())
     return run
 
 

@@ -253,44 +253,37 @@ class DockerSandbox(Sandbox):
         if not self.container.put_archive(str(target.parent), buffer.getvalue()):
             raise GenerationError(f"{path}: could not write into the container")
 
-    def _archive(self, path: str, limit: int) -> tarfile.TarFile:
-        """The tar stream of a path, read only up to `limit` (plus tar headers)."""
-        import docker.errors
-
-        try:
-            stream, _ = self.container.get_archive(str(self._absolute(path)))
-        except docker.errors.NotFound:
-            raise FileNotFoundError(path) from None
+    def _output(self, argv: list[str], limit: int) -> tuple[int, bytes]:
+        """An exec's exit code and its stdout, read up to `limit` bytes."""
+        exec_id = self.client.api.exec_create(self.container.id, argv, user="root")["Id"]
         data = bytearray()
-        for chunk in stream:
-            data += chunk
-            if len(data) > limit + 1024 * 1024:
-                break
-        return tarfile.open(fileobj=io.BytesIO(bytes(data)), mode="r|")
+        for chunk in self.client.api.exec_start(exec_id, stream=True):
+            if len(data) < limit:
+                data += chunk[: limit - len(data)]
+        return self.client.api.exec_inspect(exec_id).get("ExitCode") or 0, bytes(data)
 
     def read_file(self, path: str, limit: int = READ_LIMIT) -> bytes:
-        try:
-            with self._archive(path, limit) as archive:
-                member = archive.next()
-                if member is None or not member.isreg():
-                    raise FileNotFoundError(path)
-                return archive.extractfile(member).read(limit)
-        except tarfile.TarError:
-            raise FileNotFoundError(path) from None
+        """Read in the container (`head -c`), so tmpfs mounts count and nothing is read past
+        `limit`; only a regular file, never through a final symlink."""
+        target = str(self._absolute(path))
+        code, data = self._output(["sh", "-c", 'test -f "$1" && ! test -L "$1" || exit 3; head -c "$2" "$1"',
+                                   "sh", target, str(limit)], limit)
+        if code != 0:
+            raise FileNotFoundError(path)
+        return data
 
     def read_dir(self, path: str, limit: int = READ_LIMIT) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        try:
-            with self._archive(path, limit) as archive:
-                budget = limit
-                for member in archive:
-                    if budget <= 0:
-                        break
-                    if member.isreg() and member.name.count("/") == 1:
-                        found[member.name.split("/", 1)[1]] = archive.extractfile(member).read(budget)
-                        budget -= len(found[member.name.split("/", 1)[1]])
-        except (FileNotFoundError, tarfile.TarError):
-            pass
+        code, listing = self._output(["find", str(self._absolute(path)), "-mindepth", "1", "-maxdepth", "1",
+                                      "-type", "f", "-printf", "%f\\0"], 1024 * 1024)
+        found, budget = {}, limit
+        for name in sorted(n for n in listing.decode("utf-8", "replace").split("\0") if n) if code == 0 else []:
+            if budget <= 0:
+                break
+            try:
+                found[name] = self.read_file(f"{self._absolute(path)}/{name}", budget)
+            except FileNotFoundError:
+                continue
+            budget -= len(found[name])
         return found
 
     def versions(self) -> dict[str, str]:

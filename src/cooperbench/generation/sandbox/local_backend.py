@@ -187,7 +187,8 @@ class LocalSandbox(Sandbox):
             self.jail = self._jail(network or building, building)
             home = "/workspace/home" if building else f"{SANDBOX_TMP}/home"
             self.env = {**environment.base_env(self.jail.path_tail((f"{VENV_DIR}/bin",)), home),
-                        "VIRTUAL_ENV": VENV_DIR, **dict(self.jail.toolchains.env),
+                        # the venv stands for the image's system Python: `uv pip install --system` too
+                        "VIRTUAL_ENV": VENV_DIR, "UV_PYTHON": f"{VENV_DIR}/bin/python", **dict(self.jail.toolchains.env),
                         **(network_env() if building else {})}
         except BaseException:
             self.close()

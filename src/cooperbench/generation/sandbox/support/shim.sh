@@ -1,9 +1,10 @@
 #!/bin/bash
 # Install shim, on PATH before the real tools in every sandbox (see environment.py).
 #
-# CB_SHIM_MODE=record (building the task's environment, network on): run the real command; when
-# it is an install and succeeds, remember it (working directory + arguments) and keep the files
-# it wrote into the source tree (an editable build's compiled modules, node_modules, ...).
+# CB_SHIM_MODE=record (building the task's environment, network on): run the real command (again
+# without the packages-as-of date when that fails: a pin newer than the base commit); when it is
+# an install and succeeds, remember it (working directory + arguments) and keep the files it wrote
+# into the source tree (an editable build's compiled modules, node_modules, ...).
 # CB_SHIM_MODE=serve (test runs, network off): an install that the build ran is served from the
 # cached environment: its files are put back and it succeeds without running. Anything else runs
 # as it is.
@@ -64,6 +65,11 @@ if is_install "$@"; then
   case ${CB_SHIM_MODE:-} in
     record)
       "$tool" "$@"; status=$?
+      if [[ $status != 0 && -n ${PIP_UPLOADED_PRIOR_TO:-}${UV_EXCLUDE_NEWER:-} ]]; then
+        # a pin newer than the base commit's date: honour it
+        echo "[cooperbench] retrying without the packages-as-of date: $name $*" >&2
+        env -u PIP_UPLOADED_PRIOR_TO -u UV_EXCLUDE_NEWER "$tool" "$@"; status=$?
+      fi
       if [[ $status == 0 ]]; then
         { key "$@"; echo; } >>"$state/installs.tsv"
         keep_tree_files
