@@ -82,3 +82,22 @@ def test_a_real_pytest_feature_is_valid_against_the_rest_of_its_task(real_tasks,
     assert all("test_cache" in t for t in checks["fail_to_pass"]["tests"])
     assert verdict["runs"]["after"]["runners"] == ["pytest"]
     assert verdict["conflict_result"]["conflicts"] == [2, 4, 5]
+
+
+def test_a_real_jest_feature_is_valid_against_the_rest_of_its_task(real_tasks, real_repos):
+    """react_hook_form task85 feature1: pnpm installed as its Dockerfile does, node_modules kept
+    from the build, `pnpm test <file>` as the runner calls it, jest's per-test lines read."""
+    verdict = validate_real(real_tasks, real_repos, "react_hook_form_task/task85", 1)
+    assert verdict["valid"], verdict["reasons"]
+    assert verdict["runs"]["after"]["runners"] == ["jest"]
+    f2p = verdict["checks"]["fail_to_pass"]["tests"]
+    assert f2p == ["src/__tests__/useForm.test.tsx::useForm > should update async default values for "
+                   "controlled components only once in strict mode"]
+    assert len(verdict["checks"]["pass_to_pass"]["tests"]) == 60 and verdict["checks"]["pass_to_pass"]["broken"] == []
+
+
+def test_a_real_cargo_task_names_what_cannot_be_had_here(real_tasks, real_repos):
+    """typst task6554: Rust builds need crates.io, which this machine cannot reach: an environment
+    failure naming the cause, not a verdict on the feature."""
+    with pytest.raises(EnvironmentFailure, match="Dockerfile line 25: cargo build .*the Rust crate registry cannot be reached"):
+        validate_real(real_tasks, real_repos, "typst_task/task6554", 1)

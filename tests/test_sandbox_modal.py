@@ -243,5 +243,5 @@ def test_reaper_terminates_sandboxes_of_dead_owners(monkeypatch):
 
     dead, alive, elsewhere = Listed(f"{socket.gethostname()}:999999"), Listed(modal_backend.owner()), Listed("other-host:1")
     monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [dead, alive, elsewhere])
-    modal_backend.reap(modal, SimpleNamespace(app_id="ap-1"))
+    modal_backend.reap(modal, SimpleNamespace(app_id="ap-reap-test"))
     assert (dead.terminated, alive.terminated, elsewhere.terminated) == (True, False, False)

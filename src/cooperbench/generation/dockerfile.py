@@ -23,6 +23,8 @@ REPOSITORY, SYSTEM, LAYOUT, INSTALL = "repository", "system", "layout", "install
 LAYOUT_TOOLS = frozenset({"chmod", "chown", "ln", "rm", "mkdir", "touch", "true"})
 SYSTEM_TOOLS = frozenset({"apt-get", "apt", "apk", "yum", "dnf", "microdnf", "zypper"})
 REPOSITORY_GIT_COMMANDS = frozenset({"clone", "checkout", "init", "fetch"})
+INSTRUCTIONS = frozenset({"FROM", "RUN", "WORKDIR", "ENV", "ARG", "COPY", "ADD", "CMD", "ENTRYPOINT", "EXPOSE", "LABEL",
+                          "USER", "VOLUME", "SHELL", "HEALTHCHECK", "STOPSIGNAL", "ONBUILD", "MAINTAINER"})
 VARIABLE_RE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
@@ -55,6 +57,8 @@ def parse_dockerfile(path: Path) -> Dockerfile:
     base, steps = None, []
     workdir, env = "/", {}
     for line, keyword, argument in _instructions(text):
+        if keyword not in INSTRUCTIONS:
+            raise GenerationError(f"{path}: line {line}: `{keyword}` is no Dockerfile instruction")
         if keyword == "FROM":
             base, steps, workdir, env = argument.split()[0] if argument.split() else None, [], "/", {}
         elif keyword == "WORKDIR":
@@ -65,6 +69,8 @@ def parse_dockerfile(path: Path) -> Dockerfile:
                     env[name] = _expand(value, env)
         elif keyword == "RUN":
             command = _exec_form(argument) or argument
+            if command.startswith("<<"):  # `RUN <<EOF` runs the heredoc's body as a script
+                command = "\n".join(command.splitlines()[1:-1])
             steps.append(Step(line, command, workdir, tuple(sorted(env.items())), classify(command)))
     return Dockerfile(base, tuple(steps))
 
@@ -105,11 +111,17 @@ def _command_words(words: list[str]) -> list[list[str]]:
     return [[w for w in c if not re.match(r"^\w+=", w)] or c for c in commands]
 
 
+HEREDOC_RE = re.compile(r"<<-?\s*[\"']?(\w+)[\"']?")
+
+
 def _instructions(text: str):
-    """(line number, KEYWORD, argument) with continuation lines joined and comments dropped."""
-    pending, start = "", 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
+    """(line number, KEYWORD, argument) with continuation lines joined, comments dropped, and a
+    heredoc (`RUN <<EOF ... EOF`) kept as part of its instruction."""
+    lines = text.splitlines()
+    pending, start, index = "", 0, 0
+    while index < len(lines):
+        number, stripped = index + 1, lines[index].strip()
+        index += 1
         if stripped.startswith("#") or (not stripped and pending):
             continue
         if not pending:
@@ -119,9 +131,18 @@ def _instructions(text: str):
             continue
         whole = (pending + stripped).strip()
         pending = ""
-        if whole:
-            keyword, _, argument = whole.partition(" ")
-            yield start, keyword.upper(), argument.strip()
+        if not whole:
+            continue
+        heredoc = HEREDOC_RE.search(whole)
+        if heredoc:
+            body = []
+            while index < len(lines) and lines[index].strip() != heredoc.group(1):
+                body.append(lines[index])
+                index += 1
+            index += 1
+            whole = "\n".join([whole, *body, heredoc.group(1)])
+        keyword, _, argument = whole.partition(" ")
+        yield start, keyword.upper(), argument.strip()
     if pending.strip():
         keyword, _, argument = pending.strip().partition(" ")
         yield start, keyword.upper(), argument.strip()

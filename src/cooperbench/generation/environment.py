@@ -206,10 +206,10 @@ def _short(command: str, width: int = 70) -> str:
 # ---------------------------------------------------------------- why something failed
 
 CAUSES = (
-    (re.compile(r"(?:^|\s)(\S+): (?:command )?not found"), "missing toolchain or tool: {0}"),
+    (re.compile(r"(?:^|\s)([\w.+-]+): (?:command )?not found"), "missing toolchain or tool: {0}"),
     (re.compile(r"no matching package named|failed to (?:download|load source for|get) .*crates|index\.crates\.io|github\.com/rust-lang/crates"),
      "the Rust crate registry cannot be reached (no network to crates.io here)"),
-    (re.compile(r"(?:No matching distribution found for|Could not find a version that satisfies the requirement) (\S+)"),
+    (re.compile(r"(?:No matching distribution found for|Could not find a version that satisfies the requirement) ([^\s'\"]+)"),
      "a Python package cannot be had: {0}"),
     (re.compile(r"(ModuleNotFoundError: No module named \S+)"), "import error: {0}"),
     (re.compile(r"(ImportError: .+)"), "import error: {0}"),
@@ -226,7 +226,7 @@ def explain_failure(output: str, exit_code: int | None, timed_out: bool = False)
     for pattern, message in CAUSES:
         found = pattern.search(output)
         if found:
-            return message.format(*(g.strip().strip("'\"`") for g in found.groups())) + f" (exit {exit_code})"
+            return message.format(*(g.strip() for g in found.groups())) + f" (exit {exit_code})"
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return f"exit {exit_code}: {lines[-1][:200] if lines else 'no output'}"
 

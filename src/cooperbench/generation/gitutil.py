@@ -50,6 +50,8 @@ def run_git(
         input=input,
         capture_output=True,
         text=True,
+        encoding="utf-8",
+        errors="surrogateescape",  # patches may hold any bytes: they pass through unchanged
         env=_env(env),
     )
     if check and proc.returncode != 0:

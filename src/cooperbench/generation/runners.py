@@ -28,6 +28,7 @@ class Outcomes:
     tests: dict[str, str] = field(default_factory=dict)  # normalized test id -> outcome
     collection_errors: dict[str, str] = field(default_factory=dict)  # module or file -> message
     runners: list[str] = field(default_factory=list)  # which runner kinds reported
+    tampered: list[str] = field(default_factory=list)  # ids whose report disagrees with the run's output
 
     def add(self, test_id: str, outcome: str) -> None:
         """Two ids that normalize alike are one test: the worse outcome stands."""
@@ -124,9 +125,28 @@ RUNNERS = (
 )
 
 
+ECHO_PREFIX = "@@cooperbench-pytest "
+
+
+def tampered_ids(reports: dict[str, bytes], output: str) -> list[str]:
+    """Test ids whose pytest report disagrees with the copy echoed on the run's stdout while it
+    ran: a test process that rewrote the report file after the fact. (Not judged when the output
+    was too long to keep whole.)"""
+    if "bytes cut ...]" in output:
+        return []
+    from_files, from_stream = Outcomes(), Outcomes()
+    for name in sorted(n for n in reports if n.startswith("pytest-")):
+        parse_pytest_jsonl(reports[name].decode("utf-8", "replace"), from_files)
+    echoed = [line[len(ECHO_PREFIX):] for line in output.splitlines() if line.startswith(ECHO_PREFIX)]
+    parse_pytest_jsonl("\n".join(echoed), from_stream)
+    ids = set(from_files.tests) | set(from_stream.tests)
+    return sorted(i for i in ids if from_files.tests.get(i) != from_stream.tests.get(i))
+
+
 def read_outcomes(reports: dict[str, bytes], output: str) -> Outcomes:
     """Every runner's record of one run: report files (name -> bytes) and the run's output."""
     outcomes = Outcomes()
+    outcomes.tampered = tampered_ids(reports, output)
     for runner in RUNNERS:
         before = (len(outcomes.tests), len(outcomes.collection_errors))
         if runner.report_prefix:

@@ -189,6 +189,11 @@ def judge_runs(base, before, after, scope, settings, reasons: Reasons) -> tuple[
             reasons.add("timeout", f"timeout: the {run.label} test run passed the {settings.timeout:g} s limit")
     if any(r.limit or r.timed_out for r in (before, after)):
         return empty
+    forged = before.tampered + after.tampered
+    if forged:
+        reasons.add("report_tampered", f"the test report disagrees with what the run printed as it went "
+                    f"(rewritten by the tests?): {', '.join(forged[:3])}")
+        return empty
     if after.problem:
         reasons.add("tests_did_not_run", f"with the feature the tests did not run: {after.problem}")
         return empty

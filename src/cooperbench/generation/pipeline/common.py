@@ -3,7 +3,10 @@ and the one-line error on failure."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -44,11 +47,30 @@ def attempts(params: Params, slug: str) -> Iterator[tuple[str, int, AttemptPaths
             yield task, k, AttemptPaths.pipeline(slug, task, k)
 
 
+def process_age() -> float:
+    """Seconds since this process started (its interpreter start-up and imports, when asked first)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        return time.time() - (boot + ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, StopIteration):
+        return 0.0
+
+
+def log_stage(name: str, startup: float, work: float) -> None:
+    """One line per stage run in generated/logs/stages.jsonl (timings: never a DVC output)."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / "stages.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"stage": name, "startup": round(startup, 3), "work": round(work, 3)}) + "\n")
+
+
 def main(function: Callable[..., None], *args: str) -> None:
     """Entry of stages/*.py: an error is one line on stderr and exit code 1; Ctrl-C exits 130
-    (sandboxes closed, nothing half-written)."""
+    (sandboxes closed, nothing half-written). Start-up and work times go to the stage log."""
+    startup, started = process_age(), time.monotonic()
     try:
         function(*args)
+        log_stage("@".join([function.__module__.rsplit(".", 1)[-1], *args]), startup, time.monotonic() - started)
     except GenerationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

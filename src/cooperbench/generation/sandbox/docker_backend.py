@@ -223,6 +223,9 @@ class DockerSandbox(Sandbox):
                 err.add(stderr)
         exit_code = api.exec_inspect(exec_id).get("ExitCode")
         duration = time.monotonic() - started
+        if not self.building:  # what the command left running dies with it, as in a local jail
+            api.exec_start(api.exec_create(self.container.id, ["sh", "-c", "kill -9 -1 2>/dev/null; true"],
+                                           user=SANDBOX_USER)["Id"])
         state = api.inspect_container(self.container.id).get("State", {})
         oom = bool(state.get("OOMKilled"))
         return CommandResult(

@@ -47,8 +47,14 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_reaped: set[str] = set()
+
+
 def reap(modal, app) -> None:
-    """Terminate sandboxes of ours whose owner process on this host is gone."""
+    """Terminate sandboxes of ours whose owner process on this host is gone (once per process)."""
+    if app.app_id in _reaped:
+        return
+    _reaped.add(app.app_id)
     host = socket.gethostname()
     for sandbox in modal.Sandbox.list(app_id=app.app_id, tags=TAGS):
         name, _, pid = sandbox.get_tags().get("owner", "").rpartition(":")

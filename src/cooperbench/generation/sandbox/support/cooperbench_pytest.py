@@ -4,6 +4,10 @@ It writes one JSON line per test outcome, and one per module that fails to colle
 its own under $COOPERBENCH_REPORTS, so a runner script that calls pytest several times leaves one
 report per call and nothing in the script has to change. It also lifts `--maxfail`/`-x`: one
 failing test must not hide the outcomes of the tests after it (the run's exit code still fails).
+
+Each record is also echoed, as it happens, on the stdout pytest started with (a duplicate taken
+before any test code runs): that copy has left the sandbox by the time the candidate's code could
+rewrite the report file, so the two are compared out of process (runners.py).
 """
 
 import json
@@ -11,6 +15,11 @@ import os
 import secrets
 
 _handle = None
+try:
+    _echo = os.dup(1)  # before capture and before any test code: the run's own stdout
+except OSError:
+    _echo = None
+ECHO_PREFIX = "@@cooperbench-pytest "
 
 
 def _write(record: dict) -> None:
@@ -21,7 +30,10 @@ def _write(record: dict) -> None:
     if _handle is None:
         name = f"pytest-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
         _handle = open(os.path.join(folder, name), "a", encoding="utf-8", buffering=1)
-    _handle.write(json.dumps(record) + "\n")
+    line = json.dumps(record)
+    _handle.write(line + "\n")
+    if _echo is not None:
+        os.write(_echo, f"\n{ECHO_PREFIX}{line}\n".encode())
 
 
 def pytest_configure(config) -> None:

@@ -1,0 +1,76 @@
+"""What a task's Dockerfile and runner give its environment: the steps, their kinds, the
+packages-as-of date, and one-line reasons when something cannot be had."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO
+from cooperbench.generation import GenerationError, load_task
+from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, parse_dockerfile
+from cooperbench.generation.environment import explain_failure, plan_for
+
+DOCKERFILE = """FROM python:3.11-slim AS base
+ARG VERSION=1
+RUN apt-get update && apt-get install -y git \\
+    libjpeg-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /workspace
+RUN git clone https://github.com/o/r.git repo && cd repo && git checkout abc
+ENV PIP_NO_CACHE_DIR=1 MODE=v${VERSION}
+WORKDIR repo
+# a comment inside
+RUN pip install --upgrade pip && \\
+    pip install -e ".[dev]"
+RUN ["python", "-m", "pip", "install", "pytest"]
+RUN <<EOF
+pip install a
+pip install b
+EOF
+COPY runner.sh /usr/local/bin/
+RUN chmod +x /usr/local/bin/runner.sh
+ENTRYPOINT ["/usr/local/bin/runner.sh"]
+"""
+
+
+def test_dockerfile_steps_with_their_place_environment_and_kind(tmp_path):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    parsed = parse_dockerfile(tmp_path / "Dockerfile")
+    assert parsed.base_image == "python:3.11-slim"
+    kinds = [(s.line, s.kind, s.workdir) for s in parsed.steps]
+    assert kinds == [(3, SYSTEM, "/"), (6, REPOSITORY, "/workspace"), (10, INSTALL, "/workspace/repo"),
+                     (12, INSTALL, "/workspace/repo"), (13, INSTALL, "/workspace/repo"), (18, LAYOUT, "/workspace/repo")]
+    install = parsed.steps[2]
+    assert install.command == 'pip install --upgrade pip &&  pip install -e ".[dev]"'
+    assert dict(install.env) == {"PIP_NO_CACHE_DIR": "1", "MODE": "v1", "VERSION": "1"}
+    assert parsed.steps[3].command == "python -m pip install pytest"
+    assert parsed.steps[4].command == "pip install a\npip install b"
+
+
+def test_a_garbage_dockerfile_is_one_line(tmp_path):
+    (tmp_path / "Dockerfile").write_text("this is not\na dockerfile\n")
+    with pytest.raises(GenerationError, match=r"Dockerfile: line 1: `THIS` is no Dockerfile instruction"):
+        parse_dockerfile(tmp_path / "Dockerfile")
+
+
+def test_plan_of_the_demo_and_its_key():
+    task = load_task(DEMO)
+    plan = plan_for(task)
+    assert [s.kind for s in plan.steps] == [INSTALL, LAYOUT] and plan.runner == task.runner
+    assert plan.key("local") != plan.key("docker")  # one environment per backend
+    assert plan.key("local") == plan_for(load_task(DEMO)).key("local")  # and stable
+
+
+@pytest.mark.parametrize(
+    "output, code, cause",
+    [
+        ("bash: line 3: go: command not found\n", 127, "missing toolchain or tool: go (exit 127)"),
+        ("error: no matching package named `serde` found\n", 101, "the Rust crate registry cannot be reached"),
+        ("ERROR: No matching distribution found for torch==9.9\n", 1, "a Python package cannot be had: torch==9.9"),
+        ("E   ModuleNotFoundError: No module named 'dspy'\n", 2, "import error: ModuleNotFoundError: No module named 'dspy'"),
+        ("something odd\nthe last line\n", 3, "exit 3: the last line"),
+    ],
+)
+def test_failures_name_their_cause(output, code, cause):
+    assert cause in explain_failure(output, code)
