@@ -105,8 +105,8 @@ def main() -> None:
           f"(network blocked in all: {all(started_sandboxes)}); injected latency {per_attempt:.1f} s per attempt")
     print(f"wall {wall:.1f} s vs ideal {ideal:.1f} s: scheduler overhead {100 * (wall - ideal) / ideal:.1f} % "
           f"(target under 5 %)")
-    print(f"for scale: the seed's conflict check ran 652 pairs in 240 s on 75 sandboxes; ours needs no sandbox "
-          f"(python bench/conflicts.py)")
+    print("for scale: the seed's conflict check ran 652 pairs in 240 s on 75 sandboxes; ours needs no sandbox "
+          "(python bench/conflicts.py)")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@ cd "$(dirname "$0")/.."
 if ! command -v bwrap >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing bubblewrap (the local backend's sandbox)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }; then
+      echo "error: apt-get could not install bubblewrap, which the local backend needs" >&2
+      exit 1
+    fi
   else
-    echo "warning: bubblewrap (bwrap) is missing; the local backend needs it (apt-get install bubblewrap)" >&2
+    echo "error: bubblewrap (bwrap) is missing and cannot be installed here (not root, or no apt-get): install it" >&2
+    exit 1
   fi
 fi
 

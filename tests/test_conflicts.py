@@ -93,7 +93,7 @@ def test_conflicts_cli_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     pairs = json.loads(out.read_text())
     assert len(pairs) == 21
-    assert {"f1": "2", "f2": "candidate", "has_conflict": True, "files": ["miniconf/config.py"], "regions": 1} in pairs
+    assert {"f1": 2, "f2": "candidate", "has_conflict": True, "files": ["miniconf/config.py"], "regions": 1} in pairs
     assert "21 pairs: 5 conflicting, 16 clean" in proc.stdout
 
 

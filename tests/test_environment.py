@@ -3,7 +3,6 @@ packages-as-of date, and one-line reasons when something cannot be had."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -7,14 +7,13 @@ which turns the skip into a failure so a missing daemon cannot pass unnoticed.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
 from conftest import DEMO, ROOT
-from cooperbench.generation import GenerationError, load_task
+from cooperbench.generation import load_task
 from cooperbench.generation.environment import EnvironmentFailure
 from cooperbench.generation.sandbox import docker_backend, open_sandbox
 from cooperbench.generation.sandbox.limits import Limits

@@ -15,7 +15,7 @@ from conftest import DEMO, ROOT
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.sandbox import open_sandbox
 from cooperbench.generation.sandbox.base import BoundedBuffer, network_env
-from cooperbench.generation.sandbox.limits import GiB, Limits
+from cooperbench.generation.sandbox.limits import Limits
 from cooperbench.generation.sandbox.local_backend import LocalSandbox, reap
 from cooperbench.generation.task import resolve_repo
 

@@ -16,7 +16,6 @@ import pytest
 from conftest import DEMO
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.sandbox import modal_backend, open_sandbox
-from cooperbench.generation.sandbox.modal_backend import APP_NAME
 
 
 class FakeProcess:

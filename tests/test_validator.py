@@ -12,9 +12,8 @@ import time
 
 import pytest
 
-from conftest import DEMO, ROOT, assert_one_line_error, git, run_cli
+from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 from cooperbench.generation import load_task
-from cooperbench.generation.environment import EnvironmentFailure
 from cooperbench.generation.task import resolve_repo
 from cooperbench.generation.validator import ValidationSettings, validate_candidate, validate_generated_feature
 

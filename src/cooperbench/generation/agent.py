@@ -15,7 +15,6 @@ nothing is written, and the next run tries again.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from cooperbench.generation.layout import DESCRIPTION_FILE, AttemptPaths
 from cooperbench.generation.models import InfrastructureError, is_model_behaviour, make_model, price_known
 from cooperbench.generation.progress import say
 from cooperbench.generation.replay import is_replay
+from cooperbench.generation.schemas import Outcome, Usage, dump, parse
 from cooperbench.generation.sandbox import Sandbox, open_sandbox
 from cooperbench.generation.sandbox.base import REPO_DIR
 from cooperbench.generation.task import Task
@@ -228,10 +228,6 @@ def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, 
         usage["note"] = "a replayed session: the recorded turns were re-issued, the commands really ran"
     atomic.write_text(paths.diff, outcome.diff)
     atomic.write_text(paths.description, outcome.description or "")
-    atomic.write_json(paths.usage, usage)
-    atomic.write_json(paths.outcome, result)
+    atomic.write_json(paths.usage, dump(parse(usage, Usage, paths.usage)))
+    atomic.write_json(paths.outcome, dump(parse(result, Outcome, paths.outcome)))
     return result
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))

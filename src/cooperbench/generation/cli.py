@@ -5,7 +5,6 @@ Every failure the user can fix ends as one line on stderr and a non-zero exit, n
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict
 from enum import Enum

@@ -32,7 +32,11 @@ class PairResult:
     regions: int
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Feature ids as integers, as verdict.json has them; other labels ("candidate") as they are."""
+        data = asdict(self)
+        for key in ("f1", "f2"):
+            data[key] = int(data[key]) if data[key].isdigit() else data[key]
+        return data
 
 
 def source_only(patch: str, origin: str, test_patterns: tuple[str, ...]) -> str:

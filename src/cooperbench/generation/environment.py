@@ -24,12 +24,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, Step, parse_dockerfile
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.layout import RUNNER_PATH
 from cooperbench.generation.task import Task, cache_root
+
+if TYPE_CHECKING:
+    from cooperbench.generation.sandbox.base import CommandResult
 
 SUPPORT_DIR = "/opt/cooperbench"  # shims and the pytest plugin, read-only in every sandbox
 SHIM_DIR = f"{SUPPORT_DIR}/bin"
@@ -138,14 +141,15 @@ def grading_env() -> dict[str, str]:
 # ---------------------------------------------------------------- the build
 
 
-class Builder:
+class Builder(Protocol):
     """What the build needs of a backend's sandbox (network on, environment writable)."""
 
-    def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None): ...
+    def run(self, command: str, *, timeout: float, cwd: str | None = None,
+            env: dict[str, str] | None = None) -> CommandResult: ...
 
     def write_file(self, path: str, data: bytes) -> None: ...
 
-    def read_file(self, path: str, limit: int = ...) -> bytes: ...
+    def read_file(self, path: str, limit: int) -> bytes: ...
 
 
 def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Callable[[str], None]) -> list[dict]:
@@ -168,7 +172,7 @@ def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Call
         if not result.ok:
             raise EnvironmentFailure(f"{plan.task}: environment step failed ({step.label}: {_short(step.command)}): "
                                      f"{explain_failure(result.stdout + result.stderr, result.exit_code, result.timed_out)}")
-    say(f"warm-up run of runner.sh (installs recorded)")
+    say("warm-up run of runner.sh (installs recorded)")
     builder.write_file(f"{PATCHES_DIR}/tests.patch", BASE_RUN_PATCH.encode())
     result = builder.run(f"bash {RUNNER_PATH} tests.patch", timeout=STEP_TIMEOUT, cwd="/workspace/repo",
                          env={**era, "CB_SHIM_MODE": "record"})

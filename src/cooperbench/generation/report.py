@@ -8,13 +8,13 @@ the report's table of attempts.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 from cooperbench.generation import atomic
 from cooperbench.generation.conflicts import conflict_matrix
 from cooperbench.generation.layout import AttemptPaths
+from cooperbench.generation.schemas import Usage, Verdict, dump, read_json
 from cooperbench.generation.task import Task
 
 
@@ -23,8 +23,8 @@ def read_attempt(task: str, attempt: int, paths: AttemptPaths) -> dict:
         "task": task,
         "attempt": attempt,
         "paths": paths,
-        "verdict": json.loads(paths.verdict_json.read_text(encoding="utf-8")),
-        "usage": json.loads(paths.usage.read_text(encoding="utf-8")),
+        "verdict": dump(read_json(paths.verdict_json, Verdict)),
+        "usage": dump(read_json(paths.usage, Usage)),
     }
 
 

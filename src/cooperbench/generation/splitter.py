@@ -16,6 +16,7 @@ from cooperbench.generation import atomic, diffs
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import patch_applies
 from cooperbench.generation.layout import DESCRIPTION_FILE, AttemptPaths
+from cooperbench.generation.schemas import SplitRecord, dump, parse
 from cooperbench.generation.task import Task
 
 SCRATCH_PREFIXES = ("tmp_", "temp_", "debug_", "scratch")
@@ -137,7 +138,7 @@ def write_split(split: Split, out_dir: Path) -> None:
     atomic.write_text(out_dir / "feature.patch", split.feature_patch)
     atomic.write_text(out_dir / "tests.patch", split.tests_patch)
     atomic.write_text(out_dir / "feature.md", split.feature_md or "")
-    atomic.write_json(out_dir / "split.json", split.summary())
+    atomic.write_json(out_dir / "split.json", dump(parse(split.summary(), SplitRecord, out_dir / "split.json")))
 
 
 def split_step(task: Task, paths: AttemptPaths) -> Split:

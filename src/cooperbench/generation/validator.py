@@ -27,12 +27,12 @@ from pathlib import Path
 from cooperbench.generation import atomic, conflicts, diffs, novelty, testrun
 from cooperbench.generation.closure import code_digest
 from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock
-from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import patch_applies
 from cooperbench.generation.harness import harness_changes
 from cooperbench.generation.layout import AttemptPaths
 from cooperbench.generation.runners import PASSED, SKIPPED, belongs_to
 from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.schemas import Verdict, dump, parse
 from cooperbench.generation.sandbox.base import close_all
 from cooperbench.generation.task import Task, cache_root, load_task, resolve_repo
 
@@ -310,7 +310,7 @@ def validate_step(task: Task, git_dir: Path, paths: AttemptPaths, settings: Vali
     if key:
         verdict["key"] = key  # the inputs it was computed from (pipeline/validate.py)
     log = verdict.pop("log", {})
-    atomic.write_json(paths.verdict_json, verdict)
+    atomic.write_json(paths.verdict_json, dump(parse(verdict, Verdict, paths.verdict_json)))
     return {**verdict, "log": log}
 
 

@@ -1,2 +1,0 @@
-
-no tests ran in 0.57s
