@@ -260,3 +260,46 @@ def test_cli_runs_attempts_in_parallel_with_a_summary(tmp_path):
     assert "attempt1] step 8" in proc.stderr and "attempt2] VALID" in proc.stderr
     done = sorted(p.parent.name for p in (tmp_path / "out").rglob("verdict.json"))
     assert done == ["attempt1", "attempt2"]
+
+
+def test_infrastructure_failures_are_retried_and_results_are_not():
+    from cooperbench.generation.errors import InfrastructureError
+    from cooperbench.generation.work import run_items
+
+    calls = {"flaky": 0, "result": 0}
+
+    def work(item: str) -> None:
+        calls[item] += 1
+        if item == "flaky" and calls[item] == 1:
+            raise InfrastructureError("the sandbox would not start")
+        if item == "result":
+            raise GenerationError("a bug, or bad input: not to be retried")
+
+    with pytest.raises(GenerationError, match="1 of 2 things failed .* result: a bug"):
+        run_items(["flaky", "result"], work, jobs=2, name=str, what="things", retries=2)
+    assert calls == {"flaky": 2, "result": 1}
+
+
+def test_ctrl_c_stops_generation_at_once_and_leaves_nothing(task_with_sessions, tmp_path, isolated_cache):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_session(task_with_sessions / "replays" / "slow.traj.json", ["sleep 97531", SUBMIT])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "cooperbench.generation", "--task", str(task_with_sessions),
+                             "--model", "replay/slow", "--attempts", "2", "--jobs", "2", "--output", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "sleep 97531" not in subprocess.run(["pgrep", "-af", "sleep 97531"], capture_output=True, text=True).stdout:
+            assert time.monotonic() < deadline and proc.poll() is None, "the attempts never started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)  # not the 97531 s the commands would take
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert not list(out.rglob("attempt*")) if out.exists() else True
+    assert "sleep 97531" not in subprocess.run(["pgrep", "-af", "sleep 97531"], capture_output=True, text=True).stdout

@@ -25,9 +25,9 @@ from typing import Any, Callable
 import yaml
 
 from cooperbench.generation import atomic, provenance
-from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.layout import DESCRIPTION_FILE, AttemptPaths
-from cooperbench.generation.models import InfrastructureError, is_model_behaviour, make_model, price_known
+from cooperbench.generation.models import is_model_behaviour, make_model, price_known
 from cooperbench.generation.progress import say
 from cooperbench.generation.replay import is_replay
 from cooperbench.generation.schemas import Outcome, Usage, dump, parse

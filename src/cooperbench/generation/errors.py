@@ -1,5 +1,10 @@
-"""The one exception type the CLI turns into a one-line message instead of a traceback."""
+"""The exception types the CLI turns into a one-line message instead of a traceback."""
 
 
 class GenerationError(Exception):
     """Bad input or a failed step, worded for the user: it names the file and the problem."""
+
+
+class InfrastructureError(GenerationError):
+    """The machinery failed (an endpoint, credentials, a sandbox that would not start), not the
+    model: there is no result to keep, and trying again may succeed."""

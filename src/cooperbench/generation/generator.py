@@ -132,7 +132,8 @@ def generate_features(
         target = attempt_dir(output, task, settings.model, k)
         results[k] = run_attempt(task, git_dir, prompt, settings, backend, target, validation, k)
 
-    run_items(list(range(1, attempts + 1)), one, jobs=jobs, name=lambda k: f"attempt{k}", what="attempts")
+    run_items(list(range(1, attempts + 1)), one, jobs=jobs, name=lambda k: f"attempt{k}", what="attempts",
+              retries=settings.retries)
     return [results[k] for k in sorted(results)]
 
 

@@ -10,16 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.redact import is_secret
 from cooperbench.generation.replay import is_replay, make_replay_model, recorded_turns, replay_file
 
 os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch of the price list
-
-
-class InfrastructureError(GenerationError):
-    """The machinery failed (endpoint, credentials, sandbox), not the model: no result to keep."""
 
 
 def load_dotenv_file(path: Path = Path(".env")) -> None:

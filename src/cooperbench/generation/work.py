@@ -7,22 +7,36 @@ every sandbox at once: items in flight end, nothing half-written stays.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable, TypeVar
 
-from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox.base import close_all
+from cooperbench.generation.errors import GenerationError, InfrastructureError
+from cooperbench.generation.sandbox.base import close_all, stopping
 
 T = TypeVar("T")
 
 
-def run_items(items: list[T], work: Callable[[T], None], *, jobs: int, name: Callable[[T], str], what: str) -> None:
-    """`work(item)` for every item, `jobs` at a time; failures are gathered and raised at the end."""
+def run_items(items: list[T], work: Callable[[T], None], *, jobs: int, name: Callable[[T], str], what: str,
+              retries: int = 1) -> None:
+    """`work(item)` for every item, `jobs` at a time; an infrastructure failure (an endpoint, a
+    sandbox that would not start) is tried again up to `retries` times, nothing else is; the
+    failures left are gathered and raised at the end."""
     if not items:
         return
+
+    def attempt(item: T) -> None:
+        for tried in range(1, max(1, retries) + 1):
+            try:
+                return work(item)
+            except InfrastructureError:
+                if tried == max(1, retries) or stopping.is_set():
+                    raise
+                time.sleep(min(30, 2 ** tried))
+
     failures: list[tuple[T, BaseException]] = []
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
-    futures = {pool.submit(work, item): item for item in items}
+    futures = {pool.submit(attempt, item): item for item in items}
     try:
         for future in as_completed(futures):
             error = future.exception()

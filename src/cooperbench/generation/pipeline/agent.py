@@ -120,7 +120,8 @@ def run(slug: str) -> None:
                 shutil.rmtree(staged.agent, ignore_errors=True)
                 shutil.rmtree(staged.session, ignore_errors=True)
 
-        run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job.task.name} attempt{job.attempt}", what="attempts")
+        run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job.task.name} attempt{job.attempt}", what="attempts",
+                  retries=params.agent.retries)
     endings = Counter(json.loads(p.outcome.read_text())["exit_status"] for p in kept)
     print(f"{slug}: {len(kept)} attempts ({len(jobs)} run now, {len(kept) - len(jobs)} kept): "
           + ", ".join(f"{status} {n}" for status, n in sorted(endings.items())))

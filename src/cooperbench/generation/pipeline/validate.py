@@ -53,6 +53,7 @@ def run(slug: str) -> None:
         finally:
             shutil.rmtree(staged.verdict, ignore_errors=True)
 
-    run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job[0]} attempt{job[1]}", what="validations")
+    run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job[0]} attempt{job[1]}", what="validations",
+              retries=params.agent.retries)
     valid = sum(json.loads((p / "verdict.json").read_text())["valid"] for p in kept)
     print(f"{slug}: {valid}/{len(kept)} valid ({len(jobs)} validated now)")

@@ -97,16 +97,22 @@ def cap_text(text: str, limit: int) -> str:
 
 _live: set["Sandbox"] = set()
 _live_lock = threading.Lock()
+stopping = threading.Event()  # set on Ctrl-C: no sandbox opens after it
 
 
 def track(sandbox: "Sandbox", alive: bool = True) -> None:
     """Keep the set of open sandboxes, so an interrupt can close them all at once."""
     with _live_lock:
         (_live.add if alive else _live.discard)(sandbox)
+    if alive and stopping.is_set():
+        sandbox.close()
+        raise KeyboardInterrupt
 
 
 def close_all() -> None:
-    """Close every open sandbox of this process (Ctrl-C): the commands running in them end."""
+    """Close every open sandbox of this process (Ctrl-C), and open no more: the commands running
+    in them end, and so does the work waiting for them."""
+    stopping.set()
     with _live_lock:
         open_ones = list(_live)
     for sandbox in open_ones:

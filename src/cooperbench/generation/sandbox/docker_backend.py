@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from cooperbench.generation import environment
-from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.progress import say
 from cooperbench.generation.sandbox.base import (
     OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, network_env, track,
@@ -160,13 +160,7 @@ class DockerSandbox(Sandbox):
         self.client = client()
         self.image = image or ensure_env_image(self.client, task, git_dir)
         self.env_id = self.client.images.get(self.image).id.removeprefix("sha256:")[:16]
-        self.container = self.client.containers.run(
-            self.image, ["sleep", "infinity"], entrypoint=[], detach=True, init=True,
-            network_mode="host" if (network or building) else "none",
-            labels={LABEL: "sandbox", OWNER_LABEL: owner()},
-            mem_limit=limits.memory, pids_limit=limits.pids, nano_cpus=2_000_000_000,
-            tmpfs={"/tmp": f"size={2 * GiB},mode=1777"} if not building else None,
-        )
+        self.container = self._start(network or building, building)
         track(self)
         image_path = (self.client.images.get(self.image).attrs.get("Config", {}).get("Env") or [])
         path = next((e.split("=", 1)[1] for e in image_path if e.startswith("PATH=")), SYSTEM_PATH)
@@ -174,6 +168,20 @@ class DockerSandbox(Sandbox):
         self.env = {**environment.base_env(path, home), **(network_env() if building else {})}
         if not building:
             self._checked("mkdir -p /tmp/home")
+
+    def _start(self, network: bool, building: bool):
+        import docker.errors
+
+        try:
+            return self.client.containers.run(
+                self.image, ["sleep", "infinity"], entrypoint=[], detach=True, init=True,
+                network_mode="host" if network else "none",
+                labels={LABEL: "sandbox", OWNER_LABEL: owner()},
+                mem_limit=self.limits.memory, pids_limit=self.limits.pids, nano_cpus=2_000_000_000,
+                tmpfs={"/tmp": f"size={2 * GiB},mode=1777"} if not building else None,
+            )
+        except docker.errors.APIError as exc:
+            raise InfrastructureError(f"{self.image}: the container would not start: {exc.explanation or exc}") from None
 
     def _checked(self, command: str) -> None:
         result = self.run(command, timeout=60, cwd="/")

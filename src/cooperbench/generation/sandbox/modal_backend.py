@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cooperbench.generation import environment
-from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.progress import say
 from cooperbench.generation.sandbox.base import (
     OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, track,
@@ -125,7 +125,7 @@ class ModalSandbox(Sandbox):
         except modal.exception.AuthError as exc:
             raise GenerationError(f"Modal refused the credentials ({exc}); run `modal token new`") from None
         except modal.exception.Error as exc:
-            raise GenerationError(f"Modal could not start a sandbox for {task.name}: {exc}") from None
+            raise InfrastructureError(f"Modal could not start a sandbox for {task.name}: {exc}") from None
         track(self)
         self.env = environment.base_env(SYSTEM_PATH, "/workspace/home" if building else "/tmp/home")
 
