@@ -35,12 +35,12 @@ def loop_overhead() -> None:
 
     agent_mod.SandboxEnvironment.execute = timed_execute
     with open_sandbox(task, "local", resolve_repo(task)) as sandbox, tempfile.TemporaryDirectory() as scratch:
-        agent_mod.run_agent(sandbox, prompt, agent_mod.AgentSettings(model=MODEL), task.path, task.base_commit,
+        agent_mod.run_agent(sandbox, prompt, agent_mod.AgentSettings(model=MODEL), task,
                             Path(scratch) / "warmup.json")  # imports and first-call costs out of the way
         command_time = 0.0
         started = time.perf_counter()
-        outcome = agent_mod.run_agent(sandbox, prompt, agent_mod.AgentSettings(model=MODEL), task.path,
-                                      task.base_commit, Path(scratch) / "t.json")
+        outcome = agent_mod.run_agent(sandbox, prompt, agent_mod.AgentSettings(model=MODEL), task,
+                                      Path(scratch) / "t.json")
         total = time.perf_counter() - started
     agent_mod.SandboxEnvironment.execute = execute
     steps = outcome.steps

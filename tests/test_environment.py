@@ -68,6 +68,7 @@ def test_plan_of_the_demo_and_its_key():
         ("error: no matching package named `serde` found\n", 101, "the Rust crate registry cannot be reached"),
         ("ERROR: No matching distribution found for torch==9.9\n", 1, "a Python package cannot be had: torch==9.9"),
         ("E   ModuleNotFoundError: No module named 'dspy'\n", 2, "import error: ModuleNotFoundError: No module named 'dspy'"),
+        ("Error: getaddrinfo ENOTFOUND download.cypress.io\n", 1, "download.cypress.io cannot be reached from here"),
         ("something odd\nthe last line\n", 3, "exit 3: the last line"),
     ],
 )

@@ -110,6 +110,11 @@ def base_env(path_tail: str, home: str) -> dict[str, str]:
         # today's pnpm fails an install whose dependencies have build scripts it was not told to
         # run; the pnpm of the dataset's images warned and went on, as this makes it do
         "pnpm_config_strict_dep_builds": "false",
+        # test tools that fetch their own browsers or apps from outside the package registries
+        # (which is all a sandbox build may reach): skipped; a runner that needs them says so
+        "CYPRESS_INSTALL_BINARY": "0",
+        "PUPPETEER_SKIP_DOWNLOAD": "1",
+        "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "TERM": "dumb",
@@ -133,7 +138,7 @@ def grading_env() -> dict[str, str]:
         "PYTEST_ADDOPTS": "-p cooperbench_pytest --continue-on-collection-errors -p no:cacheprovider",
         "GOFLAGS": "-json",
         "CARGO_NET_OFFLINE": "true",
-        "npm_config_offline": "true",
+        "npm_config_prefer_offline": "true",
         "CI": "true",
     }
 
@@ -218,8 +223,9 @@ CAUSES = (
     (re.compile(r"(ModuleNotFoundError: No module named \S+)"), "import error: {0}"),
     (re.compile(r"(ImportError: .+)"), "import error: {0}"),
     (re.compile(r"(error: externally-managed-environment)"), "{0}"),
-    (re.compile(r"(?:Temporary failure in name resolution|Could not resolve host|Network is unreachable|ENOTFOUND|EAI_AGAIN)"),
-     "no network"),
+    (re.compile(r"(?:getaddrinfo (?:ENOTFOUND|EAI_AGAIN)|Could not resolve host:?) ([\w.-]+)"),
+     "{0} cannot be reached from here (only the package registries can)"),
+    (re.compile(r"(?:Temporary failure in name resolution|Network is unreachable)"), "no network"),
 )
 
 

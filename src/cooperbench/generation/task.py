@@ -290,8 +290,9 @@ def _materialize_shipped(task: Task) -> Path:
     commit = _commit_folder(target, task.shipped_repo, SHIPPED_MESSAGE)
     if commit != task.base_commit:
         raise GenerationError(
-            f"{task.shipped_repo}: its files commit to {commit[:12]}, not BASE_COMMIT "
-            f"{task.base_commit[:12]} in setup.sh (edited after the task was written?)"
+            f"{task.shipped_repo}: its files commit to {commit[:12]}, not BASE_COMMIT {task.base_commit[:12]} in "
+            f"setup.sh: edited after the task was written, or an upstream repository (whose commit cannot be "
+            f"remade from files: give a clone with --repo or `repos:` instead of shipping repo/)"
         )
     run_git(["update-ref", "refs/heads/base", commit], target)
     return target

@@ -102,15 +102,14 @@ def build_environment(task: Task, git_dir: Path, plan: environment.EnvPlan, tool
     scratch = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=target.parent))
     try:
         workspace = scratch / "workspace"
-        for folder in (workspace / "repo", workspace / "home", workspace / ".cooperbench", scratch / "template"):
+        for folder in (workspace / "repo", workspace / "home", workspace / ".cooperbench"):
             folder.mkdir(parents=True)
-        copy_tree(template, scratch / "template")
         say(f"[env {task.name}] building the local environment (once; cached in {target.parent})")
-        with LocalSandbox(task, scratch / "template", env_dir=scratch, building=True) as builder:
+        with LocalSandbox(task, template, env_dir=scratch, building=True) as builder:
             steps = [{"step": "venv", "exit_code": _make_venv(builder, task)}]
             steps += environment.build(builder, plan, runs_system_steps=False,
                                        say=lambda line: say(f"[env {task.name}] {line}"))
-        _finish_template(task, template, scratch)
+        _finish_template(template, scratch)
         record = {"key": key, "task": task.name, "base_commit": task.base_commit, "base_image": plan.base_image,
                   "python": sys.version.split()[0], "toolchains": list(toolchains.path), "steps": steps}
         (scratch / "env.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -129,11 +128,10 @@ def _make_venv(builder: "LocalSandbox", task: Task) -> int:
     return result.exit_code
 
 
-def _finish_template(task: Task, checkout: Path, scratch: Path) -> None:
+def _finish_template(checkout: Path, scratch: Path) -> None:
     """The sandboxes' starting repository: the clean checkout plus the files installs wrote into
     the source tree (kept by the shims), as a task image has them."""
     template = scratch / "template"
-    shutil.rmtree(template)
     template.mkdir()
     copy_tree(checkout, template)
     overlay = scratch / "workspace" / ".cooperbench" / "overlay"
@@ -160,7 +158,8 @@ class LocalSandbox(Sandbox):
     def __init__(self, task: Task, git_dir: Path, *, network: bool = False, env_dir: Path | None = None,
                  building: bool = False, limits: Limits = Limits()):
         """A sandbox of `task` in its environment (built if needed). `building`: the environment
-        builder's own sandbox (network on, environment writable, `git_dir` is the template)."""
+        builder's own sandbox (network on, environment writable, `git_dir` is the checkout to
+        start from)."""
         bwrap_path()
         self.task, self.closed, self.limits, self.building = task, False, limits, building
         self._running: set[subprocess.Popen] = set()

@@ -60,6 +60,18 @@ restore_tree_files() {
   return 0
 }
 
+run_cached_npx() {  # `npx pkg@spec args` offline: the copy of pkg@spec the build's npx cached
+  local spec arg rest=() found=0 dir pkg
+  spec=$(first_word "$@")
+  dir=$(grep -lF "\"$spec\"" "${npm_config_cache:-$HOME/.npm}"/_npx/*/package.json 2>/dev/null | head -1)
+  [[ -n $dir ]] || return 0
+  pkg=${spec%@*}; [[ -z $pkg ]] && pkg=$spec
+  for arg in "$@"; do
+    if [[ $found == 1 ]]; then rest+=("$arg"); elif [[ $arg == "$spec" ]]; then found=1; fi
+  done
+  [[ -x ${dir%/package.json}/node_modules/.bin/${pkg##*/} ]] && exec "${dir%/package.json}/node_modules/.bin/${pkg##*/}" "${rest[@]}"
+}
+
 tool=$(real_tool) || exit 127
 if is_install "$@"; then
   case ${CB_SHIM_MODE:-} in
@@ -86,4 +98,5 @@ if is_install "$@"; then
       echo "[cooperbench] not in the task's cached environment, running it (no network): $name $*" >&2 ;;
   esac
 fi
+[[ $name == npx && ${CB_SHIM_MODE:-} == serve ]] && run_cached_npx "$@"
 exec "$tool" "$@"
