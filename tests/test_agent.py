@@ -108,7 +108,7 @@ def test_env_and_printenv_show_no_key(task_with_sessions, tmp_path, monkeypatch)
     written = "".join(p.read_text() for p in result.attempt_dir.rglob("*") if p.is_file())
     assert FAKE_KEY not in written
     assert "OPENAI_API_KEY" not in result.trajectory_path.read_text()
-    assert "PATH=/opt/cooperbench/bin:/workspace/venv/bin" in result.trajectory_path.read_text()  # the commands did run
+    assert "PATH=/opt/cooperbench/bin:" in result.trajectory_path.read_text()  # the commands did run
 
 
 def test_secrets_are_redacted_from_trajectories(task_with_sessions, tmp_path, monkeypatch):

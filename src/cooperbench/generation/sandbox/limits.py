@@ -101,9 +101,14 @@ class Cgroup:
 
 
 def reap_cgroups() -> None:
-    """Remove empty groups left by processes that no longer exist."""
-    for pattern in ("*/cooperbench-*", "cooperbench-*", "*/*/*/cooperbench-*", "*/*/cooperbench-*"):
-        for group in CGROUP_ROOT.glob(pattern):
+    """Remove empty groups left by processes that no longer exist (other processes may be
+    removing theirs at the same time: a group that vanishes mid-walk is fine)."""
+    for pattern in ("cooperbench-*", "*/cooperbench-*", "*/*/cooperbench-*", "*/*/*/cooperbench-*"):
+        try:
+            groups = list(CGROUP_ROOT.glob(pattern))
+        except OSError:
+            continue
+        for group in groups:
             pid = group.name.split("-")[1]
             if pid.isdigit() and not pid_alive(int(pid)):
                 try:
