@@ -198,3 +198,17 @@ def test_a_test_whose_data_the_tests_patch_edits_is_one_of_its_tests():
     base, before, after = {case: PASSED}, {case: FAILED}, {case: FAILED}
     f2p, p2p = grade(base, before, after, scope={"tests/test_a.py": {"CASES"}})
     assert f2p["still_failing"] == [case] and p2p == {"ok": True, "tests": [], "broken": []}
+
+
+def test_a_change_deep_inside_a_test_counts_for_that_test_not_its_whole_group():
+    """react_hook_form task153: hunks inside one `it` whose line is outside the hunk; git's hunk
+    header names the enclosing `describe`, the base file names the `it`."""
+    base = ("describe('handleSubmit', () => {\n"
+            "  it('keeps', () => {\n    expect(1).toBe(1);\n  });\n\n"
+            "  it('bubbles the error', async () => {\n    const a = 1;\n    const b = 2;\n    const c = 3;\n"
+            "    render(a);\n    done(b);\n  });\n});\n")
+    patch = ("diff --git a/src/x.test.tsx b/src/x.test.tsx\n--- a/src/x.test.tsx\n+++ b/src/x.test.tsx\n"
+             "@@ -8,3 +8,4 @@ describe('handleSubmit', () => {\n     const b = 2;\n     const c = 3;\n+    check(c);\n"
+             "     render(a);\n")
+    assert touched_tests(patch)["src/x.test.tsx"] == {"handleSubmit"}  # the header alone: the whole group
+    assert touched_tests(patch, lambda path: base)["src/x.test.tsx"] == {"bubbles the error"}

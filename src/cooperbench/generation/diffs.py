@@ -173,15 +173,19 @@ def definition_name(line: str | None) -> str | None:
     return match.group("name") if match else None
 
 
-def touched_definitions(file_diff: FileDiff) -> set[str]:
+def touched_definitions(file_diff: FileDiff, base_lines: list[str] | None = None) -> set[str]:
     """Names of the definitions a file's change adds, removes or edits.
 
     A changed line counts for the definition it sits in, unless it comes after a definition line
-    of its own run (then it belongs to that new definition).
+    of its own run (then it belongs to that new definition). Where a hunk starts inside a
+    definition, the base file (`base_lines`, when given) says which one: git's hunk header names
+    only the outermost (a jest `describe`, a Python class), which would take in all its tests.
     """
     names: set[str] = set()
     for hunk in file_diff.parsed:
         enclosing = definition_name(hunk.section_header)
+        if base_lines:
+            enclosing = _enclosing(base_lines, hunk.source_start - 1) or enclosing
         before_own_definition = True
         for line in hunk:
             if line.is_context:
@@ -195,3 +199,21 @@ def touched_definitions(file_diff: FileDiff) -> set[str]:
             elif before_own_definition and line.value.strip() and enclosing:
                 names.add(enclosing)
     return names
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _enclosing(lines: list[str], index: int) -> str | None:
+    """The innermost definition around line `index` (0-based) of a file: the nearest definition
+    line above it that is indented less than the first non-blank line from there on."""
+    at = next((i for i in range(index, len(lines)) if lines[i].strip()), None)
+    if at is None:
+        return None
+    depth = _indent(lines[at])
+    for i in range(at - 1, -1, -1):
+        name = definition_name(lines[i])
+        if name and _indent(lines[i]) < depth:
+            return name
+    return None

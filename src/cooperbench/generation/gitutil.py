@@ -114,3 +114,10 @@ def patch_applies(git_dir: Path, base: str, patch: str) -> str | None:
     """None when `patch` applies to `base` (no checkout needed), else the reason it does not."""
     with scratch_objects(git_dir) as env, temp_index(git_dir, base, env) as indexed:
         return apply_to_index(git_dir, patch, indexed)
+
+
+def read_blob(git_dir: Path, commit: str, path: str) -> str | None:
+    """A file's text at a commit, or None (absent, or a blob a partial clone lacks: not fetched)."""
+    with scratch_objects(git_dir) as env:
+        proc = run_git(["cat-file", "blob", f"{commit}:{path}"], git_dir, env={**env, "GIT_NO_LAZY_FETCH": "1"}, check=False)
+    return proc.stdout if proc.returncode == 0 else None

@@ -23,11 +23,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from cooperbench.generation import atomic, conflicts, diffs, novelty, testrun
 from cooperbench.generation.closure import code_digest
 from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock
-from cooperbench.generation.gitutil import patch_applies
+from cooperbench.generation.gitutil import patch_applies, read_blob
 from cooperbench.generation.harness import harness_changes
 from cooperbench.generation.layout import AttemptPaths
 from cooperbench.generation.runners import PASSED, SKIPPED, belongs_to
@@ -61,9 +62,15 @@ class Reasons:
 # ---------------------------------------------------------------- grading
 
 
-def touched_tests(tests_patch: str) -> dict[str, set[str]]:
-    """Per test file that tests.patch keeps, the definitions it adds or changes."""
-    return {f.path: diffs.touched_definitions(f) for f in diffs.parse_diff(tests_patch, "tests.patch") if f.status != "deleted"}
+def touched_tests(tests_patch: str, base_file: Callable[[str], str | None] = lambda path: None) -> dict[str, set[str]]:
+    """Per test file that tests.patch keeps, the definitions it adds or changes (`base_file`
+    gives a file's text at the base commit, to place changes deep inside a definition)."""
+    scope = {}
+    for f in diffs.parse_diff(tests_patch, "tests.patch"):
+        if f.status != "deleted":
+            base = base_file(f.path) if f.status == "modified" else None
+            scope[f.path] = diffs.touched_definitions(f, base.splitlines() if base else None)
+    return scope
 
 
 def from_tests_patch(test_id: str, scope: dict[str, set[str]]) -> bool:
@@ -228,7 +235,8 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
     runs, log = {}, {}
     if applies["ok"] and not static["harness_files"]:
         base, before, after, versions = run_all(task, git_dir, feature_patch, tests_patch, settings)
-        fail_to_pass, pass_to_pass = judge_runs(base, before, after, touched_tests(tests_patch), settings, reasons)
+        scope = touched_tests(tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
+        fail_to_pass, pass_to_pass = judge_runs(base, before, after, scope, settings, reasons)
         runs = {run.label: run.to_dict() for run in (base, before, after)}
         log = {"runs": {run.label: run.log() for run in (base, before, after)}, "versions": versions}
     verdict = verdict_skeleton(task, reasons, settings.backend)
