@@ -28,6 +28,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from cooperbench.generation.records import write_index  # noqa: E402
 BIN = Path(sys.executable).parent
 DEMOS = ("miniconf_task/task1", "durations_task/task1")
 
@@ -73,18 +75,25 @@ def synthetic(scratch: Path, tasks: int, models: int, attempts: int, jobs: int) 
     return project
 
 
+def demo_of(task: str) -> str:
+    """The demo task a synthetic task copies."""
+    return next(d for d in DEMOS if task.startswith(d.split("_task")[0]))
+
+
 def fill_outputs(project: Path, donor: Path) -> None:
-    """Every attempt slot gets a copy of one real attempt's outputs; the report is made for real."""
+    """Every attempt slot gets a copy of one real attempt's outputs, indexed as its stage would
+    index them; the report is made for real."""
     params = yaml.safe_load((project / "params.yaml").read_text())
     model = next(iter(yaml.safe_load((donor / "params.yaml").read_text())["models"]))
     for kind in ("agent", "sessions", "split", "verdicts"):
-        source = donor / "generated" / kind / model / DEMOS[0] / "attempt1"
         for slug in params["models"]:
             for task in params["tasks"]:
+                source = donor / "generated" / kind / model / demo_of(task) / "attempt1"
                 for k in range(1, params["attempts"] + 1):
                     shutil.copytree(source, project / "generated" / kind / slug / task / f"attempt{k}")
+            write_index(project / "generated" / kind / slug, project / "generated" / "index" / kind / f"{slug}.json")
     for task in params["tasks"]:
-        shutil.copytree(donor / "generated" / "prompts" / DEMOS[0], project / "generated" / "prompts" / task)
+        shutil.copytree(donor / "generated" / "prompts" / demo_of(task), project / "generated" / "prompts" / task)
 
 
 def full_run(project: Path, env: dict) -> str:
@@ -93,12 +102,12 @@ def full_run(project: Path, env: dict) -> str:
     work = sum(s["work"] for s in stages)
     startup = sum(s["startup"] for s in stages)
     agent_wall = sum(s["work"] for s in stages if s["stage"].startswith("agent@"))
-    attempt_time = sum(json.loads(p.read_text())["wall_time"] for p in (project / "generated/sessions").rglob("usage.json"))
-    n = len(list((project / "generated/sessions").rglob("usage.json")))
-    return (f"{n} attempts in {len(stages)} stage runs: wall {wall:.0f} s; stage work {work:.0f} s, start-up {startup:.1f} s, "
-            f"DVC bookkeeping {wall - work - startup:.1f} s -> bookkeeping + start-up {100 * (wall - work) / wall:.1f} % "
-            f"of the wall time (target < 10 %); agent stages: {attempt_time:.0f} s of attempts in {agent_wall:.0f} s "
-            f"= {attempt_time / agent_wall:.2f} attempts at once")
+    spans = [json.loads(p.read_text())["seconds"] for p in (project / "generated/logs/agent").rglob("*.json")]
+    return (f"{len(spans)} attempts in {len(stages)} stage runs: wall {wall:.0f} s; stage work {work:.0f} s, start-up "
+            f"{startup:.1f} s, DVC bookkeeping {wall - work - startup:.1f} s -> bookkeeping + start-up "
+            f"{100 * (wall - work) / wall:.1f} % of the wall time (target < 10 %); agent stages: {sum(spans):.0f} s of "
+            f"attempts (sandbox and environment build included) in {agent_wall:.0f} s = {sum(spans) / agent_wall:.2f} "
+            f"attempts at once")
 
 
 def main() -> None:
@@ -112,7 +121,7 @@ def main() -> None:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(demo)], check=True)
     env = environment(scratch, demo)
     cold = run([str(BIN / "dvc"), "repro"], demo, env)
-    print(f"demo (2 x 2 x 2, 9 stages): fresh clone cold dvc repro {cold:.1f} s; {bookkeeping(demo, env)}")
+    print(f"demo (2 x 2 x 2, 8 stages): fresh clone cold dvc repro {cold:.1f} s; {bookkeeping(demo, env)}")
     tasks, models, attempts = (int(x) for x in args.scale.split(","))
     project = synthetic(scratch, tasks, models, attempts, args.jobs)
     fill_outputs(project, demo)

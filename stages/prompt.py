@@ -1,8 +1,6 @@
-"""DVC stage `prompt@<task>`: see cooperbench.generation.pipeline.prompt."""
-
-import sys
+"""DVC stage `prompt`: see cooperbench.generation.pipeline.prompt."""
 
 from cooperbench.generation.pipeline.common import main
 from cooperbench.generation.pipeline.prompt import run
 
-main(run, sys.argv[1])
+main(run)

@@ -76,8 +76,10 @@ def edit_params(project: Path, change) -> None:
 
 
 def restore(project: Path) -> None:
-    """Back to the committed params, lock and outputs, for the next test."""
-    git(project, "checkout", "--", "params.yaml", "dvc.lock")
+    """Back to the committed params, lock and outputs, for the next test (outputs of stages a test
+    added included)."""
+    git(project, "checkout", "--", ".")
+    git(project, "clean", "-fdqx", "generated")
     dvc(project, "checkout", "--force")
 
 
@@ -97,13 +99,13 @@ def project(tmp_path_factory):
 
 def test_stages_and_first_repro(project):
     stages = dvc(project, "stage", "list", "--name-only").stdout.split()
-    # 2 prompts + (agent, split, validate) per model + report: attempts run inside their stage
+    # prompt + (agent, split, validate) per model + report: tasks and attempts run inside their stage
     assert sorted(stages) == sorted([
-        "prompt@miniconf_task/task1", "prompt@durations_task/task1", "agent@replay_conflicting", "agent@replay_isolated",
-        "split@replay_conflicting", "split@replay_isolated", "validate@replay_conflicting", "validate@replay_isolated",
-        "report"])
+        "prompt", "agent@replay_conflicting", "agent@replay_isolated", "split@replay_conflicting", "split@replay_isolated",
+        "validate@replay_conflicting", "validate@replay_isolated", "report"])
     log = (project / "first-repro.log").read_text()
-    assert log.count("Running stage") == 9
+    assert log.count("Running stage") == 8
+    assert "prompts: 2 written, 0 kept" in log
     assert "replay_conflicting: 4 attempts (4 run now, 0 kept): Submitted 4" in log
     assert log.rstrip().count("# Feature generation report") == 1  # the report is printed
     metrics = json.loads((project / "generated" / "metrics.json").read_text())["models"]
@@ -127,8 +129,10 @@ def test_lineage_in_dvc_lock_and_records(project):
     assert agent["params"]["params.yaml"]["models.replay_conflicting"]["name"] == "replay/conflicting"
     assert "models.replay_isolated" not in agent["params"]["params.yaml"]  # its own model entry only
     deps = {d["path"] for d in agent["deps"]}
-    assert {"generated/prompts", "dataset", "src/cooperbench/generation/agent.py"} <= deps
-    assert "src/cooperbench/generation/validator.py" not in deps
+    assert {"generated/prompts", "src/cooperbench/generation/agent.py"} <= deps
+    assert "src/cooperbench/generation/validator.py" not in deps and "dataset" not in deps  # dataset/ enters through prompt
+    split_deps = {d["path"] for d in lock["split@replay_conflicting"]["deps"]}
+    assert "generated/index/agent/replay_conflicting.json" in split_deps and "generated/agent/replay_conflicting" not in split_deps
     outcome = json.loads((project / part("agent", "replay_conflicting", 1) / "outcome.json").read_text())
     prompt = (project / "generated/prompts/miniconf_task/task1/prompt.md").read_bytes()
     assert outcome["inputs"]["prompt"] == hashlib.sha256(prompt).hexdigest()
@@ -137,7 +141,7 @@ def test_lineage_in_dvc_lock_and_records(project):
     assert checked.returncode == 0 and "8 attempts, 0 with broken lineage" in checked.stdout
     edit_params(project, lambda p: p["prompt"].update(max_hotspots=3))
     try:
-        dvc(project, "repro", "prompt@miniconf_task/task1")  # a new prompt; the attempts are stale now
+        dvc(project, "repro", "prompt")  # new prompts; the attempts are stale now
         stale = run_tool(project, "lineage")
         assert stale.returncode == 1 and "prompt changed since it ran" in stale.stdout
     finally:
@@ -187,13 +191,34 @@ def test_editing_one_task_redoes_only_that_tasks_attempts(project):
     original = feature_md.read_text()
     feature_md.write_text(original + "\nEdited.\n")
     try:
-        changed = changed_stages(project)
-        assert "prompt@durations_task/task1" in changed and "prompt@miniconf_task/task1" not in changed
+        assert "prompt" in changed_stages(project)
         proc = dvc(project, "repro", "agent@replay_isolated")
+        assert "prompts: 1 written, 1 kept" in proc.stdout
         assert "replay_isolated: 4 attempts (2 run now, 2 kept)" in proc.stdout  # durations' only
     finally:
         feature_md.write_text(original)
         restore(project)
+
+
+def test_stages_refuse_inputs_their_upstream_did_not_write(project):
+    """A stage depends on its upstream's index and on the prompts, not on the folders themselves:
+    run on its own after an edit that bypassed the pipeline, it stops in one line."""
+    diff = project / part("agent", "replay_isolated", 1) / "diff.patch"
+    feature_md = project / "dataset" / "durations_task" / "task1" / "feature1" / "feature.md"
+    original_diff, original_md = diff.read_bytes(), feature_md.read_bytes()
+    try:
+        diff.write_bytes(original_diff + b"\n")
+        proc = run_stage(project, "split", "replay_isolated")
+        assert_one_line_error(proc, str(part("agent", "replay_isolated", 1)) + "/diff.patch", "index/agent/replay_isolated.json")
+        diff.write_bytes(original_diff)
+        feature_md.write_bytes(original_md + b"\nEdited.\n")
+        proc = run_stage(project, "validate", "replay_isolated")
+        assert_one_line_error(proc, "dataset/durations_task/task1", "changed since its prompt was made")
+    finally:
+        diff.write_bytes(original_diff)
+        feature_md.write_bytes(original_md)
+    assert run_stage(project, "split", "replay_isolated").returncode == 0
+    assert changed_stages(project) == set()
 
 
 def test_outputs_are_a_function_of_their_inputs(project):
@@ -214,7 +239,7 @@ def test_outputs_are_a_function_of_their_inputs(project):
         first = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
         second = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]
         for stage in first:
-            if stage.startswith(("prompt@", "split@", "validate@")):
+            if stage.startswith(("prompt", "split@", "validate@")):
                 assert first[stage] == second[stage], stage
         assert [o for o in first["agent@replay_isolated"]["outs"] if "generated/agent" in o["path"]] == \
                [o for o in second["agent@replay_isolated"]["outs"] if "generated/agent" in o["path"]]
@@ -306,8 +331,9 @@ def test_a_killed_repro_leaves_a_readable_lock_and_redoes_only_what_is_missing(p
         params.update(tasks=["miniconf_task/task1"])
 
     edit_params(project, add_slow_model)
-    lock_before = (project / "dvc.lock").read_text()
     try:
+        dvc(project, "repro", "prompt")  # the prompts of the new task list, so that the kill lands in the agent
+        lock_before = (project / "dvc.lock").read_text()
         proc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro", "agent@replay_slow"], cwd=project, start_new_session=True,
                                 env={**env(), "PYTHONPATH": str(project / "src")}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
@@ -342,6 +368,11 @@ def test_promotion_never_overwrites_and_keeps_provenance(project, tmp_path):
     assert second.returncode == 1 and "a copy of feature7" in second.stderr
     assert not (project / "dataset" / "miniconf_task" / "task1" / "feature8").exists()
     shutil.rmtree(added)
+
+
+def run_stage(project: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, f"stages/{name}.py", *args], cwd=project, capture_output=True, text=True,
+                          env={**env(), "PYTHONPATH": str(project / "src")})
 
 
 def run_tool(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,7 +1,12 @@
-"""Per-attempt records inside a stage's output folder: keys, digests, and pruning.
+"""Per-attempt records inside a stage's output folder: keys, digests, indexes and pruning.
 
 An item's key hashes everything its result depends on (inputs, settings, code version); an item
 whose published record carries the same key is done and is not computed again (not re-billed).
+
+An index lists the digest of every file a stage wrote into one output folder. The next stage
+depends on that one small file instead of the folder (DVC hashes a folder dependency file by file,
+every `dvc status`, which at a thousand attempts costs seconds) and checks the folder against it
+before reading anything, so the lineage stays exact.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ import json
 import shutil
 from pathlib import Path
 from typing import Iterable
+
+from cooperbench.generation import atomic
+from cooperbench.generation.errors import GenerationError
 
 
 def key_of(record: dict) -> str:
@@ -23,6 +31,29 @@ def digest_folder(folder: Path) -> str:
     for file in sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(str(file.relative_to(folder)).encode() + b"\0" + hashlib.sha256(file.read_bytes()).digest())
     return digest.hexdigest()[:20]
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def write_index(folder: Path, index: Path) -> None:
+    atomic.write_json(index, {"folder": str(folder), "files": file_digests(folder)})
+
+
+def check_index(folder: Path, index: Path) -> None:
+    """Fail in one line when `folder` is not what its stage wrote (edited, or left by another run)."""
+    if not index.is_file():
+        raise GenerationError(f"{index}: missing; run `dvc repro` to make {folder}")
+    recorded, now = json.loads(index.read_text(encoding="utf-8"))["files"], file_digests(folder)
+    if recorded != now:
+        changed = sorted(name for name in recorded.keys() | now.keys() if recorded.get(name) != now.get(name))
+        raise GenerationError(f"{folder / changed[0]}: not what {index} records ({len(changed)} files differ); "
+                              f"run `dvc repro` to bring it up to date")
 
 
 def prune(root: Path, keep: Iterable[Path]) -> None:

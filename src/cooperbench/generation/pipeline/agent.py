@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,11 @@ from cooperbench.generation.closure import code_digest
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.layout import GENERATED, AttemptPaths
 from cooperbench.generation.models import check_model, probe_model
-from cooperbench.generation.pipeline.common import PROMPTS, attempts, git_dir_for, load_params, load_tasks
+from cooperbench.generation.pipeline.common import (LOGS, PROMPTS, attempts, checked_tasks, git_dir_for, load_params,
+                                                    publish_index, task_digest)
 from cooperbench.generation.schemas import Params
 from cooperbench.generation.task import Task
-from cooperbench.generation.records import digest_folder, key_of, prune
+from cooperbench.generation.records import key_of, prune
 from cooperbench.generation.work import run_items
 
 
@@ -85,13 +87,12 @@ def run(slug: str) -> None:
     if slug not in params.models:
         raise GenerationError(f"params.yaml: no model `{slug}` under `models`")
     settings = settings_for(params, slug)
-    tasks = load_tasks(params)
+    tasks = checked_tasks(params)
     code = agent_code()
-    task_files = {name: digest_folder(task.path) for name, task in tasks.items()}
     jobs, kept = [], []
     for task_name, k, paths in attempts(params, slug):
         prompt = (PROMPTS / task_name / "prompt.md").read_text(encoding="utf-8")
-        record = attempt_record(params, slug, task_name, k, prompt, task_files[task_name], code)
+        record = attempt_record(params, slug, task_name, k, prompt, task_digest(task_name), code)
         kept.append(paths)
         if not is_done(paths, record["key"]):
             jobs.append(Job(tasks[task_name], k, paths, prompt, record))
@@ -108,6 +109,7 @@ def run(slug: str) -> None:
 
         def one(job: Job) -> None:
             budget.check()
+            started = time.monotonic()
             staged = AttemptPaths(atomic.staging_dir(job.paths.agent), atomic.staging_dir(job.paths.session),
                                   job.paths.split, job.paths.verdict)
             try:
@@ -116,12 +118,16 @@ def run(slug: str) -> None:
                 budget.add(json.loads(staged.usage.read_text())["cost"])
                 atomic.replace_dir(staged.session, job.paths.session)
                 atomic.replace_dir(staged.agent, job.paths.agent)
+                atomic.write_json(LOGS / "agent" / slug / job.task.name / f"attempt{job.attempt}.json",
+                                  {"seconds": round(time.monotonic() - started, 3)})  # sandbox and environment included
             finally:
                 shutil.rmtree(staged.agent, ignore_errors=True)
                 shutil.rmtree(staged.session, ignore_errors=True)
 
         run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job.task.name} attempt{job.attempt}", what="attempts",
                   retries=params.agent.retries)
+    publish_index("agent", slug)
+    publish_index("sessions", slug)
     endings = Counter(json.loads(p.outcome.read_text())["exit_status"] for p in kept)
     print(f"{slug}: {len(kept)} attempts ({len(jobs)} run now, {len(kept) - len(jobs)} kept): "
           + ", ".join(f"{status} {n}" for status, n in sorted(endings.items())))

@@ -1,5 +1,6 @@
-"""What every stage shares: params.yaml, the tasks it names, their repositories, the attempts,
-and the one-line error on failure."""
+"""What every stage shares: params.yaml, the tasks it names (checked against what their prompts
+were made from), their repositories, the attempts, the output indexes, and the one-line error
+on failure."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Callable, Iterator
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.layout import GENERATED, AttemptPaths
+from cooperbench.generation.records import check_index, digest_folder, write_index
 from cooperbench.generation.schemas import Params, read_yaml
 from cooperbench.generation.task import Task, load_task, resolve_repo
 
@@ -19,6 +21,8 @@ PARAMS = Path("params.yaml")
 DATASET = Path("dataset")
 PROMPTS = GENERATED / "prompts"
 LOGS = GENERATED / "logs"  # timings and output tails: git-ignored, never a DVC output
+INDEX = GENERATED / "index"  # per stage and model: the digest of every file it wrote
+TASK_INPUTS = "inputs.json"  # in each task's prompt folder: the digest of the task's files
 
 
 def load_params(path: Path = PARAMS) -> Params:
@@ -32,6 +36,37 @@ def load_tasks(params: Params, path: Path = PARAMS) -> dict[str, Task]:
             raise GenerationError(f"{path}: task {name} does not exist under {DATASET}/")
         tasks[name] = load_task(DATASET / name)
     return tasks
+
+
+def task_digest(name: str) -> str:
+    """The digest of dataset/<name> that its prompt was made from."""
+    return json.loads((PROMPTS / name / TASK_INPUTS).read_text(encoding="utf-8"))["task_files"]
+
+
+def checked_tasks(params: Params) -> dict[str, Task]:
+    """The tasks, each as its prompt saw it. Stages after `prompt` depend on generated/prompts
+    rather than on dataset/ (one folder hashed once, not once per stage), so they refuse a task
+    whose files changed since: the digest in its prompt folder must be the task's digest now."""
+    tasks = load_tasks(params)
+    for name, task in tasks.items():
+        if not (PROMPTS / name / TASK_INPUTS).is_file() or task_digest(name) != digest_folder(task.path):
+            raise GenerationError(f"{DATASET / name}: changed since its prompt was made (or has none); "
+                                  f"run `dvc repro`, which makes the prompt first")
+    return tasks
+
+
+def index_path(kind: str, slug: str) -> Path:
+    return INDEX / kind / f"{slug}.json"
+
+
+def publish_index(kind: str, slug: str) -> None:
+    write_index(GENERATED / kind / slug, index_path(kind, slug))
+
+
+def check_inputs(slug: str, *kinds: str) -> None:
+    """The upstream outputs of one model are exactly what their stages recorded."""
+    for kind in kinds:
+        check_index(GENERATED / kind / slug, index_path(kind, slug))
 
 
 def git_dir_for(params: Params, task: Task) -> Path:

@@ -1,13 +1,40 @@
-"""Stage `prompt@<task>`: the agent's prompt and the task's hot spots."""
+"""Stage `prompt`: the agent's prompt and the hot spots of every task params.yaml names.
+
+Each task's folder records the digest of the task files it was made from (`inputs.json`, with a
+key over that digest, the prompt settings and the code): a task whose key is unchanged keeps its
+prompt, a task no longer named is removed. Later stages depend on these folders, not on dataset/.
+"""
 
 from __future__ import annotations
 
-from cooperbench.generation.pipeline.common import DATASET, PROMPTS, load_params
+import json
+import shutil
+from pathlib import Path
+
+from cooperbench.generation import atomic
+from cooperbench.generation.closure import code_digest
+from cooperbench.generation.pipeline.common import PROMPTS, TASK_INPUTS, load_params, load_tasks
 from cooperbench.generation.prompt import write_prompt
-from cooperbench.generation.task import load_task
+from cooperbench.generation.records import digest_folder, key_of, prune
 
 
-def run(task_name: str) -> None:
+def run() -> None:
     params = load_params()
-    write_prompt(load_task(DATASET / task_name), PROMPTS / task_name, max_hotspots=params.prompt.max_hotspots)
-    print(f"{task_name}: prompt written")
+    code = code_digest(Path(__file__))
+    made = 0
+    for name, task in load_tasks(params).items():
+        inputs = {"task": name, "task_files": digest_folder(task.path), "settings": params.prompt.model_dump(), "code": code}
+        inputs["key"] = key_of(inputs)
+        recorded = PROMPTS / name / TASK_INPUTS
+        if recorded.is_file() and json.loads(recorded.read_text(encoding="utf-8")).get("key") == inputs["key"]:
+            continue
+        staged = atomic.staging_dir(PROMPTS / name)
+        try:
+            write_prompt(task, staged, max_hotspots=params.prompt.max_hotspots)
+            atomic.write_json(staged / TASK_INPUTS, inputs)
+            atomic.replace_dir(staged, PROMPTS / name)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+        made += 1
+    prune(PROMPTS, [PROMPTS / name for name in params.tasks])
+    print(f"prompts: {made} written, {len(params.tasks) - made} kept")

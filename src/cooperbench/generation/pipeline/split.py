@@ -1,5 +1,6 @@
 """Stage `split@<model>`: every attempt's diff of one model into feature.patch, tests.patch and
-feature.md (cheap, so every attempt is split again when the stage runs)."""
+feature.md (cheap, so every attempt is split again when the stage runs). It reads that model's
+agent outputs, checked against the agent stage's index."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from dataclasses import replace
 
 from cooperbench.generation import atomic
 from cooperbench.generation.layout import GENERATED
-from cooperbench.generation.pipeline.common import attempts, load_params, load_tasks
+from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks, load_params, publish_index
 from cooperbench.generation.splitter import split_step
 from cooperbench.generation.records import prune
 
 
 def run(slug: str) -> None:
     params = load_params()
-    tasks = load_tasks(params)
+    tasks = checked_tasks(params)
+    check_inputs(slug, "agent")
     kept, problems = [], 0
     for task_name, _, paths in attempts(params, slug):
         staged = replace(paths, split=atomic.staging_dir(paths.split))
@@ -26,4 +28,5 @@ def run(slug: str) -> None:
             shutil.rmtree(staged.split, ignore_errors=True)
         kept.append(paths.split)
     prune(GENERATED / "split" / slug, kept)
+    publish_index("split", slug)
     print(f"{slug}: {len(kept)} attempts split, {len(kept) - problems} candidates")

@@ -17,7 +17,8 @@ from cooperbench.generation import atomic
 from cooperbench.generation.closure import code_digest
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.layout import GENERATED
-from cooperbench.generation.pipeline.common import LOGS, attempts, git_dir_for, load_params, load_tasks
+from cooperbench.generation.pipeline.common import (LOGS, attempts, check_inputs, checked_tasks, git_dir_for, load_params,
+                                                    publish_index, task_digest)
 from cooperbench.generation.validator import ValidationSettings, validate_step
 from cooperbench.generation.records import digest_folder, key_of, prune
 from cooperbench.generation.work import run_items
@@ -27,14 +28,14 @@ def run(slug: str) -> None:
     params = load_params()
     if slug not in params.models:
         raise GenerationError(f"params.yaml: no model `{slug}` under `models`")
-    tasks = load_tasks(params)
+    tasks = checked_tasks(params)
+    check_inputs(slug, "agent", "split")
     settings = ValidationSettings(backend=params.backend, timeout=params.validation.timeout)
     code = code_digest(Path(__file__))
-    task_files = {name: digest_folder(task.path) for name, task in tasks.items()}
     jobs, kept = [], []
     for task_name, k, paths in attempts(params, slug):
         key = key_of({"split": digest_folder(paths.split), "outcome": paths.outcome.read_text(encoding="utf-8"),
-                      "task_files": task_files[task_name], "settings": [settings.backend, settings.timeout],
+                      "task_files": task_digest(task_name), "settings": [settings.backend, settings.timeout],
                       "code": code})
         kept.append(paths.verdict)
         done = paths.verdict_json.is_file() and json.loads(paths.verdict_json.read_text()).get("key") == key
@@ -55,5 +56,6 @@ def run(slug: str) -> None:
 
     run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job[0]} attempt{job[1]}", what="validations",
               retries=params.agent.retries)
+    publish_index("verdicts", slug)
     valid = sum(json.loads((p / "verdict.json").read_text())["valid"] for p in kept)
     print(f"{slug}: {valid}/{len(kept)} valid ({len(jobs)} validated now)")
