@@ -10,7 +10,7 @@
    bookkeeping (the rest; target < 10 % with start-up), and the attempts' concurrency (the
    attempts' summed time over the agent stages' wall time).
 
-Run: python bench/pipeline.py [--scale 30,4,10] [--full 30,4,2] [--jobs 2]
+Run: python bench/pipeline.py [--scale 30,4,10 | --scale ""] [--full 30,4,10] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def bookkeeping(project: Path, env: dict) -> str:
     return f"no-op dvc repro {noop:.2f} s, dvc status {status:.2f} s, dvc exp show {show:.2f} s"
 
 
-def synthetic(scratch: Path, tasks: int, models: int, attempts: int, jobs: int) -> Path:
+def synthetic(scratch: Path, name: str, tasks: int, models: int, attempts: int, jobs: int) -> Path:
     """A copy of this repository whose params name `tasks` copies of the demo tasks."""
-    project = scratch / f"project-{tasks}x{models}x{attempts}"
+    project = scratch / f"{name}-{tasks}x{models}x{attempts}"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(project)], check=True)
     names = []
     for i in range(1, tasks + 1):
@@ -122,19 +122,20 @@ def main() -> None:
     env = environment(scratch, demo)
     cold = run([str(BIN / "dvc"), "repro"], demo, env)
     print(f"demo (2 x 2 x 2, 8 stages): fresh clone cold dvc repro {cold:.1f} s; {bookkeeping(demo, env)}")
-    tasks, models, attempts = (int(x) for x in args.scale.split(","))
-    project = synthetic(scratch, tasks, models, attempts, args.jobs)
-    fill_outputs(project, demo)
-    env = environment(scratch, project)
-    run([str(BIN / "dvc"), "repro", "-s", "report"], project, env)  # the report over every copied attempt
-    run([str(BIN / "dvc"), "commit", "-f"], project, env)
-    stages = len(subprocess.run([str(BIN / "dvc"), "stage", "list", "--name-only"], cwd=project, env=env,
-                                capture_output=True, text=True).stdout.split())
-    print(f"{tasks} x {models} x {attempts} ({tasks * models * attempts} attempts, {stages} stages), outputs in place: "
-          f"{bookkeeping(project, env)} (targets: < 5 s, < 3 s, < 3 s)")
+    if args.scale:
+        tasks, models, attempts = (int(x) for x in args.scale.split(","))
+        project = synthetic(scratch, "filled", tasks, models, attempts, args.jobs)
+        fill_outputs(project, demo)
+        env = environment(scratch, project)
+        run([str(BIN / "dvc"), "repro", "-s", "report"], project, env)  # the report over every copied attempt
+        run([str(BIN / "dvc"), "commit", "-f"], project, env)
+        stages = len(subprocess.run([str(BIN / "dvc"), "stage", "list", "--name-only"], cwd=project, env=env,
+                                    capture_output=True, text=True).stdout.split())
+        print(f"{tasks} x {models} x {attempts} ({tasks * models * attempts} attempts, {stages} stages), outputs in place: "
+              f"{bookkeeping(project, env)} (targets: < 5 s, < 3 s, < 3 s)")
     if args.full:
         tasks, models, attempts = (int(x) for x in args.full.split(","))
-        project = synthetic(scratch, tasks, models, attempts, args.jobs)
+        project = synthetic(scratch, "full", tasks, models, attempts, args.jobs)
         print(f"full run {tasks} x {models} x {attempts}, jobs {args.jobs}: {full_run(project, environment(scratch, project))}")
     shutil.rmtree(scratch, ignore_errors=True)
 
