@@ -217,6 +217,13 @@ def test_stages_refuse_inputs_their_upstream_did_not_write(project):
     finally:
         diff.write_bytes(original_diff)
         feature_md.write_bytes(original_md)
+    for record in (project / "generated/index/agent/replay_isolated.json", project / "generated/prompts" / TASK / "inputs.json"):
+        original = record.read_bytes()
+        try:
+            record.write_text("{not json")
+            assert_one_line_error(run_stage(project, "split", "replay_isolated"), str(record.relative_to(project)), "unreadable")
+        finally:
+            record.write_bytes(original)
     assert run_stage(project, "split", "replay_isolated").returncode == 0
     assert changed_stages(project) == set()
 

@@ -28,17 +28,25 @@ def key_of(record: dict) -> str:
 def digest_folder(folder: Path) -> str:
     """A hash of every file under `folder` (names and bytes)."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(str(file.relative_to(folder)).encode() + b"\0" + hashlib.sha256(file.read_bytes()).digest())
+    for name, sha in file_digests(folder).items():
+        digest.update(name.encode() + b"\0" + bytes.fromhex(sha))
     return digest.hexdigest()[:20]
 
 
 def file_digests(folder: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under `folder`, in path order."""
     folder = Path(folder)
-    if not folder.is_dir():
-        return {}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def published_key(record: Path) -> str | None:
+    """The key a published record carries; None when there is none or it cannot be read (then the
+    item is simply done again)."""
+    try:
+        return json.loads(Path(record).read_text(encoding="utf-8")).get("key")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def write_index(folder: Path, index: Path) -> None:
@@ -47,9 +55,11 @@ def write_index(folder: Path, index: Path) -> None:
 
 def check_index(folder: Path, index: Path) -> None:
     """Fail in one line when `folder` is not what its stage wrote (edited, or left by another run)."""
-    if not index.is_file():
-        raise GenerationError(f"{index}: missing; run `dvc repro` to make {folder}")
-    recorded, now = json.loads(index.read_text(encoding="utf-8"))["files"], file_digests(folder)
+    try:
+        recorded = json.loads(index.read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise GenerationError(f"{index}: missing or unreadable; run `dvc repro` to make {folder}") from None
+    now = file_digests(folder)
     if recorded != now:
         changed = sorted(name for name in recorded.keys() | now.keys() if recorded.get(name) != now.get(name))
         raise GenerationError(f"{folder / changed[0]}: not what {index} records ({len(changed)} files differ); "

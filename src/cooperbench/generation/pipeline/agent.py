@@ -27,7 +27,7 @@ from cooperbench.generation.pipeline.common import (LOGS, PROMPTS, attempts, che
                                                     publish_index, task_digest)
 from cooperbench.generation.schemas import Params
 from cooperbench.generation.task import Task
-from cooperbench.generation.records import key_of, prune
+from cooperbench.generation.records import key_of, prune, published_key
 from cooperbench.generation.work import run_items
 
 
@@ -73,9 +73,7 @@ def attempt_record(params: Params, slug: str, task: str, attempt: int, prompt: s
 
 
 def is_done(paths: AttemptPaths, key: str) -> bool:
-    if not (paths.outcome.is_file() and paths.usage.is_file()):
-        return False
-    return json.loads(paths.outcome.read_text(encoding="utf-8")).get("key") == key
+    return paths.usage.is_file() and published_key(paths.outcome) == key
 
 
 def agent_code() -> str:

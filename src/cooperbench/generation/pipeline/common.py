@@ -40,7 +40,11 @@ def load_tasks(params: Params, path: Path = PARAMS) -> dict[str, Task]:
 
 def task_digest(name: str) -> str:
     """The digest of dataset/<name> that its prompt was made from."""
-    return json.loads((PROMPTS / name / TASK_INPUTS).read_text(encoding="utf-8"))["task_files"]
+    recorded = PROMPTS / name / TASK_INPUTS
+    try:
+        return json.loads(recorded.read_text(encoding="utf-8"))["task_files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise GenerationError(f"{recorded}: missing or unreadable; run `dvc repro`, which makes the prompt first") from None
 
 
 def checked_tasks(params: Params) -> dict[str, Task]:
@@ -49,8 +53,8 @@ def checked_tasks(params: Params) -> dict[str, Task]:
     whose files changed since: the digest in its prompt folder must be the task's digest now."""
     tasks = load_tasks(params)
     for name, task in tasks.items():
-        if not (PROMPTS / name / TASK_INPUTS).is_file() or task_digest(name) != digest_folder(task.path):
-            raise GenerationError(f"{DATASET / name}: changed since its prompt was made (or has none); "
+        if task_digest(name) != digest_folder(task.path):
+            raise GenerationError(f"{DATASET / name}: changed since its prompt was made; "
                                   f"run `dvc repro`, which makes the prompt first")
     return tasks
 

@@ -7,7 +7,6 @@ prompt, a task no longer named is removed. Later stages depend on these folders,
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from cooperbench.generation import atomic
 from cooperbench.generation.closure import code_digest
 from cooperbench.generation.pipeline.common import PROMPTS, TASK_INPUTS, load_params, load_tasks
 from cooperbench.generation.prompt import write_prompt
-from cooperbench.generation.records import digest_folder, key_of, prune
+from cooperbench.generation.records import digest_folder, key_of, prune, published_key
 
 
 def run() -> None:
@@ -25,8 +24,7 @@ def run() -> None:
     for name, task in load_tasks(params).items():
         inputs = {"task": name, "task_files": digest_folder(task.path), "settings": params.prompt.model_dump(), "code": code}
         inputs["key"] = key_of(inputs)
-        recorded = PROMPTS / name / TASK_INPUTS
-        if recorded.is_file() and json.loads(recorded.read_text(encoding="utf-8")).get("key") == inputs["key"]:
+        if published_key(PROMPTS / name / TASK_INPUTS) == inputs["key"]:
             continue
         staged = atomic.staging_dir(PROMPTS / name)
         try:

@@ -20,7 +20,7 @@ from cooperbench.generation.layout import GENERATED
 from cooperbench.generation.pipeline.common import (LOGS, attempts, check_inputs, checked_tasks, git_dir_for, load_params,
                                                     publish_index, task_digest)
 from cooperbench.generation.validator import ValidationSettings, validate_step
-from cooperbench.generation.records import digest_folder, key_of, prune
+from cooperbench.generation.records import digest_folder, key_of, prune, published_key
 from cooperbench.generation.work import run_items
 
 
@@ -38,8 +38,7 @@ def run(slug: str) -> None:
                       "task_files": task_digest(task_name), "settings": [settings.backend, settings.timeout],
                       "code": code})
         kept.append(paths.verdict)
-        done = paths.verdict_json.is_file() and json.loads(paths.verdict_json.read_text()).get("key") == key
-        if not done:
+        if published_key(paths.verdict_json) != key:
             jobs.append((task_name, k, paths, key))
     prune(GENERATED / "verdicts" / slug, kept)
     git_dirs = {name: git_dir_for(params, tasks[name]) for name in {job[0] for job in jobs}}
