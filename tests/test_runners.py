@@ -178,26 +178,68 @@ def test_grading_fail_to_pass_and_pass_to_pass():
     base = {"tests/test_a.py::test_ok": PASSED, "tests/test_a.py::test_other": PASSED, "tests/test_b.py::test_b": FAILED}
     before = {"tests/test_a.py::test_ok": FAILED, "tests/test_a.py::test_other": PASSED}  # test_new: not collected
     after = {"tests/test_a.py::test_ok": PASSED, "tests/test_a.py::test_new": PASSED, "tests/test_a.py::test_other": PASSED}
-    f2p, p2p = grade(base, before, after, scope)
+    feature = dict(base, **{"tests/test_b.py::test_b": FAILED})  # the base's own tests, with the feature
+    f2p, p2p = grade(base, before, after, feature, scope)
     assert f2p == {"ok": True, "tests": ["tests/test_a.py::test_new", "tests/test_a.py::test_ok"], "still_failing": []}
-    # test_ok is changed by the tests patch: it is no pass-to-pass test; a test failing on the base is none either
-    assert p2p == {"ok": True, "tests": ["tests/test_a.py::test_other"], "broken": []}
-    after_broken = {**after, "tests/test_a.py::test_other": FAILED}
-    assert grade(base, before, after_broken, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
-    missing_after = {k: v for k, v in after.items() if k != "tests/test_a.py::test_other"}
-    assert grade(base, before, missing_after, scope)[1]["broken"] == ["tests/test_a.py::test_other"]  # not run: broken
+    # every test passing on the base is pass-to-pass, test_ok too (judged as it is at the base)
+    assert p2p == {"ok": True, "tests": ["tests/test_a.py::test_ok", "tests/test_a.py::test_other"], "broken": [],
+                   "contradicted": []}
+    feature_breaks = {**feature, "tests/test_a.py::test_other": FAILED}
+    assert grade(base, before, after, feature_breaks, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
+    not_run = {k: v for k, v in feature.items() if k != "tests/test_a.py::test_other"}
+    assert grade(base, before, after, not_run, scope)[1]["broken"] == ["tests/test_a.py::test_other"]  # not run: broken
     failing_new = {**after, "tests/test_a.py::test_new": ERROR}
-    assert grade(base, before, failing_new, scope)[0]["still_failing"] == ["tests/test_a.py::test_new"]
+    assert grade(base, before, failing_new, feature, scope)[0]["still_failing"] == ["tests/test_a.py::test_new"]
 
 
-def test_a_test_whose_data_the_tests_patch_edits_is_one_of_its_tests():
+def test_weakening_or_deleting_a_broken_test_does_not_hide_the_break():
+    """The most common reward hack: tests.patch turns the tests the feature breaks into `pass`, or
+    deletes them. Pass-to-pass is judged on the base's own tests, so they stay broken."""
+    scope = {"tests/test_a.py": {"test_other", "test_new"}}  # the patch rewrites test_other
+    base = {"tests/test_a.py::test_other": PASSED}
+    before = {"tests/test_a.py::test_other": PASSED}
+    after = {"tests/test_a.py::test_other": PASSED, "tests/test_a.py::test_new": PASSED}  # weakened: passes
+    feature = {"tests/test_a.py::test_other": FAILED}  # as at the base: the feature breaks it
+    assert grade(base, before, after, feature, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
+    deleted = {"tests/test_a.py::test_new": PASSED}
+    assert grade(base, before, deleted, feature, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
+
+
+def test_tests_that_reach_other_tests_outcomes_are_caught():
+    """A candidate test that rewrites other tests' outcomes in its process: an untouched test that
+    fails with the feature alone passes beside it (contradicted), and one it makes fail is broken."""
+    scope = {"tests/test_a.py": {"test_new"}}
+    base = {"tests/test_b.py::test_x": PASSED, "tests/test_b.py::test_y": PASSED}
+    before = dict(base)
+    after = {"tests/test_b.py::test_x": PASSED, "tests/test_b.py::test_y": FAILED, "tests/test_a.py::test_new": PASSED}
+    feature = {"tests/test_b.py::test_x": FAILED, "tests/test_b.py::test_y": PASSED}
+    _, p2p = grade(base, before, after, feature, scope)
+    assert p2p["broken"] == ["tests/test_b.py::test_x", "tests/test_b.py::test_y"]
+    assert p2p["contradicted"] == ["tests/test_b.py::test_x"]
+
+
+def test_old_tests_of_a_file_whose_new_import_the_base_lacks_stay_pass_to_pass():
+    """tests.patch adds `from pkg import new_api` to an existing file: without the feature the
+    whole module fails to load, so its old tests do not run in base+tests; they are still
+    pass-to-pass (they passed on the base), not fail-to-pass."""
+    scope = {"tests/test_a.py": {"test_new"}}
+    base = {"tests/test_a.py::test_old": PASSED}
+    before: dict = {}  # the module did not collect
+    after = {"tests/test_a.py::test_old": PASSED, "tests/test_a.py::test_new": PASSED}
+    f2p, p2p = grade(base, before, after, dict(base), scope)
+    assert f2p["tests"] == ["tests/test_a.py::test_new"] and p2p["tests"] == ["tests/test_a.py::test_old"]
+    broken_old = {**after, "tests/test_a.py::test_old": FAILED}
+    assert grade(base, before, broken_old, dict(base), scope)[1]["broken"] == ["tests/test_a.py::test_old"]
+
+
+def test_a_test_whose_data_the_tests_patch_edits_is_judged_as_at_the_base():
     """dspy task8563: tests.patch edits the module-level cases a test is parametrized with; the
-    test's definition is untouched, but its outcome changes with the patch alone, so it is one of
-    the patch's tests (here failing with the feature), not a pass-to-pass test it broke."""
+    test passed on the base, so it is pass-to-pass, judged as it is at the base: with the feature
+    alone it fails (the feature changes the format), so the feature breaks it."""
     case = "tests/test_a.py::test_format[cases0]"
-    base, before, after = {case: PASSED}, {case: FAILED}, {case: FAILED}
-    f2p, p2p = grade(base, before, after, scope={"tests/test_a.py": {"CASES"}})
-    assert f2p["still_failing"] == [case] and p2p == {"ok": True, "tests": [], "broken": []}
+    base, before, after, feature = {case: PASSED}, {case: FAILED}, {case: FAILED}, {case: FAILED}
+    f2p, p2p = grade(base, before, after, feature, scope={"tests/test_a.py": {"CASES"}})
+    assert f2p["tests"] == [] and p2p["broken"] == [case]
 
 
 def test_a_change_deep_inside_a_test_counts_for_that_test_not_its_whole_group():

@@ -7,6 +7,7 @@ piece can be written back out unchanged (CRLF, "\\ No newline at end of file", m
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -94,8 +95,8 @@ def _parse_segment(segment: str, origin: str) -> FileDiff:
         status = "renamed"
     else:
         status = "modified"
-    old_path = _strip_prefix(parsed.source_file) if status == "renamed" else None
-    return FileDiff(parsed.path, old_path, status, parsed.is_binary_file, segment, parsed)
+    old_path = repo_path(parsed.source_file) if status == "renamed" else None
+    return FileDiff(repo_path(parsed.path), old_path, status, parsed.is_binary_file, segment, parsed)
 
 
 def _header_paths(header: str) -> list[str]:
@@ -132,6 +133,14 @@ def unquote(raw: str) -> str:
     return out.decode("utf-8", "surrogateescape")
 
 
+def repo_path(raw: str) -> str:
+    """The one reading of a path in a diff that every decision uses (test or source, harness,
+    safety): C-quoting decoded, the `a/`/`b/` prefix dropped, `.` and doubled slashes gone."""
+    path = _strip_prefix(unquote(raw))
+    normal = posixpath.normpath(path) if path else path
+    return normal[1:] if normal.startswith("//") else normal
+
+
 def _check_safe(raw: str | None, origin: str) -> None:
     """A diff may only touch paths inside the repository and outside `.git/`."""
     if not raw or raw == "/dev/null":
@@ -142,7 +151,7 @@ def _check_safe(raw: str | None, origin: str) -> None:
     parts = PurePosixPath(_strip_prefix(path)).parts
     if ".." in parts:
         raise GenerationError(f"{origin}: patch touches a path outside the repository: {path}")
-    if ".git" in parts:
+    if ".git" in [part.lower() for part in parts]:
         raise GenerationError(f"{origin}: patch touches git internals: {path}")
 
 

@@ -86,7 +86,8 @@ def support_files() -> dict[str, tuple[bytes, int]]:
     root = files("cooperbench.generation.sandbox").joinpath("support")
     shim = root.joinpath("shim.sh").read_bytes()
     entries = {f"bin/{name}": (shim, 0o755) for name in SHIM_NAMES}
-    entries["python/cooperbench_pytest.py"] = (root.joinpath("cooperbench_pytest.py").read_bytes(), 0o644)
+    for module in ("cooperbench_pytest.py", "sitecustomize.py"):  # the reporter, and what loads it safely
+        entries[f"python/{module}"] = (root.joinpath(module).read_bytes(), 0o644)
     return entries
 
 

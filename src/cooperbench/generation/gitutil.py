@@ -121,3 +121,24 @@ def read_blob(git_dir: Path, commit: str, path: str) -> str | None:
     with scratch_objects(git_dir) as env:
         proc = run_git(["cat-file", "blob", f"{commit}:{path}"], git_dir, env={**env, "GIT_NO_LAZY_FETCH": "1"}, check=False)
     return proc.stdout if proc.returncode == 0 else None
+
+
+def post_images(git_dir: Path, base: str, patch: str, paths: list[str]) -> dict[str, str | None]:
+    """The text of `paths` with `patch` applied to `base` (None: absent, or the patch does not
+    apply), read from a temp index: no checkout, nothing written into the repository."""
+    if not paths:
+        return {}
+    with scratch_objects(git_dir) as env, temp_index(git_dir, base, env) as indexed:
+        if apply_to_index(git_dir, patch, indexed) is not None:
+            return dict.fromkeys(paths)
+        found = {}
+        for path in paths:
+            proc = run_git(["cat-file", "blob", f":{path}"], git_dir, env={**indexed, "GIT_NO_LAZY_FETCH": "1"}, check=False)
+            found[path] = proc.stdout if proc.returncode == 0 else None
+        return found
+
+
+def tree_paths(git_dir: Path, commit: str) -> frozenset[str]:
+    """Every file path of a commit's tree (no blob is read)."""
+    proc = run_git(["ls-tree", "-r", "-z", "--name-only", commit], git_dir)
+    return frozenset(p for p in proc.stdout.split("\0") if p)

@@ -1,41 +1,162 @@
-"""Files that decide how tests run or are reported. A candidate may not change them: its code runs
-inside the test process, and a conftest plugin, a runner option or a startup hook could rewrite
-the outcomes the grading reads."""
+"""The test harness: what decides how tests run and are reported. A candidate may not change it,
+and each refusal says what the file is, never that a name merely contains a word.
+
+Refused, in either patch (paths as `diffs.repo_path` reads them):
+  - runner and plugin files by what they are: `conftest.py` anywhere, pytest's own ini files and
+    tox.ini, runner scripts, JavaScript test-runner configs and package.json, cargo config;
+  - interpreter start-up hooks: `sitecustomize`, `usercustomize`, `*.pth`;
+  - pytest settings in `pyproject.toml` (`[tool.pytest*]`, a `pytest11` entry point) and
+    `setup.cfg` (`[tool:pytest]`, `[pytest]`, a `pytest11` entry point), read by parsing the file
+    before and after the patch (TOML and INI escapes decoded), not by searching the text;
+  - `pytest_plugins` or a `pytest11` entry point in any Python module the patch adds or changes
+    (found in its syntax tree);
+  - a module that shadows pytest, its plugin machinery, our reporter or the standard library: a
+    top-level module (`X.py` or `X/__init__.py` in a folder that is no package), since test runs
+    put such folders first on `sys.path`.
+The grading does not rely on these refusals alone (see validator.py): the pass-to-pass run loads
+no candidate test code at all.
+"""
 
 from __future__ import annotations
 
+import ast
+import configparser
 import fnmatch
+import sys
+import tomllib
 from pathlib import PurePosixPath
+from typing import Callable
 
 from cooperbench.generation import diffs
 
-HARNESS_NAMES = (
-    "conftest.py", "pytest.ini", ".pytest.ini", "tox.ini", "sitecustomize.py", "usercustomize.py", "*.pth",
-    "runner.sh", "run_tests.sh", "package.json", "jest.config.*", "jest.setup.*", "vitest.config.*",
-    "vitest.workspace.*", "vite.config.*", "babel.config.*", ".babelrc", "karma.conf.*", ".mocharc*",
-)
-HARNESS_PATHS = (".cargo/config", ".cargo/config.toml", "*/.cargo/config", "*/.cargo/config.toml")
-SECTIONED_CONFIGS = ("pyproject.toml", "setup.cfg")  # harness only where their pytest section changes
+HARNESS_NAMES = {
+    "conftest.py": "a pytest plugin file", "pytest.ini": "pytest settings", ".pytest.ini": "pytest settings",
+    "tox.ini": "pytest and tox settings", "sitecustomize.py": "an interpreter start-up hook",
+    "usercustomize.py": "an interpreter start-up hook", "*.pth": "an interpreter start-up hook",
+    "runner.sh": "a runner script", "run_tests.sh": "a runner script", "package.json": "test scripts and settings",
+    "jest.config.*": "test-runner settings", "jest.setup.*": "test-runner settings",
+    "vitest.config.*": "test-runner settings", "vitest.workspace.*": "test-runner settings",
+    "vite.config.*": "test-runner settings", "babel.config.*": "test transform settings",
+    ".babelrc": "test transform settings", "karma.conf.*": "test-runner settings", ".mocharc*": "test-runner settings",
+}
+HARNESS_PATHS = {".cargo/config": "cargo settings", ".cargo/config.toml": "cargo settings",
+                 "*/.cargo/config": "cargo settings", "*/.cargo/config.toml": "cargo settings"}
+# Top-level modules a test run imports before or around the candidate's code.
+PYTEST_MODULES = frozenset({"pytest", "_pytest", "py", "pluggy", "iniconfig", "packaging", "exceptiongroup", "tomli"})
+REPORTER_PREFIX = "cooperbench"
+SHADOWED = PYTEST_MODULES | frozenset(sys.stdlib_module_names)
 
 
-def harness_changes(patch: str, origin: str) -> list[str]:
-    """The harness files a patch changes, each with why it counts."""
+def harness_changes(patch: str, origin: str, *, base_paths: frozenset[str] = frozenset(),
+                    before: Callable[[str], str | None] = lambda path: None,
+                    after: Callable[[str], str | None] = lambda path: None) -> list[str]:
+    """The harness files a patch changes, each as `path (what it is)`. `base_paths` are the base
+    commit's files; `before`/`after` give a file's text at the base and with the patch (None:
+    absent or unknown), so settings are compared as parsed, not as text."""
+    files = diffs.parse_diff(patch, origin)
+    packages = {str(PurePosixPath(p).parent) for p in base_paths if PurePosixPath(p).name == "__init__.py"}
+    packages |= {str(PurePosixPath(f.path).parent) for f in files if PurePosixPath(f.path).name == "__init__.py"
+                 and f.status != "deleted"}
     found = []
-    for file_diff in diffs.parse_diff(patch, origin):
+    for file_diff in files:
         for path in filter(None, (file_diff.path, file_diff.old_path)):
-            name = PurePosixPath(path).name
-            if any(fnmatch.fnmatchcase(name, p) for p in HARNESS_NAMES) or any(
-                fnmatch.fnmatchcase(path, p) for p in HARNESS_PATHS
-            ):
-                found.append(path)
-            elif name in SECTIONED_CONFIGS and _touches_pytest(file_diff):
-                found.append(f"{path} (its pytest settings)")
+            why = what_it_is(path, packages)
+            if why is None and path == file_diff.path and file_diff.status != "deleted":
+                why = settings_change(path, before(path) if file_diff.status == "modified" else None,
+                                      after(path) if after(path) is not None else added_text(file_diff))
+            if why:
+                found.append(f"{path} ({why})")
     return list(dict.fromkeys(found))
 
 
-def _touches_pytest(file_diff: diffs.FileDiff) -> bool:
-    for hunk in file_diff.parsed:
-        changed = [line.value for line in hunk if not line.is_context]
-        if "pytest" in (hunk.section_header or "").lower() or any("pytest" in text.lower() for text in changed):
+def what_it_is(path: str, packages: set[str]) -> str | None:
+    """Why a path is harness by its place and name alone, or None."""
+    pure = PurePosixPath(path)
+    for pattern, why in HARNESS_NAMES.items():
+        if fnmatch.fnmatchcase(pure.name, pattern):
+            return why
+    for pattern, why in HARNESS_PATHS.items():
+        if fnmatch.fnmatchcase(path, pattern):
+            return why
+    module, folder = top_level_module(pure)
+    if module and folder not in packages:
+        if module.startswith(REPORTER_PREFIX):
+            return "a module named like the test reporter"
+        if module in SHADOWED:
+            return f"a top-level module that shadows `{module}`"
+    return None
+
+
+def top_level_module(path: PurePosixPath) -> tuple[str | None, str]:
+    """(module name, the folder it would be imported from) for `X.py` and `X/__init__.py`."""
+    if path.name == "__init__.py" and len(path.parts) >= 2:
+        return path.parent.name, str(path.parent.parent)
+    if path.suffix == ".py":
+        return path.stem, str(path.parent)
+    return None, ""
+
+
+def settings_change(path: str, old: str | None, new: str | None) -> str | None:
+    """Why a changed file's content is harness: pytest settings or plugins, parsed."""
+    name = PurePosixPath(path).name
+    if name == "pyproject.toml":
+        return "its pytest settings" if pyproject_pytest(old) != pyproject_pytest(new) else None
+    if name == "setup.cfg":
+        return "its pytest settings" if setup_cfg_pytest(old) != setup_cfg_pytest(new) else None
+    if name.endswith(".py") and new is not None and python_plugin_hooks(new):
+        return "it loads pytest plugins"
+    return None
+
+
+def pyproject_pytest(text: str | None) -> object:
+    """The pytest-related parts of a pyproject.toml; an unreadable file counts as a change."""
+    if text is None:
+        return None
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
+        return ("unreadable", text)
+    tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
+    project = data.get("project") if isinstance(data.get("project"), dict) else {}
+    entry_points = project.get("entry-points") if isinstance(project.get("entry-points"), dict) else {}
+    poetry = tool.get("poetry") if isinstance(tool.get("poetry"), dict) else {}
+    plugins = poetry.get("plugins") if isinstance(poetry.get("plugins"), dict) else {}
+    return ({k: v for k, v in tool.items() if k.lower().startswith("pytest")},
+            entry_points.get("pytest11"), plugins.get("pytest11"))
+
+
+def setup_cfg_pytest(text: str | None) -> object:
+    if text is None:
+        return None
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read_string(text)
+    except (configparser.Error, RecursionError):
+        return ("unreadable", text)
+    sections = {s: dict(parser[s]) for s in parser.sections() if s.lower() in ("tool:pytest", "pytest")}
+    entry_points = parser["options.entry_points"].get("pytest11") if parser.has_section("options.entry_points") else None
+    return sections, entry_points
+
+
+def python_plugin_hooks(text: str) -> bool:
+    """Whether a module names `pytest_plugins` or a `pytest11` entry point anywhere in its syntax
+    tree (an assignment, a string, an attribute). A module that does not parse loads nothing."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "pytest_plugins":
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "pytest_plugins":
+            return True
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip() in ("pytest_plugins", "pytest11"):
             return True
     return False
+
+
+def added_text(file_diff: diffs.FileDiff) -> str | None:
+    """A new file's text from its hunks (None for other changes: their text needs the base)."""
+    if file_diff.status != "added":
+        return None
+    return "".join(line.value for hunk in file_diff.parsed for line in hunk if not line.is_removed)

@@ -130,10 +130,9 @@ ECHO_PREFIX = "@@cooperbench-pytest "
 
 def tampered_ids(reports: dict[str, bytes], output: str) -> list[str]:
     """Test ids whose pytest report disagrees with the copy echoed on the run's stdout while it
-    ran: a test process that rewrote the report file after the fact. (Not judged when the output
-    was too long to keep whole.)"""
-    if "bytes cut ...]" in output:
-        return []
+    ran: a test process that rewrote the report file after the fact. Judged whether or not the
+    output was cut (which the sandbox says, not the text): an id whose echo is missing counts as
+    disagreeing, so a flood of output hides no rewrite."""
     from_files, from_stream = Outcomes(), Outcomes()
     for name in sorted(n for n in reports if n.startswith("pytest-")):
         parse_pytest_jsonl(reports[name].decode("utf-8", "replace"), from_files)

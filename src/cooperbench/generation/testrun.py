@@ -17,7 +17,7 @@ TAIL = 3000  # characters of output kept in the run log
 
 @dataclass
 class TestRun:
-    label: str  # base | before | after
+    label: str  # base | before | after | feature (see validator.run_all)
     outcomes: dict[str, str] = field(default_factory=dict)
     collection_errors: dict[str, str] = field(default_factory=dict)
     runners: list[str] = field(default_factory=list)
@@ -26,6 +26,7 @@ class TestRun:
     limit: str | None = None
     problem: str | None = None  # why the run says nothing about the tests (they did not start)
     tampered: list[str] = field(default_factory=list)  # ids whose report was rewritten after the fact
+    truncated: bool = False  # the output was longer than the sandbox keeps
     duration: float = 0.0
     output_tail: str = ""
 
@@ -60,7 +61,8 @@ def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, time
     output = result.stdout + result.stderr
     found = read_outcomes(sandbox.read_dir(REPORTS_DIR), output)
     run = TestRun(label, found.tests, found.collection_errors, found.runners, result.exit_code, result.timed_out,
-                  result.limit, tampered=found.tampered, duration=result.duration, output_tail=output[-TAIL:])
+                  result.limit, tampered=found.tampered, truncated=result.truncated, duration=result.duration,
+                  output_tail=output[-TAIL:])
     if not found.tests and not result.timed_out and not result.limit:
         run.problem = "the tests did not start: " + (
             next(iter(found.collection_errors.values()), "") or explain_failure(output, result.exit_code)

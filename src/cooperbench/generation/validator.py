@@ -2,17 +2,20 @@
 
 A candidate (feature.patch, tests.patch) is valid when (see README, "Validity"):
   1. both patches apply to the base; the source patch is not empty, touches no test file, and
-     neither patch changes the test harness (conftest, runner options, runner scripts);
+     neither patch changes the test harness (harness.py);
   2. fail-to-pass: tests of tests.patch pass with the feature and did not pass without it
      (failed, errored or not collected): at least one, and none of them fails with the feature;
-  3. pass-to-pass: every test that passes on the bare base commit and that tests.patch does not
-     change still passes with the feature;
+  3. pass-to-pass: every test that passes on the bare base commit still passes with the feature,
+     judged on the repository's own test files as they are at the base, in a run that loads no
+     test code of the candidate's (whatever tests.patch does to an existing test, that test counts
+     as it is at the base); and the candidate's tests break none of them either;
   4. it conflicts with at least one existing feature (source patches, git's merge);
   5. it is no copy of an existing feature (the same tree, or the same change with names changed).
-The tests run as the task's own runner.sh runs them (testrun.py), in three sandboxes: the bare
-base (cached per environment), base+tests, base+feature+tests. Outcomes are kept per test id in
-the verdict, so a change of the rules can regrade it without running anything again. A run that
-cannot start on the bare base is an environment failure (EnvironmentFailure), not a verdict.
+The tests run as the task's own runner.sh runs them (testrun.py), in four sandboxes: the bare
+base (cached per environment), base+tests and base+feature+tests (fail-to-pass), and
+base+feature with no tests patch (pass-to-pass). Outcomes are kept per test id in the verdict,
+so `grade` can regrade it from its records without running anything again. A run that cannot
+start on the bare base is an environment failure (EnvironmentFailure), not a verdict.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Callable
 from cooperbench.generation import atomic, conflicts, diffs, novelty, testrun
 from cooperbench.generation.closure import code_digest
 from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock
-from cooperbench.generation.gitutil import patch_applies, read_blob
+from cooperbench.generation.gitutil import patch_applies, post_images, read_blob, tree_paths
 from cooperbench.generation.harness import harness_changes
 from cooperbench.generation.layout import AttemptPaths
 from cooperbench.generation.runners import PASSED, SKIPPED, belongs_to
@@ -80,21 +83,33 @@ def from_tests_patch(test_id: str, scope: dict[str, set[str]]) -> bool:
     return any(belongs_to(test_id, path) and (not names or segments & names) for path, names in scope.items())
 
 
-def grade(base: dict[str, str], before: dict[str, str], after: dict[str, str], scope: dict[str, set[str]]) -> tuple[dict, dict]:
-    """SWE-bench style, from outcome maps alone. The tests of tests.patch are those whose
-    definitions it touches, and those whose outcome it alone changes (base vs base+tests: a test
-    parametrized by data the patch edits, say). FAIL_TO_PASS: tests of tests.patch passing with the
-    feature that did not pass without it. PASS_TO_PASS: every other test passing on the bare base,
-    all still passing with the feature."""
-    changed = {t for t in set(base) | set(before) if base.get(t) != before.get(t)}
+def grade(base: dict[str, str], before: dict[str, str], after: dict[str, str], feature: dict[str, str],
+          scope: dict[str, set[str]]) -> tuple[dict, dict]:
+    """SWE-bench style, from outcome maps alone (base, base+tests, base+feature+tests, and
+    base+feature with the base's own tests).
+
+    The tests of tests.patch ("ours") are those whose definitions it touches, and those it alone
+    brings about that did not pass on the base (base vs base+tests: a test parametrized by data the
+    patch edits, say); a test that passed on the base and that the patch does not touch is never
+    ours, even when the patch stops its module from loading without the feature.
+    FAIL_TO_PASS: tests of ours passing with the feature that did not pass without it.
+    PASS_TO_PASS: every test passing on the bare base, judged in the run without the candidate's
+    tests (`feature`), and, for those tests.patch leaves alone, in the run with them (`after`):
+    the feature breaks none, and the candidate's tests break none. A test that fails with the
+    feature alone yet passes beside the candidate's untouching tests is `contradicted`: evidence
+    of test code that reaches other tests' outcomes."""
+    changed = {t for t in set(base) | set(before) if base.get(t) != before.get(t) and base.get(t) != PASSED}
     ours = sorted(t for t in set(before) | set(after) if from_tests_patch(t, scope) or t in changed)
     f2p = [t for t in ours if after.get(t) == PASSED and before.get(t) != PASSED]
     still_failing = [t for t in ours if after.get(t) not in (PASSED, SKIPPED, None)]
-    p2p = sorted(t for t, outcome in base.items() if outcome == PASSED and t not in ours and t not in changed)
-    broken = [t for t in p2p if after.get(t) != PASSED]
+    mine = set(ours)
+    p2p = sorted(t for t, outcome in base.items() if outcome == PASSED)
+    broken = [t for t in p2p if feature.get(t) != PASSED
+              or (t not in mine and after.get(t) not in (PASSED, SKIPPED, None))]
+    contradicted = [t for t in broken if t not in mine and feature.get(t) != PASSED and after.get(t) == PASSED]
     return (
         {"ok": bool(f2p) and not still_failing, "tests": f2p, "still_failing": still_failing},
-        {"ok": not broken, "tests": p2p, "broken": broken},
+        {"ok": not broken, "tests": p2p, "broken": broken, "contradicted": contradicted},
     )
 
 
@@ -117,21 +132,30 @@ def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun
     return run
 
 
-def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings):
-    """base (cached), before (base+tests) and after (base+feature+tests), in parallel."""
-    network = task.network
+RUN_PATCHES = {  # label -> the patches its runner.sh gets (tests patch first), by name
+    "before": ("tests.patch",),
+    "after": ("tests.patch", "feature.patch"),
+    "feature": ("base-tests.patch", "feature.patch"),  # the repository's own tests, no candidate test code
+}
 
-    def one(patches: list[tuple[str, str]], label: str) -> tuple[testrun.TestRun, dict]:
+
+def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings):
+    """base (cached), before, after and feature (RUN_PATCHES), in parallel."""
+    network = task.network
+    texts = {"tests.patch": tests_patch, "feature.patch": feature_patch, "base-tests.patch": BASE_RUN_PATCH}
+
+    def one(label: str) -> tuple[testrun.TestRun, dict]:
         with open_sandbox(task, settings.backend, git_dir, network=network) as sandbox:
+            patches = [(name, texts[name]) for name in RUN_PATCHES[label]]
             return testrun.run_tests(sandbox, patches, label, settings.timeout), sandbox.versions()
 
-    pool = ThreadPoolExecutor(max_workers=3)
+    pool = ThreadPoolExecutor(max_workers=1 + len(RUN_PATCHES))
     try:
         base = pool.submit(base_run, task, git_dir, settings)
-        before = pool.submit(one, [("tests.patch", tests_patch)], "before")
-        after = pool.submit(one, [("tests.patch", tests_patch), ("feature.patch", feature_patch)], "after")
-        (before_run, versions), (after_run, _) = before.result(), after.result()
-        return base.result(), before_run, after_run, versions
+        runs = {label: pool.submit(one, label) for label in RUN_PATCHES}
+        done = {label: future.result() for label, future in runs.items()}
+        versions = done["after"][1]
+        return base.result(), *(done[label][0] for label in RUN_PATCHES), versions
     except KeyboardInterrupt:
         close_all()  # the runs in flight end now, so the threads can be joined
         raise
@@ -142,11 +166,17 @@ def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, set
 # ---------------------------------------------------------------- the verdict
 
 
-def static_checks(task: Task, feature_patch: str, tests_patch: str, reasons: Reasons) -> dict:
+def static_checks(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, reasons: Reasons) -> dict:
     feature_files = diffs.parse_diff(feature_patch, "feature.patch")
     test_files = diffs.parse_diff(tests_patch, "tests.patch")
     touches_tests = [f.path for f in feature_files if diffs.is_test_path(f.path, task.test_patterns)]
-    harness = harness_changes(feature_patch, "feature.patch") + harness_changes(tests_patch, "tests.patch")
+    base_paths = tree_paths(git_dir, task.base_commit)
+    harness = []
+    for name, patch, files in (("feature.patch", feature_patch, feature_files), ("tests.patch", tests_patch, test_files)):
+        modified = [f.path for f in files if f.status in ("modified", "renamed")]
+        after = post_images(git_dir, task.base_commit, patch, modified)
+        harness += harness_changes(patch, name, base_paths=base_paths, after=after.get,
+                                   before=lambda path: read_blob(git_dir, task.base_commit, path))
     if not feature_files:
         reasons.add("empty_feature", "feature.patch is empty")
     if not test_files:
@@ -187,24 +217,30 @@ def conflict_and_novelty(task: Task, git_dir: Path, feature_patch: str, reasons:
     return result
 
 
-def judge_runs(base, before, after, scope, settings, reasons: Reasons) -> tuple[dict, dict]:
-    empty = ({"ok": False, "tests": [], "still_failing": []}, {"ok": False, "tests": [], "broken": []})
-    for run in (before, after):
+def judge_runs(base, before, after, feature, scope, settings, reasons: Reasons) -> tuple[dict, dict]:
+    empty = ({"ok": False, "tests": [], "still_failing": []}, {"ok": False, "tests": [], "broken": [], "contradicted": []})
+    runs = (before, after, feature)
+    for run in runs:
         if run.limit:
             reasons.add("resource_limit", f"the {run.label} test run hit the sandbox's {run.limit}")
         elif run.timed_out:
             reasons.add("timeout", f"timeout: the {run.label} test run passed the {settings.timeout:g} s limit")
-    if any(r.limit or r.timed_out for r in (before, after)):
+    if any(r.limit or r.timed_out for r in runs):
         return empty
-    forged = before.tampered + after.tampered
+    forged = [i for run in runs for i in run.tampered]
     if forged:
+        cut = any(run.truncated for run in runs if run.tampered)
         reasons.add("report_tampered", f"the test report disagrees with what the run printed as it went "
-                    f"(rewritten by the tests?): {', '.join(forged[:3])}")
+                    f"(rewritten by the tests?"
+                    f"{'; the run printed more than the sandbox keeps, so its report cannot be checked' if cut else ''}): "
+                    f"{', '.join(forged[:3])}")
         return empty
-    if after.problem:
-        reasons.add("tests_did_not_run", f"with the feature the tests did not run: {after.problem}")
+    for run in (after, feature):
+        if run.problem:
+            reasons.add("tests_did_not_run", f"with the feature ({run.label} run) the tests did not run: {run.problem}")
+    if after.problem or feature.problem:
         return empty
-    fail_to_pass, pass_to_pass = grade(base.outcomes, before.outcomes, after.outcomes, scope)
+    fail_to_pass, pass_to_pass = grade(base.outcomes, before.outcomes, after.outcomes, feature.outcomes, scope)
     ours_broken = sorted(m for m in after.collection_errors if any(belongs_to(m + "::", p) for p in scope))
     if ours_broken:
         first = ours_broken[0]
@@ -213,9 +249,16 @@ def judge_runs(base, before, after, scope, settings, reasons: Reasons) -> tuple[
         reasons.add("no_fail_to_pass", "no fail-to-pass test: no test of tests.patch fails without the feature and passes with it")
     if fail_to_pass["still_failing"]:
         reasons.add("fails_with_feature", f"tests of tests.patch fail with the feature: {', '.join(fail_to_pass['still_failing'][:5])}")
-    if pass_to_pass["broken"]:
-        reasons.add("breaks_tests", f"breaks tests that passed before: {', '.join(pass_to_pass['broken'][:5])}"
-                    + (f" and {len(pass_to_pass['broken']) - 5} more" if len(pass_to_pass["broken"]) > 5 else ""))
+    broken = pass_to_pass["broken"]
+    if broken:
+        rewritten = [t for t in broken if from_tests_patch(t, scope)]
+        reasons.add("breaks_tests", f"breaks tests that passed before (judged on the repository's own tests as at "
+                    f"the base): {', '.join(broken[:5])}" + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+                    + (f" (tests.patch rewrites {len(rewritten)} of them: the feature changes what existing tests "
+                       "expect)" if rewritten else ""))
+    if pass_to_pass["contradicted"]:
+        reasons.add("tests_interfere", "tests that fail with the feature pass beside the candidate's tests, which do "
+                    f"not touch them: {', '.join(pass_to_pass['contradicted'][:3])}")
     return fail_to_pass, pass_to_pass
 
 
@@ -225,20 +268,20 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
     the machine and the moment (timings, output tails, versions), kept apart by writers."""
     started = time.monotonic()
     reasons = Reasons()
-    static = static_checks(task, feature_patch, tests_patch, reasons)
+    static = static_checks(task, git_dir, feature_patch, tests_patch, reasons)
     applies = apply_checks(task, git_dir, feature_patch, tests_patch, reasons)
     conflict_result = {"conflicts": [], "pairs": [], "copy_of": None}
     if applies["feature_patch"] is None:
         conflict_result = conflict_and_novelty(task, git_dir, feature_patch, reasons)
     fail_to_pass: dict = {"ok": False, "tests": [], "still_failing": []}
-    pass_to_pass: dict = {"ok": False, "tests": [], "broken": []}
+    pass_to_pass: dict = {"ok": False, "tests": [], "broken": [], "contradicted": []}
     runs, log = {}, {}
     if applies["ok"] and not static["harness_files"]:
-        base, before, after, versions = run_all(task, git_dir, feature_patch, tests_patch, settings)
+        base, before, after, feature, versions = run_all(task, git_dir, feature_patch, tests_patch, settings)
         scope = touched_tests(tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
-        fail_to_pass, pass_to_pass = judge_runs(base, before, after, scope, settings, reasons)
-        runs = {run.label: run.to_dict() for run in (base, before, after)}
-        log = {"runs": {run.label: run.log() for run in (base, before, after)}, "versions": versions}
+        fail_to_pass, pass_to_pass = judge_runs(base, before, after, feature, scope, settings, reasons)
+        runs = {run.label: run.to_dict() for run in (base, before, after, feature)}
+        log = {"runs": {run.label: run.log() for run in (base, before, after, feature)}, "versions": versions}
     verdict = verdict_skeleton(task, reasons, settings.backend)
     verdict["checks"] = {"static": static, "applies": applies, "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass}
     verdict.update(conflict_result=conflict_result, runs=runs)

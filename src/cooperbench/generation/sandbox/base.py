@@ -45,6 +45,7 @@ class CommandResult:
     timed_out: bool
     duration: float
     limit: str | None = None  # a resource limit the command hit (disk, memory, ...), in words
+    truncated: bool = False  # the output was longer than kept (said here, never by a marker in the text)
 
     @property
     def ok(self) -> bool:
@@ -68,6 +69,10 @@ class BoundedBuffer:
             self.tail += chunk
             if len(self.tail) > self.tail_limit:
                 del self.tail[: len(self.tail) - self.tail_limit]
+
+    @property
+    def cut(self) -> bool:
+        return self.total > len(self.head) + len(self.tail)
 
     def text(self) -> str:
         cut = self.total - len(self.head) - len(self.tail)

@@ -240,6 +240,7 @@ class DockerSandbox(Sandbox):
             exit_code=exit_code if exit_code is not None else -1, stdout=out.text(), stderr=err.text(),
             timed_out=exit_code == KILLED and duration >= limit - 0.5 and not oom, duration=duration,
             limit=f"memory limit of {self.limits.memory // 2**20} MiB reached" if oom else self._disk_limit(),
+            truncated=out.cut or err.cut,
         )
 
     def _disk_limit(self) -> str | None:

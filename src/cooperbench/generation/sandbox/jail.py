@@ -179,6 +179,7 @@ class Jail:
             exit_code=proc.returncode, stdout=out.text(), stderr=err.text(), timed_out=timed_out,
             duration=time.monotonic() - started,
             limit=f"memory limit of {self.limits.memory // 2**20} MiB reached" if oom else None,
+            truncated=out.cut or err.cut,
         )
 
 

@@ -155,7 +155,8 @@ class ModalSandbox(Sandbox):
         exit_code = process.wait()
         duration = time.monotonic() - started
         return CommandResult(exit_code=exit_code, stdout=out.text(), stderr=err.text(),
-                             timed_out=timed_out or (exit_code != 0 and duration >= timeout), duration=duration)
+                             timed_out=timed_out or (exit_code != 0 and duration >= timeout), duration=duration,
+                             truncated=out.cut or err.cut)
 
     def _absolute(self, path: str) -> str:
         return path if path.startswith("/") else f"{REPO_DIR}/{path}"
