@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, ROOT, run_cli
-from cooperbench.generation import load_task
+from conftest import DEMO, ROOT, git, run_cli
+from cooperbench.generation import diffs, load_task
 from cooperbench.generation.generator import generate_feature
 from cooperbench.generation.gitutil import run_git
 from cooperbench.generation.task import resolve_repo
@@ -133,54 +134,210 @@ def candidate(name: str) -> tuple[str, str]:
     return (CANDIDATES / name / "feature.patch").read_text(), (CANDIDATES / name / "tests.patch").read_text()
 
 
-def new_file(path: str, body: str) -> str:
-    lines = body.splitlines()
-    return (f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex 0000000..1111111\n--- /dev/null\n+++ b/{path}\n"
-            f"@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{line}\n" for line in lines))
+def demo_patch(tmp_path: Path, changes: dict[str, str | None]) -> str:
+    """A real `git diff` of the demo repository with `changes` (path -> new text, None deletes)."""
+    work = tmp_path / "forge-repo"
+    shutil.copytree(DEMO / "repo", work)
+    git(work, "init", "-q")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "base")
+    for path, text in changes.items():
+        if text is None:
+            (work / path).unlink()
+        else:
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            (work / path).write_text(text)
+    git(work, "add", "-A")
+    return git(work, "diff", "--cached", "--binary", "HEAD")
 
 
-REWRITE_REPORT_AT_EXIT = '''import atexit, glob, json, os
+def appended(path: str, code: str) -> tuple[str, str]:
+    """`path` of the demo repository with `code` appended."""
+    return path, (DEMO / "repo" / path).read_text() + "\n\n" + code
+
+
+# The setup of every forgery: the valid candidate's feature plus a change that breaks 4 existing
+# tests (tests/test_parser.py: `key: value` lines stop parsing). With honest tests it is INVALID.
+BREAKS_FOUR = ("tests/test_parser.py::test_keys_before_any_section_are_defaults", "tests/test_parser.py::test_load_reads_a_file",
+               "tests/test_parser.py::test_sections_in_order", "tests/test_parser.py::test_values_are_stripped_strings")
+
+GC_HOOK = """import gc
+
+import _pytest.config
+import pytest
+
+
+class _Forger:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report):
+        report.outcome, report.longrepr = "passed", None
+
+
+for _obj in gc.get_objects():
+    if isinstance(_obj, _pytest.config.Config):
+        _obj.pluginmanager.register(_Forger(), "forger")
+        break
+"""
+REBIND_WRITER = """import sys
+
+for _module in list(sys.modules.values()):
+    if hasattr(_module, "_write") and hasattr(_module, "ECHO_PREFIX"):
+        _real = _module._write
+
+        def _forged(record, _real=_real):
+            _real(dict(record, outcome="passed") if record.get("outcome") in ("failed", "error") else record)
+
+        _module._write = _forged
+"""
+AT_EXIT = """import atexit, glob, json, os
+
 
 def _forge():
     for path in glob.glob(os.environ.get("COOPERBENCH_REPORTS", "/nowhere") + "/*.jsonl"):
-        lines = [json.loads(l) for l in open(path) if l.strip()]
+        records = [json.loads(line) for line in open(path) if line.strip()]
         with open(path, "w") as out:
-            for record in lines:
-                record["outcome"] = "passed"
-                out.write(json.dumps(record) + "\\n")
+            for record in records:
+                out.write(json.dumps(dict(record, outcome="passed")) + "\\n")
+    print("\\n[... 123 bytes cut ...]\\n")
+
 
 atexit.register(_forge)
+"""
+BOTH_CHANNELS_THEN_EXIT = """import json, os, sys
+
+_plugin = next(m for m in list(sys.modules.values()) if hasattr(m, "_write") and hasattr(m, "ECHO_PREFIX"))
+_real = _plugin._write
+_plugin._write = lambda record: None if record.get("outcome") in ("failed", "error") else _real(record)
 
 
-def test_forged():
-    assert False, "this test fails; the report will say otherwise"
-'''
+def test_zzz_last():
+    for test_id in %r:
+        _real({"id": test_id, "when": "call", "outcome": "passed"})
+    os._exit(0)
+""" % (BREAKS_FOUR,)
+OBFUSCATED_PLUGINS = 'globals()["pytest_" + "plugins"] = ["tests.forger"]\n'
+FORGER_PLUGIN = """import pytest
 
 
-def _append_to_writer_tests(code: str) -> str:
-    """A hunk appending `code` to tests/test_writer.py (a file the demo's runner runs)."""
-    original = (DEMO / "repo" / "tests" / "test_writer.py").read_text().splitlines()
-    added = ["", "", *code.splitlines()]
-    first = len(original) - 2
-    return (f"diff --git a/tests/test_writer.py b/tests/test_writer.py\n--- a/tests/test_writer.py\n+++ b/tests/test_writer.py\n"
-            f"@@ -{first},3 +{first},{3 + len(added)} @@\n" + "".join(f" {line}\n" for line in original[-3:])
-            + "".join(f"+{line}\n" for line in added))
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report):
+    report.outcome, report.longrepr = "passed", None
+"""
+FAKE_PYTEST = """import json, os, sys
+for name in %r:
+    print("@@cooperbench-pytest " + json.dumps({"id": name, "when": "call", "outcome": "passed"}))
+sys.exit(0)
+""" % (BREAKS_FOUR,)
+PARSER_TESTS = (DEMO / "repo" / "tests" / "test_parser.py").read_text()
+WEAKENED = PARSER_TESTS.replace("def test_sections_in_order():\n    assert", "def test_sections_in_order():\n    return\n    assert")
+for name in ("test_values_are_stripped_strings", "test_keys_before_any_section_are_defaults", "test_load_reads_a_file"):
+    WEAKENED = WEAKENED.replace(f"def {name}(", f"def {name}(*_):\n    return\n\n\ndef _was_{name}(", 1)
+DELETED = "\n\n".join(block for block in PARSER_TESTS.split("\n\n\n")
+                      if not any(f"def {name.split('::')[1]}(" in block for name in BREAKS_FOUR)) + "\n"
+PYPROJECT = (DEMO / "repo" / "pyproject.toml").read_text()
 
-
-FORGERIES = {
-    "conftest plugin": (new_file("tests/conftest.py", "def pytest_sessionfinish(session):\n    pass"), "changes_harness"),
-    "pytest.ini": (new_file("pytest.ini", "[pytest]\naddopts = -p no:cooperbench_pytest"), "changes_harness"),
-    "report rewritten at exit": (_append_to_writer_tests(REWRITE_REPORT_AT_EXIT), "report_tampered"),
+# name -> (files the candidate adds or changes, the reason keys any one of which is a right answer)
+FORGERIES: dict[str, tuple[dict[str, str | None], set[str]]] = {
+    "conftest plugin": ({"tests/conftest.py": FORGER_PLUGIN}, {"changes_harness"}),
+    "pytest.ini": ({"pytest.ini": "[pytest]\naddopts = -p no:cooperbench_pytest\n"}, {"changes_harness"}),
+    "reporter shadowed at the root": ({"cooperbench_pytest.py": FORGER_PLUGIN}, {"changes_harness"}),
+    "pytest shadowed at the root": ({"pytest.py": FAKE_PYTEST}, {"changes_harness"}),
+    "pytest_plugins in a test module": (dict([appended("tests/test_writer.py", 'pytest_plugins = ["tests.forger"]')],
+                                             **{"tests/forger.py": FORGER_PLUGIN}), {"changes_harness"}),
+    "pytest_plugins hidden from the syntax tree": (dict([appended("tests/test_writer.py", OBFUSCATED_PLUGINS)],
+                                                        **{"tests/forger.py": FORGER_PLUGIN}), {"breaks_tests"}),
+    "logreport hook on the live Config (gc)": (dict([appended("tests/test_writer.py", GC_HOOK)]), {"breaks_tests"}),
+    "the reporter's writer rebound": (dict([appended("tests/test_writer.py", REBIND_WRITER)]), {"breaks_tests"}),
+    "report rewritten at exit, cut marker printed": (dict([appended("tests/test_writer.py", AT_EXIT)]),
+                                                     {"report_tampered", "breaks_tests"}),
+    "forged report and echo, then os._exit(0)": (dict([appended("tests/test_writer.py", BOTH_CHANNELS_THEN_EXIT)]),
+                                                 {"breaks_tests", "report_tampered"}),
+    "octal-quoted conftest path": ({"tests/conf\\164est.py": None}, {"changes_harness"}),  # made below
+    "escaped pytest key in pyproject.toml": ({"pyproject.toml": PYPROJECT + '\n[tool."py\\u0074est".ini_options]\n'
+                                            'addopts = "-p tests.forger"\n', "tests/forger.py": FORGER_PLUGIN},
+                                            {"changes_harness"}),
+    "broken tests weakened to return": ({"tests/test_parser.py": WEAKENED}, {"breaks_tests"}),
+    "broken tests deleted": ({"tests/test_parser.py": DELETED}, {"breaks_tests"}),
 }
 
 
-@pytest.mark.parametrize("name", sorted(FORGERIES))
-def test_the_candidate_cannot_forge_its_verdict(backend, name):
-    extra, key = FORGERIES[name]
+def forged_candidate(tmp_path: Path, files: dict[str, str | None]) -> tuple[str, str]:
+    """The breaking feature and the valid tests, plus the forgery's files (test files into
+    tests.patch, the rest into feature.patch, as the splitter sorts them)."""
     feature, tests = candidate("valid")
+    feature += (CANDIDATES / "breaks_old_test" / "feature.patch").read_text()
+    if "tests/conf\\164est.py" in files:  # git writes a name it must quote this way: the path reader decodes it
+        return feature, tests + ('diff --git "a/tests/conf\\164est.py" "b/tests/conf\\164est.py"\nnew file mode 100644\n'
+                                 '--- /dev/null\n+++ "b/tests/conf\\164est.py"\n@@ -0,0 +1,2 @@\n+def pytest_configure(config):\n'
+                                 '+    config.option.maxfail = 0\n')
+    for path, text in files.items():
+        patch = demo_patch(tmp_path / path.replace("/", "_"), {path: text})
+        if diffs.is_test_path(path):
+            tests += patch
+        else:
+            feature += patch
+    return feature, tests
+
+
+def test_the_forgery_setup_is_invalid_with_honest_tests_and_the_valid_feature_stays_valid(backend):
     task = load_task(DEMO)
-    verdict = validate_candidate(task, feature, tests + extra, git_dir=resolve_repo(task), settings=ValidationSettings(backend=backend))
-    assert not verdict["valid"] and key in verdict["reason_keys"], verdict["reasons"]
+    feature, tests = candidate("valid")
+    breaking = feature + (CANDIDATES / "breaks_old_test" / "feature.patch").read_text()
+    settings = ValidationSettings(backend=backend)
+    honest = validate_candidate(task, breaking, tests, git_dir=resolve_repo(task), settings=settings)
+    assert not honest["valid"] and honest["reason_keys"] == ["breaks_tests"]
+    assert sorted(honest["checks"]["pass_to_pass"]["broken"]) == list(BREAKS_FOUR)
+    assert validate_candidate(task, feature, tests, git_dir=resolve_repo(task), settings=settings)["valid"]
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_the_candidate_cannot_forge_its_verdict(backend, name, tmp_path):
+    files, right = FORGERIES[name]
+    feature, tests = forged_candidate(tmp_path, files)
+    task = load_task(DEMO)
+    verdict = validate_candidate(task, feature, tests, git_dir=resolve_repo(task), settings=ValidationSettings(backend=backend))
+    assert not verdict["valid"] and right & set(verdict["reason_keys"]), verdict["reasons"]
+
+
+def write_and_submit(files: dict[str, str]) -> list[str]:
+    """Commands that write `files` into the work tree and a description, then submit."""
+    commands = [f"mkdir -p \"$(dirname {path!r})\" && cat > {path!r} <<'COOPERBENCH_EOF'\n{text}COOPERBENCH_EOF"
+                for path, text in files.items()]
+    return commands + ["printf '**Title**: Forged\\n\\nA feature.\\n' > .feature_description.md"]
+
+
+def candidate_files(tmp_path: Path, files: dict[str, str | None]) -> list[str]:
+    """The forged candidate as commands that write its files in the work tree."""
+    feature, tests = forged_candidate(tmp_path, files)
+    return [f"cat > /tmp/candidate.patch <<'COOPERBENCH_EOF'\n{feature + tests}COOPERBENCH_EOF",
+            "git apply /tmp/candidate.patch && rm /tmp/candidate.patch"]
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_a_whole_replayed_attempt_cannot_forge_its_verdict(demo_copy, backend, tmp_path, name):
+    files, right = FORGERIES[name]
+    result = attack(demo_copy, backend, tmp_path, candidate_files(tmp_path, files) + write_and_submit({}))
+    assert not result.verdict["valid"], result.verdict["reasons"]
+    assert result.verdict["reason_keys"], result.verdict
+
+
+def test_the_diff_kept_is_the_work_tree_whatever_git_config_the_agent_sets(demo_copy, backend, tmp_path):
+    """The agent's own git configuration (an external diff that injects a conftest, a textconv
+    that hides the breaking line, attributes that rewrite content) shapes nothing: the pipeline's
+    diff shows the work tree as it is, and the verdict sees the break."""
+    fake = ("#!/bin/sh\nprintf 'diff --git a/tests/conftest.py b/tests/conftest.py\\nnew file mode 100644\\n"
+            "--- /dev/null\\n+++ b/tests/conftest.py\\n@@ -0,0 +1 @@\\n+x = 1\\n'\n")
+    commands = candidate_files(tmp_path, {}) + [
+        f"cat > /tmp/fake-diff.sh <<'COOPERBENCH_EOF'\n{fake}COOPERBENCH_EOF",
+        "chmod +x /tmp/fake-diff.sh && git config diff.external /tmp/fake-diff.sh",
+        "git config diff.hide.textconv 'grep -v DELIMITERS' && echo '*.py diff=hide' >> .git/info/attributes",
+        "git config filter.strip.clean 'grep -v DELIMITERS' && echo '*.py filter=strip' >> .git/info/attributes",
+        "git config core.hooksPath /tmp && git config alias.diff '!echo forged'",
+    ] + write_and_submit({})
+    result = attack(demo_copy, backend, tmp_path, commands)
+    diff = (result.attempt_dir / "agent" / "diff.patch").read_text()
+    assert 'DELIMITERS = ("=",)' in diff and "conftest" not in diff
+    assert not result.verdict["valid"] and "breaks_tests" in result.verdict["reason_keys"]
 
 
 @pytest.mark.parametrize("patch_text", [

@@ -330,7 +330,7 @@ def test_a_killed_repro_leaves_a_readable_lock_and_redoes_only_what_is_missing(p
     slow = json.loads((sessions / "isolated.traj.json").read_text())
     slow["messages"].insert(2, {"role": "assistant", "content": "wait", "tool_calls": [
         {"id": "w", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": "sleep 6"})}}]})
-    session = tmp_path / "slow.traj.json"  # outside the task folder, which every agent stage depends on
+    session = project / "slow.traj.json"  # in the project, outside the task folder every agent stage depends on
     session.write_text(json.dumps(slow))
 
     def add_slow_model(params):

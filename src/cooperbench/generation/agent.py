@@ -38,8 +38,9 @@ from cooperbench.generation.task import Task
 SUBMIT_MARKER = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
 DIFF_LIMIT = 5 * 1024 * 1024  # bytes: a larger diff is no candidate, and says so
 DESCRIPTION_LIMIT = 256 * 1024
+SANDBOX_LIMIT = "SandboxLimit"  # a limit (disk) closed the agent's sandbox: its result, not a failure to retry
 ENDINGS = frozenset({"Submitted", "LimitsExceeded", "TimeExceeded", "RepeatedFormatError", "ReplayExhausted",
-                     "ContextWindowExceededError"})
+                     "ContextWindowExceededError", SANDBOX_LIMIT})
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class SandboxEnvironment:
         self.config = {"backend": sandbox.backend, "cwd": REPO_DIR, "timeout": timeout}
 
     def execute(self, action: dict, cwd: str = "", *, timeout: int | None = None) -> dict[str, Any]:
-        from minisweagent.exceptions import Submitted
+        from minisweagent.exceptions import LimitsExceeded, Submitted
 
         limit = timeout or self.config["timeout"]
         result = self.sandbox.run(action.get("command", ""), timeout=limit, cwd=cwd or None)
@@ -90,6 +91,9 @@ class SandboxEnvironment:
         if result.limit:
             notes.append(f"the command hit the sandbox's {result.limit}")
         output = {"output": result.stdout + result.stderr, "returncode": result.exit_code, "exception_info": "; ".join(notes)}
+        if self.sandbox.closed_by:  # a limit closed the sandbox: the run ends here, as the agent's own result
+            raise LimitsExceeded({"role": "exit", "content": f"the sandbox was closed: {self.sandbox.closed_by}",
+                                  "extra": {"exit_status": SANDBOX_LIMIT, "submission": ""}})
         lines = output["output"].lstrip().splitlines(keepends=True)
         if lines and lines[0].strip() == SUBMIT_MARKER and result.exit_code == 0:
             submission = "".join(lines[1:])
@@ -185,6 +189,8 @@ def work_tree_diff(sandbox: Sandbox, base_commit: str) -> tuple[str, str | None]
     """Everything the agent changed, new files included, against the base commit, taken by git
     configured as DIFF_SCRIPT says (nothing the agent set can shape it); or no diff and the reason
     (too big, or the repository's git data gone)."""
+    if sandbox.closed_by:
+        return "", f"the sandbox was closed ({sandbox.closed_by}): no diff to take"
     result = sandbox.run(DIFF_SCRIPT.format(repo=REPO_DIR, base=base_commit), timeout=300, cwd="/tmp")
     where = (result.stdout.strip().splitlines() or [""])[-1]
     if not result.ok or not where.startswith("/tmp/.cooperbench-diff-"):

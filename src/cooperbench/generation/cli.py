@@ -15,6 +15,7 @@ import typer
 
 from cooperbench.generation import atomic, selfcheck
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.schemas import MAX_ATTEMPTS, MAX_SECONDS
 from cooperbench.generation.task import check_patches_apply, find_clone, load_task, resolve_repo, scan_dataset
 
 app = typer.Typer(
@@ -37,7 +38,7 @@ TaskArgument = Annotated[str, typer.Argument(help="Task folder, or <repo>_task/t
 DatasetOption = Annotated[Path, typer.Option("--dataset", help="Dataset root for short task names.")]
 RepoOption = Annotated[Optional[Path], typer.Option("--repo", help="Local clone holding the task's base commit.")]
 BackendOption = Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")]
-TimeoutOption = Annotated[float, typer.Option("--timeout", min=1, help="Time limit per test run, seconds.")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", min=1, max=MAX_SECONDS, help="Time limit per test run, seconds.")]
 
 
 @app.callback(invoke_without_command=True)
@@ -49,7 +50,7 @@ def seed(
         Optional[tuple[Path, Path]],
         typer.Option("--validate", metavar="FEATURE_PATCH TESTS_PATCH", help="Validate two patches."),
     ] = None,
-    attempts: Annotated[int, typer.Option("--attempts", min=1, help="Generation attempts.")] = 1,
+    attempts: Annotated[int, typer.Option("--attempts", min=1, max=MAX_ATTEMPTS, help="Generation attempts.")] = 1,
     output: Annotated[Path, typer.Option("--output", help="Where generated attempts go.")] = Path("runs"),
     model: Annotated[str, typer.Option("--model", help="litellm model name, or replay/<session>.")] = "gemini/gemini-3-flash-preview",
     backend: BackendOption = Backend.local,

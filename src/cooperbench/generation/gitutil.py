@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.owners import scratch_dir
 
 # A fixed identity and date make commits built from the same tree byte-identical.
 FIXED_IDENTITY = {
@@ -76,14 +76,14 @@ def scratch_objects(git_dir: Path) -> Iterator[dict[str, str]]:
     as alternates: checking patches and merging features never writes into the user's repository
     (which may be read-only, or a partial clone whose missing blobs must not be fetched)."""
     objects = run_git(["rev-parse", "--path-format=absolute", "--git-path", "objects"], git_dir).stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="cb-objects-") as scratch:
+    with scratch_dir("objects") as scratch:
         yield {"GIT_OBJECT_DIRECTORY": scratch, "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects}
 
 
 @contextmanager
 def temp_index(git_dir: Path, tree: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
     """`env` plus an index file holding `tree`, for patching and writing trees with no checkout."""
-    with tempfile.TemporaryDirectory(prefix="cb-index-") as scratch:
+    with scratch_dir("index") as scratch:
         indexed = {**env, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
         run_git(["read-tree", tree], git_dir, env=indexed)
         yield indexed

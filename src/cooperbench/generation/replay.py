@@ -26,8 +26,11 @@ def replay_file(model_name: str, task_path: Path) -> Path:
     """`replay/<name>`: `<task>/replays/<name>.traj.json`, or a path to a trajectory file."""
     name = model_name[len(REPLAY_PREFIX):]
     candidates = [Path(name), task_path / "replays" / f"{name}.traj.json"]
+    allowed = (task_path.resolve(), Path.cwd().resolve())
     for candidate in candidates:
         if candidate.is_file():
+            if not any(candidate.resolve().is_relative_to(root) for root in allowed):
+                raise GenerationError(f"{model_name}: {candidate.resolve()} is outside the task folder and the project: refused")
             return candidate
     raise GenerationError(f"{model_name}: no recorded session at {candidates[1]} (nor a file named {name})")
 

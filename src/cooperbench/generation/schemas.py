@@ -18,7 +18,11 @@ from cooperbench.generation.errors import GenerationError
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$")]
 TaskName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+/task\d+$")]
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+MAX_ATTEMPTS = 10_000  # attempts per task and model: more is a typo, not a plan
+MAX_SECONDS = 7 * 24 * 3600  # any time limit: a week
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
+WholeSeconds = Annotated[int, Field(gt=0, le=MAX_SECONDS, strict=True)]
 
 
 class Strict(BaseModel):
@@ -31,7 +35,7 @@ class Strict(BaseModel):
 class ModelParams(Strict):
     name: Annotated[str, StringConstraints(min_length=1)]
     step_limit: PositiveInt = 75
-    cost_limit: Annotated[float, Field(ge=0)] = 2.0
+    cost_limit: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 2.0
     temperature: float | None = None
     model_kwargs: dict[str, Any] = {}
 
@@ -42,8 +46,8 @@ class ModelParams(Strict):
 
 class AgentParams(Strict):
     sample: Annotated[int, Field(ge=0, strict=True)] = 1
-    wall_time_limit: PositiveInt = 3600
-    command_timeout: PositiveInt = 180
+    wall_time_limit: WholeSeconds = 3600
+    command_timeout: WholeSeconds = 180
     retries: PositiveInt = 3
     max_total_cost: PositiveFloat | None = None
 
@@ -53,13 +57,13 @@ class PromptParams(Strict):
 
 
 class ValidationParams(Strict):
-    timeout: PositiveFloat = 300.0
+    timeout: Seconds = 300.0
 
 
 class Params(Strict):
     tasks: Annotated[list[TaskName], Field(min_length=1)]
     models: Annotated[dict[Slug, ModelParams], Field(min_length=1)]
-    attempts: PositiveInt
+    attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS, strict=True)]
     backend: Literal["local", "docker", "modal"] = "local"
     jobs: PositiveInt = 2
     agent: AgentParams = AgentParams()
@@ -162,6 +166,8 @@ def read_yaml(path: Path, schema: type[Strict]) -> Strict:
         raise GenerationError(f"{path}: {(exc.strerror or str(exc)).lower()}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise GenerationError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise GenerationError(f"{path}: invalid YAML (nested too deeply)") from None
     return parse(data if data is not None else {}, schema, path)
 
 
@@ -172,6 +178,8 @@ def read_json(path: Path, schema: type[Strict]) -> Strict:
         raise GenerationError(f"{path}: {(exc.strerror or str(exc)).lower()}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GenerationError(f"{path}: invalid JSON ({exc})") from None
+    except RecursionError:
+        raise GenerationError(f"{path}: invalid JSON (nested too deeply)") from None
     return parse(data, schema, path)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from cooperbench.generation import diffs
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import git_dir_of, has_commit, patch_applies, run_git
+from cooperbench.generation.owners import scratch_dir
 from cooperbench.generation.schemas import TaskSettings, read_yaml
 
 FEATURE_FILES = ("feature.md", "feature.patch", "tests.patch")
@@ -149,14 +150,24 @@ def scan_dataset(root: str | Path) -> tuple[list[Task], list[str]]:
     return tasks, problems
 
 
+def within(file: Path, root: Path) -> Path:
+    """`file`, unless it is a link (or sits in a linked folder) leading out of `root`: a task's
+    files go into prompts and sandboxes, so a `feature.md` linked to `/etc/shadow` or a `.env`
+    must never be read."""
+    real = file.resolve()
+    if not real.is_relative_to(root.resolve()):
+        raise GenerationError(f"{file}: a link to outside the task folder ({real}): refused")
+    return file
+
+
 def _read_settings(path: Path) -> TaskSettings:
-    file = path / "task.yaml"
+    file = within(path / "task.yaml", path)
     return read_yaml(file, TaskSettings) if file.exists() else TaskSettings()
 
 
 def _read_origin(path: Path, settings: TaskSettings) -> tuple[str, str | None]:
     """Base commit and upstream URL: task.yaml, else setup.sh, else the Dockerfile."""
-    texts = [_read_text(path / name) for name in ("setup.sh", "Dockerfile")]
+    texts = [_read_text(within(path / name, path)) for name in ("setup.sh", "Dockerfile")]
     text = "\n".join(t for t in texts if t)
     base = settings.base_commit
     if not base:
@@ -185,7 +196,7 @@ def _read_features(path: Path) -> tuple[Feature, ...]:
             continue
         texts = {}
         for name in FEATURE_FILES:
-            file = folder / name
+            file = within(folder / name, path)
             if not file.is_file():
                 raise GenerationError(f"{file}: missing (a feature folder needs {', '.join(FEATURE_FILES)})")
             texts[name] = file.read_text(encoding="utf-8", errors="surrogateescape")
@@ -227,7 +238,7 @@ def _read_runner(path: Path, settings: TaskSettings) -> str | None:
     made into a runner in the dataset's contract), else the task's runner.sh."""
     if settings.tests is not None:
         return RUNNER_TEMPLATE.format(install="\n".join(settings.tests.install), command=settings.tests.command)
-    return _read_text(path / "runner.sh")
+    return _read_text(within(path / "runner.sh", path))
 
 
 # ---------------------------------------------------------------- the repository
@@ -300,7 +311,7 @@ def _materialize_shipped(task: Task) -> Path:
 
 def _commit_folder(git_dir: Path, folder: Path, message: str) -> str:
     """Commit every file of `folder` (minus its .gitignore'd ones) into the repo at `git_dir`."""
-    with tempfile.TemporaryDirectory(prefix="cb-index-") as index_dir:
+    with scratch_dir("index") as index_dir:
         env = {"GIT_INDEX_FILE": str(Path(index_dir) / "index")}
         run_git(["--work-tree", str(folder), "add", "--all", "."], git_dir, env=env)
         tree = run_git(["write-tree"], git_dir, env=env).stdout.strip()
@@ -310,7 +321,7 @@ def _commit_folder(git_dir: Path, folder: Path, message: str) -> str:
 def shipped_commit(task_dir: Path) -> str:
     """The commit id a task folder's shipped repo gets: what its setup.sh must say."""
     task_dir = Path(task_dir).resolve()
-    with tempfile.TemporaryDirectory(prefix="cb-repo-") as scratch:
+    with scratch_dir("repo") as scratch:
         run_git(["init", "--bare", "--quiet"], Path(scratch))
         return _commit_folder(Path(scratch), task_dir / "repo", SHIPPED_MESSAGE)
 

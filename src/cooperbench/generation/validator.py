@@ -36,17 +36,25 @@ from cooperbench.generation.harness import harness_changes
 from cooperbench.generation.layout import AttemptPaths
 from cooperbench.generation.runners import PASSED, SKIPPED, belongs_to
 from cooperbench.generation.sandbox import open_sandbox
-from cooperbench.generation.schemas import Verdict, dump, parse
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.schemas import MAX_SECONDS, Verdict, dump, parse
 from cooperbench.generation.sandbox.base import close_all
 from cooperbench.generation.task import Task, cache_root, load_task, resolve_repo
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
 
 
+PATCH_LIMIT = 5 * 1024 * 1024  # bytes per candidate patch, as for an agent's whole diff
+
+
 @dataclass(frozen=True)
 class ValidationSettings:
     backend: str = "local"
     timeout: float = 300.0  # seconds, per test run
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.timeout, (int, float)) and 0 < self.timeout <= MAX_SECONDS):
+            raise GenerationError(f"validation timeout {self.timeout!r}: must be a number of seconds in (0, {MAX_SECONDS}]")
 
 
 class Reasons:
@@ -267,6 +275,9 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
     """The verdict on one candidate, as a JSON-ready dict. Its `log` entry holds what depends on
     the machine and the moment (timings, output tails, versions), kept apart by writers."""
     started = time.monotonic()
+    for name, patch in (("feature.patch", feature_patch), ("tests.patch", tests_patch)):
+        if len(patch) > PATCH_LIMIT:
+            raise GenerationError(f"{name}: {len(patch) / 2**20:.1f} MiB, over the {PATCH_LIMIT // 2**20} MiB a candidate patch may be")
     reasons = Reasons()
     static = static_checks(task, git_dir, feature_patch, tests_patch, reasons)
     applies = apply_checks(task, git_dir, feature_patch, tests_patch, reasons)

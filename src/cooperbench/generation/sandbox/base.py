@@ -133,6 +133,7 @@ class Sandbox(ABC):
 
     backend: str = "?"
     repo_dir: str = REPO_DIR
+    closed_by: str | None = None  # the limit that closed it for good (the disk, say), in words
 
     @abstractmethod
     def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:

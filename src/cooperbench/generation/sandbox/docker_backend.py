@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import posixpath
 import socket
 import tarfile
 import time
@@ -25,9 +26,10 @@ from cooperbench.generation import environment
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.progress import say
 from cooperbench.generation.sandbox.base import (
-    OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, network_env, track,
+    OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, network_env, stopping, track,
 )
-from cooperbench.generation.sandbox.limits import GiB, Limits, pid_alive
+from cooperbench.generation.owners import pid_alive
+from cooperbench.generation.sandbox.limits import BUILD_MEMORY, SANDBOX_MEMORY, GiB, Limits
 from cooperbench.generation.task import Task
 
 LABEL = "cooperbench"
@@ -155,12 +157,18 @@ class DockerSandbox(Sandbox):
 
     def __init__(self, task: Task, git_dir: Path | None = None, *, network: bool = False, image: str | None = None,
                  building: bool = False, limits: Limits = Limits()):
+        limits = replace(limits, memory=BUILD_MEMORY) if building else limits
         self.task, self.limits, self.building = task, limits, building
-        self.container = None
+        self.container, self._reserved = None, 0
         self.client = client()
         self.image = image or ensure_env_image(self.client, task, git_dir)
         self.env_id = self.client.images.get(self.image).id.removeprefix("sha256:")[:16]
-        self.container = self._start(network or building, building)
+        self._reserved = SANDBOX_MEMORY.reserve(limits.memory, stopping)  # after any build: builders never wait on it
+        try:
+            self.container = self._start(network or building, building)
+        except BaseException:
+            self.close()
+            raise
         track(self)
         image_path = (self.client.images.get(self.image).attrs.get("Config", {}).get("Env") or [])
         path = next((e.split("=", 1)[1] for e in image_path if e.startswith("PATH=")), SYSTEM_PATH)
@@ -266,8 +274,9 @@ class DockerSandbox(Sandbox):
             raise GenerationError(f"{path}: could not write into the container")
 
     def _output(self, argv: list[str], limit: int) -> tuple[int, bytes]:
-        """An exec's exit code and its stdout, read up to `limit` bytes."""
-        exec_id = self.client.api.exec_create(self.container.id, argv, user="root")["Id"]
+        """An exec's exit code and its stdout, read up to `limit` bytes, as the sandbox's user
+        (root only while building): a read sees no more than the agent could."""
+        exec_id = self.client.api.exec_create(self.container.id, argv, user="root" if self.building else SANDBOX_USER)["Id"]
         data = bytearray()
         for chunk in self.client.api.exec_start(exec_id, stream=True):
             if len(data) < limit:
@@ -276,9 +285,10 @@ class DockerSandbox(Sandbox):
 
     def read_file(self, path: str, limit: int = READ_LIMIT) -> bytes:
         """Read in the container (`head -c`), so tmpfs mounts count and nothing is read past
-        `limit`; only a regular file, never through a final symlink."""
-        target = str(self._absolute(path))
-        code, data = self._output(["sh", "-c", 'test -f "$1" && ! test -L "$1" || exit 3; head -c "$2" "$1"',
+        `limit`; only a regular file, and only where its path leads with no symlink on the way
+        (not the file, nor a folder above it)."""
+        target = posixpath.normpath(str(self._absolute(path)))
+        code, data = self._output(["sh", "-c", '[ "$(realpath -e -- "$1")" = "$1" ] && test -f "$1" || exit 3; head -c "$2" "$1"',
                                    "sh", target, str(limit)], limit)
         if code != 0:
             raise FileNotFoundError(path)
@@ -303,6 +313,8 @@ class DockerSandbox(Sandbox):
 
     def close(self) -> None:
         container, self.container = self.container, None
+        reserved, self._reserved = self._reserved, 0
+        SANDBOX_MEMORY.release(reserved)
         track(self, alive=False)
         if container is not None:
             try:

@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.sandbox.base import OUTPUT_LIMIT, BoundedBuffer, CommandResult, drain
@@ -39,6 +40,7 @@ ETC_GROUP = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"
 SANDBOX_UID = 1000
 TOOLCHAINS = ("node", "npm", "npx", "go", "cargo", "rustc", "rustup")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+WATCH_INTERVAL = 1.0  # seconds between checks of a running command's limits
 
 
 def bwrap_path() -> str:
@@ -145,25 +147,44 @@ class Jail:
         return ":".join([*first, *self.toolchains.path, SYSTEM_PATH])
 
     def run(self, command: str, cwd: str, timeout: float, env: dict[str, str], running: set | None = None,
-            output_limit: int = OUTPUT_LIMIT) -> CommandResult:
-        """Run `bash -c command` in the jail with exactly `env`."""
-        jailed = [*self.limits.prlimit(), *self.args(), "--chdir", cwd, "bash", "-c", command]
+            output_limit: int = OUTPUT_LIMIT, watch: Callable[[], str | None] | None = None) -> CommandResult:
+        """Run `bash -c command` in the jail with exactly `env`. `watch`, called about once a
+        second while the command runs, names a limit the command passed (it is killed then).
+        bwrap reads its mounts from a pipe, so no host path shows in the jail's process list."""
+        read_end, write_end = os.pipe()
+        os.write(write_end, "".join(f"{arg}\0" for arg in [*self.args()[1:], "--chdir", cwd]).encode())
+        os.close(write_end)
+        jailed = [*self.limits.prlimit(), bwrap_path(), "--args", str(read_end), "bash", "-c", command]
         enter = self.cgroup.enter() if self.cgroup and self.cgroup.active else ""
         oom_before = self.cgroup.oom_kills() if self.cgroup else 0
         started = time.monotonic()
-        proc = subprocess.Popen(["sh", "-c", f'{enter}exec "$@"', "sh", *jailed], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+        try:
+            proc = subprocess.Popen(["sh", "-c", f'{enter}exec "$@"', "sh", *jailed], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+                                    cwd="/", pass_fds=(read_end,))  # cwd: the shell exports PWD, no host folder may show
+        finally:
+            os.close(read_end)
         out, err = BoundedBuffer(output_limit), BoundedBuffer(output_limit)
         pumps = [drain(proc.stdout, out), drain(proc.stderr, err)]
         if running is not None:
             running.add(proc)
-        timed_out = False
+        timed_out, passed = False, None
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            kill_group(proc)
-            proc.wait()
+            deadline = started + timeout
+            while proc.poll() is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    timed_out = True
+                    break
+                try:
+                    proc.wait(timeout=min(left, WATCH_INTERVAL) if watch else left)
+                except subprocess.TimeoutExpired:
+                    passed = watch() if watch else None
+                    if passed:
+                        break
+            if proc.poll() is None:
+                kill_group(proc)
+                proc.wait()
         except BaseException:
             kill_group(proc)
             proc.wait()
@@ -178,7 +199,7 @@ class Jail:
         return CommandResult(
             exit_code=proc.returncode, stdout=out.text(), stderr=err.text(), timed_out=timed_out,
             duration=time.monotonic() - started,
-            limit=f"memory limit of {self.limits.memory // 2**20} MiB reached" if oom else None,
+            limit=passed or (f"memory limit of {self.limits.memory // 2**20} MiB reached" if oom else None),
             truncated=out.cut or err.cut,
         )
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from cooperbench.generation.owners import pid_alive
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GiB = 1024**3
@@ -16,7 +19,7 @@ GiB = 1024**3
 
 @dataclass(frozen=True)
 class Limits:
-    memory: int = 8 * GiB
+    memory: int = 4 * GiB  # a test run or an agent; environment builds get BUILD_MEMORY
     pids: int = 2048
     file_size: int = 4 * GiB
     open_files: int = 16384
@@ -24,6 +27,44 @@ class Limits:
 
     def prlimit(self) -> list[str]:
         return ["prlimit", f"--fsize={self.file_size}", f"--nofile={self.open_files}", "--core=0", "--"]
+
+
+BUILD_MEMORY = 8 * GiB  # compiling a task's environment (native extensions) takes more
+
+
+def machine_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+class MemoryBudget:
+    """What this process's sandboxes may hold at once: three quarters of the machine's memory,
+    whatever `jobs` says. A sandbox reserves its memory limit as it opens and gives it back as it
+    closes; one that does not fit waits, so the limits of the sandboxes running together always
+    fit the machine (`jobs` 2 x 4 runs x 8 GiB would not fit 24 GiB; queued, they do)."""
+
+    def __init__(self, total: int):
+        self.total, self.free = total, total
+        self._changed = threading.Condition()
+
+    def reserve(self, amount: int, stopping: threading.Event) -> int:
+        """Take `amount` (at most the whole budget), waiting while it does not fit; returns what
+        was taken. Raises KeyboardInterrupt once `stopping` is set (Ctrl-C)."""
+        amount = min(amount, self.total)
+        with self._changed:
+            while self.free < amount:
+                if stopping.is_set():
+                    raise KeyboardInterrupt
+                self._changed.wait(timeout=1.0)
+            self.free -= amount
+        return amount
+
+    def release(self, amount: int) -> None:
+        with self._changed:
+            self.free = min(self.total, self.free + amount)
+            self._changed.notify_all()
+
+
+SANDBOX_MEMORY = MemoryBudget(machine_memory() * 3 // 4)
 
 
 class Cgroup:
@@ -115,16 +156,6 @@ def reap_cgroups() -> None:
                     group.rmdir()
                 except OSError:
                     pass
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def disk_usage(root: Path, cap: int) -> int:

@@ -22,15 +22,18 @@ import stat
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
-from cooperbench.generation import environment
+from cooperbench.generation import environment, owners
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import run_git
 from cooperbench.generation.progress import say
-from cooperbench.generation.sandbox.base import READ_LIMIT, REPO_DIR, CommandResult, Sandbox, network_env, track
+from cooperbench.generation.sandbox.base import READ_LIMIT, REPO_DIR, CommandResult, Sandbox, network_env, stopping, track
 from cooperbench.generation.sandbox.jail import Jail, Toolchains, bwrap_path, kill_group, minimal_etc
-from cooperbench.generation.sandbox.limits import Cgroup, Limits, disk_usage, pid_alive, reap_cgroups
+from cooperbench.generation.sandbox.limits import (
+    BUILD_MEMORY, SANDBOX_MEMORY, Cgroup, Limits, disk_usage, reap_cgroups,
+)
 from cooperbench.generation.task import Task, cache_root
 
 VENV_DIR = "/workspace/venv"
@@ -98,7 +101,7 @@ def build_environment(task: Task, git_dir: Path, plan: environment.EnvPlan, tool
                       target: Path) -> None:
     template = checkout_template(task, git_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    reap(target.parent)
+    owners.reap(target.parent, ".build-")
     scratch = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=target.parent))
     try:
         workspace = scratch / "workspace"
@@ -139,16 +142,6 @@ def _finish_template(checkout: Path, scratch: Path) -> None:
         copy_tree(overlay, template)
 
 
-def reap(folder: Path) -> None:
-    """Remove work folders (`.build-<pid>-*`, `<pid>-*`) whose owner process is gone."""
-    if not folder.is_dir():
-        return
-    for entry in folder.iterdir():
-        owner = entry.name.removeprefix(".build-").split("-")[0]
-        if owner.isdigit() and not pid_alive(int(owner)):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
 # ---------------------------------------------------------------- the sandbox
 
 
@@ -161,11 +154,13 @@ class LocalSandbox(Sandbox):
         builder's own sandbox (network on, environment writable, `git_dir` is the checkout to
         start from)."""
         bwrap_path()
+        limits = replace(limits, memory=BUILD_MEMORY) if building else limits
         self.task, self.closed, self.limits, self.building = task, False, limits, building
         self._running: set[subprocess.Popen] = set()
+        self._reserved = 0
         sandboxes = cache_root() / "sandboxes"
         sandboxes.mkdir(parents=True, exist_ok=True)
-        reap(sandboxes)
+        owners.reap(sandboxes)
         reap_cgroups()
         self.root = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{secrets.token_hex(3)}-", dir=sandboxes))
         self.cgroup: Cgroup | None = None
@@ -173,6 +168,7 @@ class LocalSandbox(Sandbox):
         try:
             self.env_dir = env_dir if building else ensure_environment(task, git_dir)
             self.env_id = self.env_dir.name
+            self._reserved = SANDBOX_MEMORY.reserve(limits.memory, stopping)  # after any build: builders never wait on it
             template = git_dir if building else self.env_dir / "template"
             self.dirs = {REPO_DIR: self.root / "repo", SANDBOX_TMP: self.root / "tmp",
                          environment.PATCHES_DIR: self.root / "patches", environment.REPORTS_DIR: self.root / "reports",
@@ -210,14 +206,22 @@ class LocalSandbox(Sandbox):
     def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
         if self.closed:
             raise GenerationError("the sandbox is closed")
-        result = self.jail.run(command, cwd or REPO_DIR, timeout, {**self.env, **(env or {})}, self._running)
-        used = disk_usage(self.root, self.limits.disk)
-        if used > self.limits.disk:
+        result = self.jail.run(command, cwd or REPO_DIR, timeout, {**self.env, **(env or {})}, self._running,
+                               watch=self._disk_passed)
+        passed = result.limit if result.limit and result.limit.startswith("disk") else self._disk_passed()
+        if passed:
             self.closed = True  # nothing more runs in a sandbox past its disk limit
+            self.closed_by = passed
             shutil.rmtree(self.root, ignore_errors=True)
             return CommandResult(result.exit_code, result.stdout, result.stderr, result.timed_out, result.duration,
-                                 limit=f"disk limit of {self.limits.disk // 2**30} GiB passed")
+                                 limit=passed, truncated=result.truncated)
         return result
+
+    def _disk_passed(self) -> str | None:
+        """The disk limit, checked while a command runs (so a writer is stopped near it, not after)."""
+        if disk_usage(self.root, self.limits.disk) > self.limits.disk:
+            return f"disk limit of {self.limits.disk // 2**30} GiB passed"
+        return None
 
     def _host_path(self, path: str, *, writing: bool = False) -> Path:
         """Map a sandbox path to the host: the sandbox's own folders, and (to read, or to write
@@ -269,6 +273,8 @@ class LocalSandbox(Sandbox):
         shutil.rmtree(self.root, ignore_errors=True)
         if self.cgroup is not None:
             self.cgroup.remove()
+        reserved, self._reserved = self._reserved, 0
+        SANDBOX_MEMORY.release(reserved)
         track(self, alive=False)
 
 

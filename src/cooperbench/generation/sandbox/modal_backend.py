@@ -25,7 +25,7 @@ from cooperbench.generation.progress import say
 from cooperbench.generation.sandbox.base import (
     OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, track,
 )
-from cooperbench.generation.sandbox.limits import pid_alive
+from cooperbench.generation.owners import pid_alive
 from cooperbench.generation.task import Task, cache_root
 
 APP_NAME = "cooperbench-generation"
