@@ -303,3 +303,12 @@ def test_ctrl_c_stops_generation_at_once_and_leaves_nothing(task_with_sessions, 
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     assert not list(out.rglob("attempt*")) if out.exists() else True
     assert "sleep 97531" not in subprocess.run(["pgrep", "-af", "sleep 97531"], capture_output=True, text=True).stdout
+
+
+def test_a_replay_outside_the_task_and_the_project_is_refused(tmp_path):
+    outside = write_session(tmp_path / "elsewhere.traj.json", ["ls", SUBMIT])
+    for name in (f"replay/{outside}", "replay/../../../../../../tmp/x"):
+        with pytest.raises(GenerationError, match="outside the task folder and the project|no recorded session"):
+            check_model(name, DEMO)
+    with pytest.raises(GenerationError, match="outside the task folder and the project"):
+        check_model(f"replay/{outside}", DEMO)

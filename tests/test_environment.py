@@ -8,7 +8,7 @@ import pytest
 
 from conftest import DEMO
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, parse_dockerfile
+from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, expand_from_image, parse_dockerfile
 from cooperbench.generation.environment import explain_failure, plan_for
 
 DOCKERFILE = """FROM python:3.11-slim AS base
@@ -45,6 +45,29 @@ def test_dockerfile_steps_with_their_place_environment_and_kind(tmp_path):
     assert dict(install.env) == {"PIP_NO_CACHE_DIR": "1", "MODE": "v1", "VERSION": "1"}
     assert parsed.steps[3].command == "python -m pip install pytest"
     assert parsed.steps[4].command == "pip install a\npip install b"
+
+
+def test_variables_the_dockerfile_does_not_set_come_from_the_image(tmp_path):
+    """`ENV PATH="/root/.cargo/bin:${PATH}"` (Rust and Go images): Docker's rule expands PATH
+    from the image's environment, never to the empty string."""
+    (tmp_path / "Dockerfile").write_text('FROM rust:1.80\nENV PATH="/root/.cargo/bin:${PATH}" A=1 B=$A:$HOME\n'
+                                         "RUN cargo --version\n")
+    step = parse_dockerfile(tmp_path / "Dockerfile").steps[0]
+    assert dict(step.env) == {"PATH": "/root/.cargo/bin:${PATH}", "A": "1", "B": "1:$HOME"}
+    image = {"PATH": "/usr/bin:/bin", "HOME": "/root"}
+    assert expand_from_image(dict(step.env), image) == {"PATH": "/root/.cargo/bin:/usr/bin:/bin", "A": "1", "B": "1:/root"}
+
+
+def test_a_build_step_with_an_extended_path_still_finds_the_system(demo_copy, isolated_cache):
+    """The same line in a real build: the step runs (sh, timeout and the shims are found)."""
+    dockerfile = demo_copy / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("\nRUN ", '\nENV PATH="/root/.cargo/bin:${PATH}"\nRUN ', 1))
+    from cooperbench.generation.sandbox import open_sandbox
+    from cooperbench.generation.task import resolve_repo
+
+    task = load_task(demo_copy)
+    with open_sandbox(task, "local", resolve_repo(task)) as sandbox:
+        assert sandbox.run("python -c 'import miniconf'", timeout=60).ok
 
 
 def test_a_garbage_dockerfile_is_one_line(tmp_path):

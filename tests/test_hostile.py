@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, ROOT, git, run_cli
+from conftest import DEMO, ROOT, assert_one_line_error, git, run_cli
 from cooperbench.generation import diffs, load_task
 from cooperbench.generation.generator import generate_feature
 from cooperbench.generation.gitutil import run_git
@@ -351,3 +351,18 @@ def test_bad_patches_are_one_line_errors_or_verdicts_never_tracebacks(tmp_path, 
     proc = run_cli("validate", "miniconf_task/task1", str(patch), str(CANDIDATES / "valid" / "tests.patch"))
     assert "Traceback" not in proc.stderr
     assert proc.returncode == 0 or proc.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_a_huge_patch_is_a_one_line_error_not_minutes_of_grading(tmp_path):
+    patch = tmp_path / "feature.patch"
+    patch.write_text("diff --git a/miniconf/x.py b/miniconf/x.py\nnew file mode 100644\n--- /dev/null\n+++ b/miniconf/x.py\n"
+                     f"@@ -0,0 +1,200000 @@\n" + "+x = 1  # padding padding padding padding\n" * 200000)
+    proc = run_cli("validate", "miniconf_task/task1", str(patch), str(CANDIDATES / "valid" / "tests.patch"))
+    assert_one_line_error(proc, "feature.patch", "MiB")
+
+
+@pytest.mark.parametrize("flags", [["--timeout", "1e308"], ["--timeout", "inf"]])
+def test_absurd_time_limits_are_usage_errors_not_tracebacks(flags):
+    proc = run_cli("validate", "miniconf_task/task1", str(CANDIDATES / "valid" / "feature.patch"),
+                   str(CANDIDATES / "valid" / "tests.patch"), *flags)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr

@@ -296,6 +296,9 @@ def test_push_then_pull_in_a_fresh_clone(project):
         (lambda p: p.update(agent="fast"), "`agent`"),
         (lambda p: p["validation"].update(timeout="x"), "`validation.timeout`"),
         (lambda p: p["validation"].update(timeout=-5), "`validation.timeout`"),
+        (lambda p: p["validation"].update(timeout=float("inf")), "`validation.timeout`"),
+        (lambda p: p["validation"].update(timeout=1e308), "`validation.timeout`"),
+        (lambda p: p.update(attempts=10**12), "`attempts`"),
     ],
 )
 def test_bad_params_are_one_line_errors(project, change, message):

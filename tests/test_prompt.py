@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import DEMO, run_cli
+from conftest import DEMO, git, run_cli
 from cooperbench.generation import find_hotspots, load_task, render_prompt
 from cooperbench.generation.prompt import changed_regions
 
@@ -71,3 +71,22 @@ def test_prompt_only_prints_the_prompt():
     assert proc.returncode == 0, proc.stderr
     task = load_task(DEMO)
     assert proc.stdout == render_prompt(task, find_hotspots(task))
+
+
+def test_a_format_patch_series_is_read_as_git_apply_reads_it(tmp_path):
+    """A feature of two commits touching one file (`git format-patch --stdout`): the mail text
+    between the commits (the blank line, the next commit's headers) is no part of any hunk."""
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "m.py").write_text("".join(f"def f{i}():\n    return {i}\n\n\n" for i in range(20)))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    for number, commit in ((2, "one"), (15, "two")):
+        text = (repo / "m.py").read_text().replace(f"    return {number}\n", f"    return {number} * 10\n")
+        (repo / "m.py").write_text(text)
+        git(repo, "commit", "-qam", commit)
+    series = git(repo, "format-patch", "--stdout", "--no-signature", "HEAD~2")  # as GitHub's .patch files are
+    assert series.count("diff --git") == 2 and "\n\nFrom " in series
+    regions = changed_regions(1, series, "feature.patch")
+    assert [(r.function, r.start, r.end) for r in regions] == [("f2", 10, 11), ("f15", 62, 63)]

@@ -87,7 +87,11 @@ def test_files_in_and_out_are_bounded(box):
         box.read_file("/tmp/pipe")
     assert len(box.read_file("/tmp/big", limit=1000)) == 1000
     result = box.run("head -c 300000000 /dev/zero | tr '\\0' x", timeout=120)
-    assert len(result.stdout) < 9 * 1024 * 1024 and "bytes cut" in result.stdout
+    assert len(result.stdout) < 9 * 1024 * 1024 and "bytes cut" in result.stdout and result.truncated
+    box.run("ln -s /etc linked && ln -s /etc/hostname name-link", timeout=30)  # a folder and a file, linked out
+    for path in ("linked/hostname", "name-link", "/workspace/repo/linked/passwd"):
+        with pytest.raises(FileNotFoundError):
+            box.read_file(path)
 
 
 def test_disk_limit(daemon):

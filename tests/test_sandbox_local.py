@@ -7,7 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +18,9 @@ from conftest import DEMO, ROOT
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.sandbox import open_sandbox
 from cooperbench.generation.sandbox.base import BoundedBuffer, network_env
-from cooperbench.generation.sandbox.limits import Limits
-from cooperbench.generation.sandbox.local_backend import LocalSandbox, reap
+from cooperbench.generation.owners import reap, scratch_dir
+from cooperbench.generation.sandbox.limits import SANDBOX_MEMORY, Limits, MemoryBudget, machine_memory
+from cooperbench.generation.sandbox.local_backend import LocalSandbox
 from cooperbench.generation.task import resolve_repo
 
 
@@ -163,6 +167,54 @@ def test_file_size_and_disk_limits():
             box.run("true", timeout=10)
 
 
+def test_the_disk_limit_holds_while_a_command_runs():
+    """A writer is stopped near the limit, not after it has filled the host's disk: this one would
+    write 1 GB over at least 10 s; the sandbox allows 50 MB and stops it within about a second."""
+    task = load_task(DEMO)
+    with LocalSandbox(task, resolve_repo(task), limits=Limits(disk=50 * 1024 * 1024)) as box:
+        root = box.root
+        result = box.run("for i in $(seq 200); do head -c 5000000 /dev/zero > /tmp/f$i; sleep 0.05; done; echo finished",
+                         timeout=600)
+        assert result.limit and "disk limit" in result.limit and "finished" not in result.stdout
+        assert box.closed_by == result.limit and not root.exists()
+
+
+def test_a_sandbox_closed_by_a_limit_ends_the_agent_run_as_its_result():
+    from minisweagent.exceptions import LimitsExceeded
+
+    from cooperbench.generation.agent import SANDBOX_LIMIT, SandboxEnvironment
+
+    task = load_task(DEMO)
+    with LocalSandbox(task, resolve_repo(task), limits=Limits(disk=50 * 1024 * 1024)) as box:
+        with pytest.raises(LimitsExceeded) as ended:
+            SandboxEnvironment(box, 60).execute({"command": "head -c 80000000 /dev/zero > /tmp/fill"})
+    assert ended.value.messages[0]["extra"]["exit_status"] == SANDBOX_LIMIT
+
+
+def test_the_sandboxes_of_a_process_fit_the_machine_together():
+    """Memory limits are reserved from one budget, three quarters of the machine: a sandbox that
+    does not fit waits for one to close."""
+    assert SANDBOX_MEMORY.total <= machine_memory() and Limits().memory <= SANDBOX_MEMORY.total
+    budget, stop = MemoryBudget(10), threading.Event()
+    assert budget.reserve(6, stop) == 6
+    waiting = threading.Thread(target=budget.reserve, args=(6, stop))
+    waiting.start()
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive() and budget.free == 4  # it did not fit: it waits
+    budget.release(6)
+    waiting.join(timeout=30)
+    assert not waiting.is_alive() and budget.free == 4
+    stop.set()
+    with pytest.raises(KeyboardInterrupt):
+        budget.reserve(8, stop)  # Ctrl-C ends a wait
+
+
+def test_no_host_path_shows_in_the_jail(sandbox):
+    """Neither the environment nor the process list of the jail names a host folder."""
+    result = sandbox.run("cat /proc/1/environ /proc/1/cmdline /proc/self/environ | tr '\\0' '\\n'; env", timeout=30)
+    assert str(ROOT) not in result.stdout and str(Path.cwd()) not in result.stdout and ".cache/cooperbench" not in result.stdout
+
+
 def test_process_count_is_limited_where_cgroups_allow(sandbox):
     if sandbox.versions()["cgroup_limits"] != "yes":
         pytest.skip("this machine lets us make no cgroup: the process limit cannot be set")
@@ -202,3 +254,14 @@ def test_folders_of_a_killed_owner_are_reaped(isolated_cache, tmp_path):
     assert left and os.path.isdir(left)
     reap(isolated_cache / "sandboxes")
     assert not os.path.exists(left)
+
+
+def test_scratch_folders_of_a_killed_owner_are_reaped(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    left, mine = tmp_path / f"cb-merge-{dead}-x", tmp_path / f"cb-merge-{os.getpid()}-y"
+    left.mkdir()
+    mine.mkdir()
+    with scratch_dir("merge") as folder:
+        assert Path(folder).parent == tmp_path
+    assert not left.exists() and mine.exists()

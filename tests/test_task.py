@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, ROOT, git
+from conftest import DEMO, ROOT, assert_one_line_error, git, run_cli
 from cooperbench.generation import GenerationError, load_dataset, load_task
 from cooperbench.generation.gitutil import run_git
 from cooperbench.generation.task import check_patches_apply, resolve_repo, scan_dataset, shipped_commit
@@ -187,3 +187,32 @@ def test_unreachable_upstream_says_to_pass_a_clone(tmp_path):
     task = load_task(upstream_style_task(tmp_path, DSPY_STYLE_RUNNER, "b" * 40))
     with pytest.raises(GenerationError, match="cannot clone https://example.invalid/demo.git .*--repo PATH"):
         resolve_repo(task)
+
+
+def test_task_files_linked_out_of_the_task_are_refused(demo_copy, tmp_path):
+    secret = tmp_path / ".env"
+    secret.write_text("OPENAI_API_KEY=sk-secret\n")
+    description = demo_copy / "feature1" / "feature.md"
+    description.unlink()
+    description.symlink_to(secret)
+    proc = run_cli("tasks", str(demo_copy), "--check")
+    assert "a link to outside the task folder" in proc.stderr and "sk-secret" not in proc.stdout + proc.stderr
+
+
+def test_a_deeply_nested_task_yaml_is_one_line(demo_copy):
+    (demo_copy / "task.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    proc = run_cli("prompt", str(demo_copy), "--out", str(demo_copy / "out"))
+    assert_one_line_error(proc, "task.yaml")
+
+
+@pytest.mark.parametrize("description, title", [
+    ("**Title**: Fallbacks of any value\n\nbody", "Fallbacks of any value"),
+    ("**Title: feat(mux): add Route groups**\n\nbody", "feat(mux): add Route groups"),
+    ("Title: feat(mux): Allow Mux.Handle*\n", "feat(mux): Allow Mux.Handle"),
+    ("# Title: Retries*\n", "Retries"),
+    ("## Add retries\nbody", "Add retries"),
+])
+def test_titles_are_read_without_their_label_and_marks(description, title):
+    from cooperbench.generation.task import Feature
+
+    assert Feature(1, Path("f"), description, "", "").title == title

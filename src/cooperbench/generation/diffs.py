@@ -39,23 +39,44 @@ class FileDiff:
     parsed: PatchedFile
 
 
+HUNK_RE = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+
+
 def split_segments(text: str) -> list[str]:
-    """Cut a git diff at its `diff --git` lines, keeping every byte of each piece.
+    """Cut a git diff at its `diff --git` lines, keeping every byte of each file's change.
 
     Text before the first `diff --git` line (the mail headers and diffstat of `git format-patch`
-    output) is left out, as `git apply` leaves it; mail text between the commits of a series stays
-    at the end of the piece before it, which `git apply` and unidiff both skip.
+    output) is left out, as `git apply` leaves it; so is the mail text between the commits of a
+    series (the signature, the next commit's headers): once a file's hunks have all their lines,
+    by the counts in their headers, only another hunk or the next file's header belongs to it.
+    Every reader of patches (prompt, splitter, validator, conflicts) goes through here.
     """
     pieces: list[list[str]] = []
+    old_left = new_left = 0
+    hunks_seen = False
     for line in text.splitlines(keepends=True):
-        if line.startswith(DIFF_HEADER) or not pieces:
+        if line.startswith(DIFF_HEADER):
             pieces.append([line])
-        else:
+            old_left = new_left = 0
+            hunks_seen = False
+        elif not pieces:
+            continue
+        elif old_left > 0 or new_left > 0:
             pieces[-1].append(line)
-    segments = ["".join(piece) for piece in pieces]
-    if segments and not segments[0].startswith(DIFF_HEADER):
-        segments.pop(0)
-    return segments
+            if line[:1] == " " or line in ("\n", "\r\n"):  # context (an empty one, as some tools write it)
+                old_left, new_left = old_left - 1, new_left - 1
+            elif line[:1] == "-":
+                old_left -= 1
+            elif line[:1] == "+":
+                new_left -= 1
+        elif match := HUNK_RE.match(line):
+            pieces[-1].append(line)
+            old_left = int(match.group(1) if match.group(1) is not None else 1)
+            new_left = int(match.group(2) if match.group(2) is not None else 1)
+            hunks_seen = True
+        elif line.startswith("\\") or not hunks_seen:
+            pieces[-1].append(line)  # "\ No newline at end of file", or the file's own headers
+    return ["".join(piece) for piece in pieces]
 
 
 def parse_diff(text: str, origin: str) -> list[FileDiff]:

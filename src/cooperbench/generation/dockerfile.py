@@ -174,4 +174,13 @@ def _assignments(argument: str, keyword: str, path: Path, line: int) -> list[tup
 
 
 def _expand(value: str, env: dict[str, str]) -> str:
-    return VARIABLE_RE.sub(lambda m: env.get(m.group(1) or m.group(2), ""), value)
+    """Docker's rule: a variable the Dockerfile set expands to its value; one it did not set comes
+    from the image's environment (`${PATH}`), so it is kept for `expand_from_image`."""
+    return VARIABLE_RE.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), value)
+
+
+def expand_from_image(env: dict[str, str], image_env: dict[str, str]) -> dict[str, str]:
+    """A step's variables with what the Dockerfile left to the image filled in from `image_env`
+    (the sandbox's own environment: `ENV PATH=/root/.cargo/bin:${PATH}` keeps the system PATH)."""
+    return {name: VARIABLE_RE.sub(lambda m: image_env.get(m.group(1) or m.group(2), ""), value)
+            for name, value in env.items()}

@@ -26,7 +26,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
-from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, Step, parse_dockerfile
+from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, Step, expand_from_image, parse_dockerfile
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.layout import RUNNER_PATH
 from cooperbench.generation.task import Task, cache_root
@@ -150,6 +150,8 @@ def grading_env() -> dict[str, str]:
 class Builder(Protocol):
     """What the build needs of a backend's sandbox (network on, environment writable)."""
 
+    env: dict[str, str]  # what every command in it sees: a Dockerfile's `${VAR}` comes from here
+
     def run(self, command: str, *, timeout: float, cwd: str | None = None,
             env: dict[str, str] | None = None) -> CommandResult: ...
 
@@ -172,8 +174,11 @@ def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Call
             record.append({"step": step.label, "command": step.command, "skipped": why})
             continue
         say(f"{step.label} ({runnable.index(step) + 1}/{len(runnable)} + warm-up): {_short(step.command)}")
+        env = expand_from_image(dict(step.env), builder.env)
+        if "PATH" in env and not env["PATH"].startswith(SHIM_DIR + ":"):  # installs are still recorded
+            env["PATH"] = f"{SHIM_DIR}:{env['PATH']}"
         result = builder.run(f"set -e\n{step.command}", timeout=STEP_TIMEOUT, cwd=step.workdir,
-                             env={**dict(step.env), **era, "CB_SHIM_MODE": "record"})
+                             env={**env, **era, "CB_SHIM_MODE": "record"})
         record.append({"step": step.label, "command": step.command, "exit_code": result.exit_code})
         if not result.ok:
             raise EnvironmentFailure(f"{plan.task}: environment step failed ({step.label}: {_short(step.command)}): "

@@ -29,6 +29,9 @@ SHA_RE = r"[0-9a-f]{40}"
 SHIPPED_MESSAGE = "base"  # the commit message of a shipped repo: its commit id depends on files only
 
 
+TITLE_RE = re.compile(r"^[#*\s]*Title[*\s]*:[*\s]*(?P<title>.*?)[*\s]*$", re.IGNORECASE | re.MULTILINE)
+
+
 @dataclass(frozen=True)
 class Feature:
     """One existing feature of a task."""
@@ -41,11 +44,13 @@ class Feature:
 
     @property
     def title(self) -> str:
-        match = re.search(r"\*\*Title\*\*:?\s*(.+)", self.description)
+        """The `Title:` line's text (however it is decorated: `**Title**:`, `**Title: x**`,
+        `# Title: x`), else the first line; markdown marks around it are no part of it."""
+        match = TITLE_RE.search(self.description)
         if match:
-            return match.group(1).strip()
+            return match.group("title").strip()
         first = next((line for line in self.description.splitlines() if line.strip()), "")
-        return first.lstrip("# ").strip()
+        return first.strip("#* \t")
 
 
 @dataclass(frozen=True)
