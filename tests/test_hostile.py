@@ -356,7 +356,7 @@ def test_bad_patches_are_one_line_errors_or_verdicts_never_tracebacks(tmp_path, 
 def test_a_huge_patch_is_a_one_line_error_not_minutes_of_grading(tmp_path):
     patch = tmp_path / "feature.patch"
     patch.write_text("diff --git a/miniconf/x.py b/miniconf/x.py\nnew file mode 100644\n--- /dev/null\n+++ b/miniconf/x.py\n"
-                     f"@@ -0,0 +1,200000 @@\n" + "+x = 1  # padding padding padding padding\n" * 200000)
+                     "@@ -0,0 +1,200000 @@\n" + "+x = 1  # padding padding padding padding\n" * 200000)
     proc = run_cli("validate", "miniconf_task/task1", str(patch), str(CANDIDATES / "valid" / "tests.patch"))
     assert_one_line_error(proc, "feature.patch", "MiB")
 

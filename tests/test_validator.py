@@ -14,7 +14,8 @@ import pytest
 
 from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 from cooperbench.generation import load_task
-from cooperbench.generation.task import resolve_repo
+from cooperbench.generation.environment import EnvironmentFailure
+from cooperbench.generation.task import resolve_repo, shipped_commit
 from cooperbench.generation.validator import ValidationSettings, validate_candidate, validate_generated_feature
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
@@ -213,3 +214,17 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path, isolated_cache):
     assert "Traceback" not in stderr
     assert ours(isolated_cache) == []
     assert not (tmp_path / "v.json").exists()
+
+
+def test_a_base_on_which_every_test_errors_is_an_environment_failure_naming_the_host(demo_copy):
+    """Fixtures that fetch a model from a hub error in every test here: that is no base to grade
+    against, and the failure says which host could not be reached."""
+    (demo_copy / "repo" / "tests" / "conftest.py").write_text(
+        "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef model():\n"
+        "    raise OSError(\"HTTPSConnectionPool(host='huggingface.co', port=443): Max retries exceeded\")\n")
+    setup = demo_copy / "setup.sh"
+    setup.write_text(re.sub(r"BASE_COMMIT=\w+", f"BASE_COMMIT={shipped_commit(demo_copy)}", setup.read_text()))
+    task = load_task(demo_copy)
+    feature, tests = candidate("valid")
+    with pytest.raises(EnvironmentFailure, match="every test errors on the bare base commit .*huggingface.co cannot be reached"):
+        validate_candidate(task, feature, tests, git_dir=resolve_repo(task))

@@ -231,6 +231,8 @@ CAUSES = (
     (re.compile(r"(error: externally-managed-environment)"), "{0}"),
     (re.compile(r"(?:getaddrinfo (?:ENOTFOUND|EAI_AGAIN)|Could not resolve host:?) ([\w.-]+)"),
      "{0} cannot be reached from here (only the package registries can)"),
+    (re.compile(r"HTTPS?ConnectionPool\(host='([\w.-]+)'|couldn't connect to '?https?://([\w.-]+)"),
+     "{0} cannot be reached from here (only the package registries can)"),
     (re.compile(r"(?:Temporary failure in name resolution|Network is unreachable)"), "no network"),
 )
 
@@ -242,7 +244,7 @@ def explain_failure(output: str, exit_code: int | None, timed_out: bool = False)
     for pattern, message in CAUSES:
         found = pattern.search(output)
         if found:
-            return message.format(*(g.strip() for g in found.groups())) + f" (exit {exit_code})"
+            return message.format(*(g.strip() for g in found.groups() if g)) + f" (exit {exit_code})"
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return f"exit {exit_code}: {lines[-1][:200] if lines else 'no output'}"
 

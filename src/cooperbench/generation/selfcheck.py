@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cooperbench.generation import conflicts
 from cooperbench.generation.environment import EnvironmentFailure
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.task import Task, find_clone, resolve_repo
@@ -56,6 +57,10 @@ def check_task(task: Task, repos: Path | None, settings: ValidationSettings, fea
             verdict = check_feature(task, feature.id, git_dir, settings)
         except EnvironmentFailure as exc:
             rows.append(Row(task.name, feature.id, "environment", str(exc).removeprefix(f"{task.name}: "),
+                            conflicts=conflicts_alone(task, feature.id, git_dir), seconds=round(time.monotonic() - started, 1)))
+            continue
+        except Exception as exc:  # a report over many tasks: one that breaks costs only its own rows
+            rows.append(Row(task.name, feature.id, "error", f"{type(exc).__name__}: {str(exc)[:300]}",
                             seconds=round(time.monotonic() - started, 1)))
             continue
         checks = verdict["checks"]
@@ -69,6 +74,16 @@ def check_task(task: Task, repos: Path | None, settings: ValidationSettings, fea
             seconds=round(time.monotonic() - started, 1),
         ))
     return rows
+
+
+def conflicts_alone(task: Task, feature_id: int, git_dir: Path) -> str:
+    """The features a feature conflicts with, which need no sandbox: an environment that cannot
+    be built here still gets its conflicts column."""
+    try:
+        found = conflicts.candidate_conflicts(without(task, feature_id), git_dir, task.feature(feature_id).feature_patch)
+    except GenerationError:
+        return ""
+    return ",".join(str(c) for c in found["conflicts"])
 
 
 def render_table(rows: list[Row]) -> str:

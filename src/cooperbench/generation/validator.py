@@ -30,11 +30,11 @@ from typing import Callable
 
 from cooperbench.generation import atomic, conflicts, diffs, novelty, testrun
 from cooperbench.generation.closure import code_digest
-from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock
+from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock, explain_failure
 from cooperbench.generation.gitutil import patch_applies, post_images, read_blob, tree_paths
 from cooperbench.generation.harness import harness_changes
 from cooperbench.generation.layout import AttemptPaths
-from cooperbench.generation.runners import PASSED, SKIPPED, belongs_to
+from cooperbench.generation.runners import ERROR, PASSED, SKIPPED, belongs_to
 from cooperbench.generation.sandbox import open_sandbox
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.schemas import MAX_SECONDS, Verdict, dump, parse
@@ -136,6 +136,9 @@ def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun
             if run.problem or run.timed_out:
                 raise EnvironmentFailure(f"{task.name}: the tests do not run on the bare base commit "
                                          f"({'timed out' if run.timed_out else run.problem})")
+            if run.outcomes and all(o == ERROR for o in run.outcomes.values()):  # fixtures that fetch a model, say
+                raise EnvironmentFailure(f"{task.name}: every test errors on the bare base commit "
+                                         f"({explain_failure(run.output_tail, run.exit_code)}): no base to grade against")
             atomic.write_json(cache, run.to_dict())
     return run
 
