@@ -203,3 +203,13 @@ def test_write_split_records_what_went_where(tmp_path):
     split = split_diff(demo_agent_diff())
     write_split(split, tmp_path)
     assert '"reason": "stray file at the repository root"' in (tmp_path / "split.json").read_text()
+
+
+def test_quoted_paths_are_decided_on_as_git_means_them(make_diff):
+    """git C-quotes a non-ASCII name (`"tests/test_\\303\\251t\\303\\251.py"`): every decision reads the
+    decoded path, so the test file is a test file, not source."""
+    _, diff = make_diff({"pkg/a.py": "x = 1\n"}, {"pkg/a.py": "x = 2\n", "tests/test_été.py": "def test_x():\n    pass\n",
+                                                   ".feature_description.md": "**Title**: t\n"})
+    assert '"b/tests/test_\\303\\251t\\303\\251.py"' in diff
+    split = split_diff(diff)
+    assert split.test_files == ["tests/test_été.py"] and split.source_files == ["pkg/a.py"]
