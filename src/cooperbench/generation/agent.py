@@ -25,6 +25,7 @@ from typing import Any, Callable
 import yaml
 
 from cooperbench.generation import atomic, provenance
+from cooperbench.generation.diffs import PATCH_LIMIT
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.layout import DESCRIPTION_FILE, AttemptPaths
 from cooperbench.generation.models import is_model_behaviour, make_model, price_known
@@ -36,7 +37,6 @@ from cooperbench.generation.sandbox.base import REPO_DIR
 from cooperbench.generation.task import Task
 
 SUBMIT_MARKER = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
-DIFF_LIMIT = 5 * 1024 * 1024  # bytes: a larger diff is no candidate, and says so
 DESCRIPTION_LIMIT = 256 * 1024
 SANDBOX_LIMIT = "SandboxLimit"  # a limit (disk) closed the agent's sandbox: its result, not a failure to retry
 ENDINGS = frozenset({"Submitted", "LimitsExceeded", "TimeExceeded", "RepeatedFormatError", "ReplayExhausted",
@@ -197,11 +197,11 @@ def work_tree_diff(sandbox: Sandbox, base_commit: str) -> tuple[str, str | None]
         why = (result.stderr.strip().splitlines() or [f"exit {result.exit_code}"])[-1][:200]
         return "", f"the work tree's diff could not be taken (was .git removed?): {why}"
     try:
-        data = sandbox.read_file(where, DIFF_LIMIT + 1)
+        data = sandbox.read_file(where, PATCH_LIMIT + 1)
     except FileNotFoundError:
         return "", "the work tree's diff could not be read"
-    if len(data) > DIFF_LIMIT:
-        return "", f"the diff is over the {DIFF_LIMIT // 2**20} MiB limit"
+    if len(data) > PATCH_LIMIT:
+        return "", f"the diff is over the {PATCH_LIMIT // 2**20} MiB limit"
     return data.decode("utf-8", "surrogateescape"), None
 
 

@@ -18,6 +18,7 @@ from unidiff.errors import UnidiffParseError
 from cooperbench.generation.errors import GenerationError
 
 DIFF_HEADER = "diff --git "
+PATCH_LIMIT = 5 * 1024 * 1024  # bytes: an agent's whole diff, or a candidate patch; larger is refused
 DEFINITION_RE = re.compile(
     r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:def|class|func|fn|function|impl|interface|struct|type)\s+"
     r"(?:\([^)]*\)\s*)?(?P<name>[A-Za-z_$][\w$]*)"

@@ -61,9 +61,9 @@ def harness_changes(patch: str, origin: str, *, base_paths: frozenset[str] = fro
     for file_diff in files:
         for path in filter(None, (file_diff.path, file_diff.old_path)):
             why = what_it_is(path, packages)
-            if why is None and path == file_diff.path and file_diff.status != "deleted":
-                why = settings_change(path, before(path) if file_diff.status == "modified" else None,
-                                      after(path) if after(path) is not None else added_text(file_diff))
+            if why is None and path == file_diff.path and file_diff.status != "deleted" and reads_content(path):
+                old = before(path) if file_diff.status == "modified" else None
+                why = settings_change(path, old, after(path) or added_text(file_diff))
             if why:
                 found.append(f"{path} ({why})")
     return list(dict.fromkeys(found))
@@ -96,14 +96,19 @@ def top_level_module(path: PurePosixPath) -> tuple[str | None, str]:
     return None, ""
 
 
+def reads_content(path: str) -> bool:
+    """Whether a file is harness or not by what it holds (so its text is needed): pytest's
+    sections of the shared settings files, and Python modules."""
+    return PurePosixPath(path).name in SETTINGS_FILES or path.endswith(".py")
+
+
 def settings_change(path: str, old: str | None, new: str | None) -> str | None:
     """Why a changed file's content is harness: pytest settings or plugins, parsed."""
     name = PurePosixPath(path).name
-    if name == "pyproject.toml":
-        return "its pytest settings" if pyproject_pytest(old) != pyproject_pytest(new) else None
-    if name == "setup.cfg":
-        return "its pytest settings" if setup_cfg_pytest(old) != setup_cfg_pytest(new) else None
-    if name.endswith(".py") and new is not None and python_plugin_hooks(new):
+    if name in SETTINGS_FILES:
+        read = SETTINGS_FILES[name]
+        return "its pytest settings" if read(old) != read(new) else None
+    if new is not None and python_plugin_hooks(new):
         return "it loads pytest plugins"
     return None
 
@@ -153,6 +158,9 @@ def python_plugin_hooks(text: str) -> bool:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip() in ("pytest_plugins", "pytest11"):
             return True
     return False
+
+
+SETTINGS_FILES = {"pyproject.toml": pyproject_pytest, "setup.cfg": setup_cfg_pytest}
 
 
 def added_text(file_diff: diffs.FileDiff) -> str | None:

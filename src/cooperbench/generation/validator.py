@@ -30,21 +30,19 @@ from typing import Callable
 
 from cooperbench.generation import atomic, conflicts, diffs, novelty, testrun
 from cooperbench.generation.closure import code_digest
+from cooperbench.generation.diffs import PATCH_LIMIT
 from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock, explain_failure
+from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.gitutil import patch_applies, post_images, read_blob, tree_paths
-from cooperbench.generation.harness import harness_changes
+from cooperbench.generation.harness import harness_changes, reads_content
 from cooperbench.generation.layout import AttemptPaths
 from cooperbench.generation.runners import ERROR, PASSED, SKIPPED, belongs_to
 from cooperbench.generation.sandbox import open_sandbox
-from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.schemas import MAX_SECONDS, Verdict, dump, parse
 from cooperbench.generation.sandbox.base import close_all
 from cooperbench.generation.task import Task, cache_root, load_task, resolve_repo
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
-
-
-PATCH_LIMIT = 5 * 1024 * 1024  # bytes per candidate patch, as for an agent's whole diff
 
 
 @dataclass(frozen=True)
@@ -184,7 +182,7 @@ def static_checks(task: Task, git_dir: Path, feature_patch: str, tests_patch: st
     base_paths = tree_paths(git_dir, task.base_commit)
     harness = []
     for name, patch, files in (("feature.patch", feature_patch, feature_files), ("tests.patch", tests_patch, test_files)):
-        modified = [f.path for f in files if f.status in ("modified", "renamed")]
+        modified = [f.path for f in files if f.status in ("modified", "renamed") and reads_content(f.path)]
         after = post_images(git_dir, task.base_commit, patch, modified)
         harness += harness_changes(patch, name, base_paths=base_paths, after=after.get,
                                    before=lambda path: read_blob(git_dir, task.base_commit, path))
