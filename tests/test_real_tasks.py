@@ -16,6 +16,7 @@ import pytest
 from conftest import git
 from cooperbench.generation.conflicts import conflict_matrix
 from cooperbench.generation.environment import EnvironmentFailure
+from cooperbench.generation.prompt import base_files, find_hotspots, render_prompt
 from cooperbench.generation.selfcheck import check_feature
 from cooperbench.generation.task import check_patches_apply, find_clone, load_task, scan_dataset
 from cooperbench.generation.validator import ValidationSettings
@@ -27,6 +28,19 @@ GOLD_AGAINST_ITS_OWN_METHOD = {("react_hook_form_task", 85, a, b) for a, b in
                                [(2, 3), (2, 4), (2, 5), (3, 4), (3, 5), (4, 5)]}
 # A defect of the dataset itself (its README says so): this tests.patch does not apply with git apply.
 KNOWN_BROKEN_PATCHES = {"dspy_task/task8563/feature3/tests.patch"}
+
+
+def test_every_real_task_gets_a_prompt_whose_hot_spots_are_its_base_files_definitions(real_tasks, real_repos):
+    """Format-patch series, files without a final newline, Python, TypeScript and Rust: every
+    task's prompt is made, and each hot spot definition is one the base file has, shared by two or
+    more features."""
+    tasks, _ = scan_dataset(real_tasks / "dataset")
+    for task in tasks:
+        base = base_files(task, find_clone(task, real_repos))
+        hotspots = find_hotspots(task, base)
+        assert hotspots["functions"] and render_prompt(task, hotspots), task.name
+        for spot in hotspots["functions"]:
+            assert len(spot["features"]) >= 2 and spot["function"] in base(spot["file"]), (task.name, spot)
 
 
 def test_every_real_patch_is_read_and_applies(real_tasks, real_repos):

@@ -69,9 +69,9 @@ def seed(
         raise typer.Exit(2)
     loaded = load_task(task, dataset)
     if prompt_only:
-        from cooperbench.generation.prompt import find_hotspots, render_prompt
+        from cooperbench.generation.prompt import base_files, find_hotspots, render_prompt
 
-        sys.stdout.write(render_prompt(loaded, find_hotspots(loaded)))
+        sys.stdout.write(render_prompt(loaded, find_hotspots(loaded, base_files(loaded, resolve_repo(loaded, repo)))))
         return
     if validate is not None:
         _print_verdict(_validate(loaded, _read(validate[0]), _read(validate[1]), backend, timeout, repo), None)
@@ -121,11 +121,13 @@ def prompt(
     out: Annotated[Path, typer.Option("--out", help="Folder for prompt.md and hotspots.json.")],
     max_hotspots: Annotated[int, typer.Option(min=1, help="Hot spots listed per kind.")] = 8,
     dataset: DatasetOption = Path("dataset"),
+    repo: RepoOption = None,
 ) -> None:
     """Write the agent's prompt (prompt.md) and the task's hot spots (hotspots.json)."""
     from cooperbench.generation.prompt import write_prompt
 
-    written = write_prompt(load_task(task, dataset), out, max_hotspots=max_hotspots)
+    loaded = load_task(task, dataset)
+    written = write_prompt(loaded, resolve_repo(loaded, repo), out, max_hotspots=max_hotspots)
     typer.echo(" ".join(str(p) for p in written))
 
 

@@ -223,6 +223,8 @@ def touched_definitions(file_diff: FileDiff, base_lines: list[str] | None = None
                 enclosing = definition_name(line.value) or enclosing
                 before_own_definition = True
                 continue
+            if not (line.is_added or line.is_removed):  # "\ No newline at end of file"
+                continue
             name = definition_name(line.value)
             if name:
                 names.add(name)

@@ -19,7 +19,7 @@ from cooperbench.generation.agent import ENDINGS, AgentSettings, agent_step
 from cooperbench.generation.layout import AttemptPaths, model_slug
 from cooperbench.generation.models import check_model, probe_model
 from cooperbench.generation.progress import say
-from cooperbench.generation.prompt import find_hotspots, render_prompt
+from cooperbench.generation.prompt import base_files, find_hotspots, render_prompt
 from cooperbench.generation.splitter import split_step
 from cooperbench.generation.task import Task, load_task, resolve_repo
 from cooperbench.generation.validator import ValidationSettings, validate_step
@@ -109,7 +109,8 @@ def prepare(task: Task, settings: AgentSettings, repo: Path | None) -> tuple[Pat
     replay file, one cheap call), the repository, the prompt."""
     check_model(settings.model, task.path)
     probe_model(settings.model, settings.model_kwargs, settings.retries)
-    return resolve_repo(task, repo), render_prompt(task, find_hotspots(task))
+    git_dir = resolve_repo(task, repo)
+    return git_dir, render_prompt(task, find_hotspots(task, base_files(task, git_dir)))
 
 
 def generate_features(

@@ -1,19 +1,23 @@
 """Build the agent's prompt from a task's features and the code they have in common.
 
-Hot spots are where existing features' source patches meet: files and functions changed by
-several features, and base-commit line ranges changed by two or more. A new feature that changes
-them will conflict with those features, which is what the benchmark needs. The same task and
-settings always give byte-identical text, so DVC can cache on it.
+Hot spots are where two or more existing features' source patches meet: files, the definitions
+of the base commit they both change (named from the base file, not from git's hunk headers,
+which name the enclosing class or the function above), and base-commit line ranges. A new
+feature that changes them will conflict with those features, which is what the benchmark needs.
+The same task and settings always give byte-identical text, so DVC can cache on it.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from string import Template
+from typing import Callable
 
 from cooperbench.generation import atomic, diffs
+from cooperbench.generation.gitutil import read_blob
 from cooperbench.generation.layout import DESCRIPTION_FILE, RUNNER_PATH
 from cooperbench.generation.task import Task
 
@@ -26,81 +30,77 @@ class Region:
 
     feature: int
     file: str
-    function: str | None
     start: int
     end: int
 
 
 def changed_regions(feature_id: int, patch: str, origin: str) -> list[Region]:
-    """Runs of consecutive changed lines in a patch, each named by the definition it changes:
-    a removed `def`/`func`/... line in the run, else the nearest one above it, else the name in
-    the hunk header."""
+    """Runs of consecutive changed lines in a patch, in base-commit line numbers."""
     regions = []
     for file_diff in diffs.parse_diff(patch, origin):
         if file_diff.binary:
             continue
         for hunk in file_diff.parsed:
-            enclosing = diffs.definition_name(hunk.section_header)
             last_source = hunk.source_start - 1
             run: list[int] = []
-            run_function: str | None = None
             for line in hunk:
                 if line.is_context:
                     if run:
-                        regions.append(_region(feature_id, file_diff.path, run_function, run))
+                        regions.append(_region(feature_id, file_diff.path, run))
                         run = []
                     last_source = line.source_line_no
-                    enclosing = diffs.definition_name(line.value) or enclosing
-                    continue
-                if not run:
-                    run_function = enclosing
-                if line.is_added:
+                elif line.is_added:
                     run += [last_source, last_source + 1]
-                else:
+                elif line.is_removed:  # not "\ No newline at end of file", which is no line
                     last_source = line.source_line_no
                     run.append(last_source)
-                    removed_definition = diffs.definition_name(line.value)
-                    if removed_definition and run_function == enclosing:
-                        run_function = removed_definition
             if run:
-                regions.append(_region(feature_id, file_diff.path, run_function, run))
+                regions.append(_region(feature_id, file_diff.path, run))
     return regions
 
 
-def _region(feature: int, path: str, function: str | None, lines: list[int]) -> Region:
-    return Region(feature, path, function, max(1, min(lines)), max(lines))
+def _region(feature: int, path: str, lines: list[int]) -> Region:
+    return Region(feature, path, max(1, min(lines)), max(lines))
 
 
-def find_hotspots(task: Task) -> dict:
-    """Files, functions and line ranges of the base, ranked by how many features change them."""
-    regions = [
-        region
-        for feature in task.features
-        for region in changed_regions(feature.id, feature.feature_patch, str(feature.path / "feature.patch"))
-        if not diffs.is_test_path(region.file, task.test_patterns)
-    ]
+def find_hotspots(task: Task, base_file: Callable[[str], str | None] = lambda path: None) -> dict:
+    """Files, definitions and line ranges of the base that two or more features change, most
+    shared first. `base_file` gives a file's text at the base commit (the definitions a change
+    sits in are read from it; without it, from the hunks alone)."""
     by_file: dict[str, set[int]] = {}
-    by_function: dict[tuple[str, str], set[int]] = {}
-    for region in regions:
-        by_file.setdefault(region.file, set()).add(region.feature)
-        if region.function:
-            by_function.setdefault((region.file, region.function), set()).add(region.feature)
-    files_ranked = [
-        {"file": path, "features": sorted(ids)}
-        for path, ids in sorted(by_file.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    ]
-    functions_ranked = [
-        {"file": path, "function": name, "features": sorted(ids)}
-        for (path, name), ids in sorted(by_function.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    ]
+    by_definition: dict[tuple[str, str], set[int]] = {}
+    regions = []
+    for feature in task.features:
+        origin = str(feature.path / "feature.patch")
+        for file_diff in diffs.parse_diff(feature.feature_patch, origin):
+            if file_diff.binary or diffs.is_test_path(file_diff.path, task.test_patterns):
+                continue
+            by_file.setdefault(file_diff.path, set()).add(feature.id)
+            if file_diff.status != "modified":
+                continue  # a file's new definitions are no place of the base to meet at
+            base = base_file(file_diff.path)
+            lines = base.splitlines() if base else None
+            names = diffs.touched_definitions(file_diff, lines)
+            if lines:  # definitions the base has (not ones several features add anew)
+                names &= {diffs.definition_name(line) for line in lines}
+            for name in names:
+                by_definition.setdefault((file_diff.path, name), set()).add(feature.id)
+        regions += [r for r in changed_regions(feature.id, feature.feature_patch, origin)
+                    if not diffs.is_test_path(r.file, task.test_patterns)]
     return {
         "task": task.name,
         "base_commit": task.base_commit,
         "features": [f.id for f in task.features],
-        "files": files_ranked,
-        "functions": functions_ranked,
+        "files": [{"file": path, "features": sorted(ids)} for path, ids in _shared(by_file)],
+        "functions": [{"file": path, "function": name, "features": sorted(ids)}
+                      for (path, name), ids in _shared(by_definition)],
         "line_ranges": _shared_ranges(regions),
     }
+
+
+def _shared(places: dict) -> list:
+    """The places two or more features change, most shared first, then by name."""
+    return sorted(((place, ids) for place, ids in places.items() if len(ids) >= 2), key=lambda kv: (-len(kv[1]), kv[0]))
 
 
 def _shared_ranges(regions: list[Region]) -> list[dict]:
@@ -135,7 +135,6 @@ def render_prompt(
     description_file: str = DESCRIPTION_FILE,
 ) -> str:
     """The agent's instructions for this task, in Markdown."""
-    titles = {f.id: f.title for f in task.features}
     example = task.features[0]
     template = Template(files("cooperbench.generation").joinpath("templates/prompt.md").read_text(encoding="utf-8"))
     return template.substitute(
@@ -144,14 +143,14 @@ def render_prompt(
         n_features=len(task.features),
         feature_list="\n".join(f"- feature{f.id}: {f.title}" for f in task.features),
         hot_files=_bullets(
-            f"`{h['file']}` (changed by {_features(h['features'], titles)})" for h in hotspots["files"][:max_hotspots]
+            f"`{h['file']}` (changed by {_features(h['features'])})" for h in hotspots["files"][:max_hotspots]
         ),
         hot_functions=_bullets(
-            f"`{h['function']}` in `{h['file']}` ({_features(h['features'], titles)})"
+            f"`{h['function']}` in `{h['file']}` ({_features(h['features'])})"
             for h in hotspots["functions"][:max_hotspots]
         ),
         hot_ranges=_bullets(
-            f"`{h['file']}` lines {h['start']}-{h['end']} ({_features(h['features'], titles)})"
+            f"`{h['file']}` lines {h['start']}-{h['end']} ({_features(h['features'])})"
             for h in hotspots["line_ranges"][:max_hotspots]
         ),
         example_id=example.id,
@@ -174,8 +173,15 @@ def runner_test_lines(runner: str) -> list[str]:
             and any(word in line for word in TEST_WORDS)]
 
 
-def _features(ids: list[int], titles: dict[int, str]) -> str:
-    return ", ".join(f"feature{i} \"{titles[i]}\"" for i in ids)
+def _features(ids: list[int]) -> str:
+    """Features by number: their titles are in the list above, once."""
+    return ", ".join(f"feature{i}" for i in ids)
+
+
+def base_files(task: Task, git_dir: Path) -> Callable[[str], str | None]:
+    """A file's text at the task's base commit (None: absent, or not in a partial clone), each
+    read once."""
+    return functools.cache(lambda path: read_blob(git_dir, task.base_commit, path))
 
 
 def _bullets(lines) -> str:
@@ -183,9 +189,9 @@ def _bullets(lines) -> str:
     return text or "- (none: no two features change the same place)"
 
 
-def write_prompt(task: Task, out_dir: Path, **options) -> tuple[Path, Path]:
-    """Write `prompt.md` and `hotspots.json` into `out_dir`."""
-    hotspots = find_hotspots(task)
+def write_prompt(task: Task, git_dir: Path, out_dir: Path, **options) -> tuple[Path, Path]:
+    """Write `prompt.md` and `hotspots.json` into `out_dir` (`git_dir`: the task's repository)."""
+    hotspots = find_hotspots(task, base_files(task, git_dir))
     prompt_path, hotspots_path = Path(out_dir) / "prompt.md", Path(out_dir) / "hotspots.json"
     atomic.write_json(hotspots_path, hotspots)
     atomic.write_text(prompt_path, render_prompt(task, hotspots, **options))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cooperbench.generation import atomic
 from cooperbench.generation.closure import code_digest
-from cooperbench.generation.pipeline.common import PROMPTS, TASK_INPUTS, load_params, load_tasks
+from cooperbench.generation.pipeline.common import PROMPTS, TASK_INPUTS, git_dir_for, load_params, load_tasks
 from cooperbench.generation.prompt import write_prompt
 from cooperbench.generation.records import digest_folder, key_of, prune, published_key
 
@@ -22,13 +22,14 @@ def run() -> None:
     code = code_digest(Path(__file__))
     made = 0
     for name, task in load_tasks(params).items():
-        inputs = {"task": name, "task_files": digest_folder(task.path), "settings": params.prompt.model_dump(), "code": code}
+        inputs = {"task": name, "task_files": digest_folder(task.path), "settings": params.prompt.model_dump(),
+                  "repo": params.repos.get(name), "code": code}
         inputs["key"] = key_of(inputs)
         if published_key(PROMPTS / name / TASK_INPUTS) == inputs["key"]:
             continue
         staged = atomic.staging_dir(PROMPTS / name)
         try:
-            write_prompt(task, staged, max_hotspots=params.prompt.max_hotspots)
+            write_prompt(task, git_dir_for(params, task), staged, max_hotspots=params.prompt.max_hotspots)
             atomic.write_json(staged / TASK_INPUTS, inputs)
             atomic.replace_dir(staged, PROMPTS / name)
         finally:
