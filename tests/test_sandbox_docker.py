@@ -145,6 +145,18 @@ def test_no_image_to_be_had_says_both(daemon, demo_copy, monkeypatch):
         open_sandbox(task, "docker", resolve_repo(task))
 
 
+def test_a_base_image_that_cannot_be_had_is_named_when_a_step_fails_without_it(daemon, demo_copy):
+    """golang:1.21-alpine cannot be pulled here; over the offline Debian base its `apk` step
+    fails: the failure names the base that could not be had, not only the missing tool."""
+    dockerfile = demo_copy / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("FROM cooperbench-base:bookworm",
+                                                         "FROM golang:1.21-alpine\nRUN apk add --no-cache git"))
+    task = load_task(demo_copy)
+    with pytest.raises(EnvironmentFailure, match=r"the Dockerfile's base golang:1.21-alpine cannot be had here .*"
+                                                 r"built over cooperbench-base:bookworm, where .*apk"):
+        open_sandbox(task, "docker", resolve_repo(task))
+
+
 def test_replayed_agent_attempt_on_docker(daemon, tmp_path):
     """The whole attempt (agent, split, validation) in containers of the task's environment."""
     from cooperbench.generation.generator import generate_feature

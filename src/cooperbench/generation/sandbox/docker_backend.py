@@ -97,12 +97,14 @@ def ensure_env_image(docker_client, task: Task, git_dir: Path | None) -> str:
 
     plan = environment.plan_for(task)
     published, why_not_published = have_image(docker_client, task.image)
-    base = task.image
+    base, stand_in = task.image, None
     if not published:
         wanted = plan.base_image or OFFLINE_BASE
         found, why_not_base = have_image(docker_client, wanted)
         if not found and wanted != OFFLINE_BASE:
             found, _ = have_image(docker_client, OFFLINE_BASE)
+            if found:  # say so if a step then fails: the step was written for the base it lacks
+                stand_in = f"the Dockerfile's base {wanted} cannot be had here ({why_not_base}), so it was built over {OFFLINE_BASE}"
             wanted = OFFLINE_BASE if found else wanted
         if not found:
             raise environment.EnvironmentFailure(
@@ -118,7 +120,13 @@ def ensure_env_image(docker_client, task: Task, git_dir: Path | None) -> str:
         try:
             docker_client.images.get(tag)
         except docker.errors.ImageNotFound:
-            build_env_image(docker_client, task, git_dir, base, published, plan, tag)
+            try:
+                build_env_image(docker_client, task, git_dir, base, published, plan, tag)
+            except environment.EnvironmentFailure as exc:
+                if stand_in is None:
+                    raise
+                raise environment.EnvironmentFailure(f"{task.name}: {stand_in}, where "
+                                                     f"{str(exc).removeprefix(f'{task.name}: ')}") from None
     return tag
 
 
