@@ -4,6 +4,7 @@ one can and cannot do."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -267,3 +268,20 @@ def test_scratch_folders_of_a_killed_owner_are_reaped(tmp_path, monkeypatch):
     with scratch_dir("merge") as folder:
         assert Path(folder).parent == tmp_path
     assert not left.exists() and mine.exists()
+
+
+def test_environment_builds_share_one_package_cache_per_repository(demo_copy, isolated_cache):
+    """pip's and uv's caches live beside the environments, one per repository, not inside each:
+    what the first task of a repository downloaded or built, the second finds (here a marker its
+    own build step requires)."""
+    second = demo_copy.parent / "task2"
+    shutil.copytree(demo_copy, second)
+    for folder, step in ((demo_copy, 'mkdir -p "$PIP_CACHE_DIR" && echo built-once > "$PIP_CACHE_DIR/marker"'),
+                         (second, 'grep -q built-once "$PIP_CACHE_DIR/marker"')):
+        dockerfile = folder / "Dockerfile"
+        dockerfile.write_text(dockerfile.read_text().replace("\nRUN ", f"\nRUN {step}\nRUN ", 1))
+    for folder in (demo_copy, second):
+        task = load_task(folder)
+        with LocalSandbox(task, resolve_repo(task)) as box:
+            assert not (box.env_dir / "workspace" / "home" / ".cache" / "pip").exists()
+    assert (isolated_cache / "packages" / "miniconf_task" / "pip" / "marker").read_text() == "built-once\n"

@@ -39,6 +39,7 @@ SHIM_DIR = f"{SUPPORT_DIR}/bin"
 PLUGIN_DIR = f"{SUPPORT_DIR}/python"
 STATE_DIR = "/workspace/.cooperbench"  # installs.tsv, install-failures.tsv, overlay/
 REPORTS_DIR = "/cooperbench-reports"
+PACKAGE_CACHE_DIR = "/cooperbench-package-cache"  # pip's and uv's caches while building, shared per repository
 PATCHES_DIR = "/patches"
 NPM_PREFIX = "/workspace/npm-global"
 SHIM_NAMES = ("pip", "pip3", "python", "python3", "uv", "npm", "pnpm", "yarn", "npx", "go", "cargo")
@@ -127,6 +128,20 @@ def base_env(path_tail: str, home: str) -> dict[str, str]:
         "CB_ENV_STATE": STATE_DIR,
         "CB_REPO": "/workspace/repo",
     }
+
+
+def package_cache(task: Task) -> Path:
+    """The host folder every environment build of the task's repository shares as its pip and uv
+    cache: what tasks of one repository have in common (the same packages, wheels built from
+    source once) is downloaded and built once, and no environment keeps a cache of its own."""
+    folder = cache_root() / "packages" / task.repo_name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def build_env() -> dict[str, str]:
+    """Added for environment builds: the shared package caches (see `package_cache`)."""
+    return {"PIP_CACHE_DIR": f"{PACKAGE_CACHE_DIR}/pip", "UV_CACHE_DIR": f"{PACKAGE_CACHE_DIR}/uv"}
 
 
 def grading_env() -> dict[str, str]:

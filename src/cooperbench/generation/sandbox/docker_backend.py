@@ -181,7 +181,7 @@ class DockerSandbox(Sandbox):
         image_path = (self.client.images.get(self.image).attrs.get("Config", {}).get("Env") or [])
         path = next((e.split("=", 1)[1] for e in image_path if e.startswith("PATH=")), SYSTEM_PATH)
         home = "/workspace/home" if building else "/tmp/home"
-        self.env = {**environment.base_env(path, home), **(network_env() if building else {})}
+        self.env = {**environment.base_env(path, home), **({**network_env(), **environment.build_env()} if building else {})}
         if not building:
             self._checked("mkdir -p /tmp/home")
 
@@ -195,6 +195,8 @@ class DockerSandbox(Sandbox):
                 labels={LABEL: "sandbox", OWNER_LABEL: owner()},
                 mem_limit=self.limits.memory, pids_limit=self.limits.pids, nano_cpus=2_000_000_000,
                 tmpfs={"/tmp": f"size={2 * GiB},mode=1777"} if not building else None,
+                volumes={str(environment.package_cache(self.task)): {"bind": environment.PACKAGE_CACHE_DIR, "mode": "rw"}}
+                if building else None,
             )
         except docker.errors.APIError as exc:
             raise InfrastructureError(f"{self.image}: the container would not start: {exc.explanation or exc}") from None

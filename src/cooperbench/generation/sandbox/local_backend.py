@@ -184,7 +184,7 @@ class LocalSandbox(Sandbox):
             self.env = {**environment.base_env(self.jail.path_tail((f"{VENV_DIR}/bin",)), home),
                         # the venv stands for the image's system Python: `uv pip install --system` too
                         "VIRTUAL_ENV": VENV_DIR, "UV_PYTHON": f"{VENV_DIR}/bin/python", **dict(self.jail.toolchains.env),
-                        **(network_env() if building else {})}
+                        **({**network_env(), **environment.build_env()} if building else {})}
         except BaseException:
             self.close()
             raise
@@ -198,6 +198,7 @@ class LocalSandbox(Sandbox):
                     (str(self.dirs[environment.PATCHES_DIR]), environment.PATCHES_DIR)]
         (binds if building else ro_binds).append((workspace, "/workspace"))
         if building:
+            binds.append((str(environment.package_cache(self.task)), environment.PACKAGE_CACHE_DIR))
             find_links = network_env().get("PIP_FIND_LINKS", "")
             ro_binds += [(path, path) for path in find_links.split() if Path(path).is_dir()]
         return Jail(etc=minimal_etc(cache_root()), binds=binds, ro_binds=ro_binds, network=network,
