@@ -17,7 +17,7 @@ from conftest import git
 from cooperbench.generation.conflicts import conflict_matrix
 from cooperbench.generation.environment import EnvironmentFailure
 from cooperbench.generation.prompt import base_files, find_hotspots, render_prompt
-from cooperbench.generation.selfcheck import check_feature
+from cooperbench.generation.selfcheck import check_feature, check_task
 from cooperbench.generation.task import check_patches_apply, find_clone, load_task, scan_dataset
 from cooperbench.generation.validator import ValidationSettings
 
@@ -115,3 +115,14 @@ def test_a_real_cargo_task_names_what_cannot_be_had_here(real_tasks, real_repos)
     failure naming the cause, not a verdict on the feature."""
     with pytest.raises(EnvironmentFailure, match="Dockerfile line 25: cargo build .*the Rust crate registry cannot be reached"):
         validate_real(real_tasks, real_repos, "typst_task/task6554", 1)
+
+
+def test_an_environment_row_still_gets_its_conflicts(real_tasks, real_repos):
+    """check-dataset on typst: the environment cannot be built here, yet conflicts need no
+    sandbox, so the row names them (as the benchmark's record has them)."""
+    task = load_task(real_tasks / "dataset" / "typst_task" / "task6554")
+    [row] = check_task(task, real_repos, ValidationSettings(), [1])
+    gold = json.loads((real_tasks / "gold-conflicts.json").read_text())["pairs"]
+    expected = sorted({p["f2"] if p["f1"] == 1 else p["f1"] for p in gold if p["repo"] == "typst_task"
+                       and p["task_id"] == 6554 and 1 in (p["f1"], p["f2"]) and p["has_conflict"]})
+    assert row.outcome == "environment" and row.conflicts == ",".join(map(str, expected)) and expected
