@@ -232,14 +232,25 @@ def test_old_tests_of_a_file_whose_new_import_the_base_lacks_stay_pass_to_pass()
     assert grade(base, before, broken_old, dict(base), scope)[1]["broken"] == ["tests/test_a.py::test_old"]
 
 
-def test_a_test_whose_data_the_tests_patch_edits_is_judged_as_at_the_base():
+def test_a_test_whose_data_the_tests_patch_edits_is_one_of_its_tests_and_judged_as_at_the_base():
     """dspy task8563: tests.patch edits the module-level cases a test is parametrized with; the
-    test passed on the base, so it is pass-to-pass, judged as it is at the base: with the feature
-    alone it fails (the feature changes the format), so the feature breaks it."""
+    test's definition is untouched, but its outcome changes with the patch alone, so it is one of
+    the patch's tests (here failing with the feature); as it is at the base it passed, and with
+    the feature alone it fails (the feature changes the format), so the feature breaks it too."""
     case = "tests/test_a.py::test_format[cases0]"
     base, before, after, feature = {case: PASSED}, {case: FAILED}, {case: FAILED}, {case: FAILED}
     f2p, p2p = grade(base, before, after, feature, scope={"tests/test_a.py": {"CASES"}})
-    assert f2p["tests"] == [] and p2p["broken"] == [case]
+    assert f2p["still_failing"] == [case] and p2p["broken"] == [case]
+
+
+def test_a_passing_test_whose_expectation_the_tests_patch_changes_is_fail_to_pass():
+    """dspy task8587 feature 1: tests.patch changes the data of an existing test to the new
+    behaviour: it fails without the feature and passes with it (fail-to-pass), and as it is at
+    the base it still passes with the feature (nothing broken)."""
+    case = "tests/test_a.py::test_stream[case1]"
+    base, before, after, feature = {case: PASSED}, {case: FAILED}, {case: PASSED}, {case: PASSED}
+    f2p, p2p = grade(base, before, after, feature, scope={"tests/test_a.py": {"CASES"}})
+    assert f2p["tests"] == [case] and f2p["ok"] and p2p["broken"] == []
 
 
 def test_a_change_deep_inside_a_test_counts_for_that_test_not_its_whole_group():

@@ -94,17 +94,19 @@ def grade(base: dict[str, str], before: dict[str, str], after: dict[str, str], f
     """SWE-bench style, from outcome maps alone (base, base+tests, base+feature+tests, and
     base+feature with the base's own tests).
 
-    The tests of tests.patch ("ours") are those whose definitions it touches, and those it alone
-    brings about that did not pass on the base (base vs base+tests: a test parametrized by data the
-    patch edits, say); a test that passed on the base and that the patch does not touch is never
-    ours, even when the patch stops its module from loading without the feature.
+    The tests of tests.patch ("ours") are those whose definitions it touches, and those whose
+    outcome it alone changes (base vs base+tests: a test parametrized by data the patch edits,
+    say), except tests that passed on the base and did not run at all with the patch alone: the
+    patch stopped their module from loading without the feature (a new import), which makes them
+    no tests of its own.
     FAIL_TO_PASS: tests of ours passing with the feature that did not pass without it.
     PASS_TO_PASS: every test passing on the bare base, judged in the run without the candidate's
     tests (`feature`), and, for those tests.patch leaves alone, in the run with them (`after`):
     the feature breaks none, and the candidate's tests break none. A test that fails with the
     feature alone yet passes beside the candidate's untouching tests is `contradicted`: evidence
     of test code that reaches other tests' outcomes."""
-    changed = {t for t in set(base) | set(before) if base.get(t) != before.get(t) and base.get(t) != PASSED}
+    changed = {t for t in set(base) | set(before) if base.get(t) != before.get(t)
+               and not (base.get(t) == PASSED and t not in before)}
     ours = sorted(t for t in set(before) | set(after) if from_tests_patch(t, scope) or t in changed)
     f2p = [t for t in ours if after.get(t) == PASSED and before.get(t) != PASSED]
     still_failing = [t for t in ours if after.get(t) not in (PASSED, SKIPPED, None)]
