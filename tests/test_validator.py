@@ -4,6 +4,7 @@ candidate ends in a verdict (or a one-line error), never a traceback or a leftov
 from __future__ import annotations
 
 import json
+import shutil
 import re
 import signal
 import subprocess
@@ -228,3 +229,16 @@ def test_a_base_on_which_every_test_errors_is_an_environment_failure_naming_the_
     feature, tests = candidate("valid")
     with pytest.raises(EnvironmentFailure, match="every test errors on the bare base commit .*huggingface.co cannot be reached"):
         validate_candidate(task, feature, tests, git_dir=resolve_repo(task))
+
+
+def test_one_broken_task_costs_check_dataset_only_its_own_rows(demo_copy, tmp_path):
+    """A task that breaks for any reason (here: no runner.sh, nothing says how its tests run) gets
+    an error row; the other tasks' rows still come out."""
+    broken = demo_copy.parent / "task2"
+    shutil.copytree(demo_copy, broken)
+    (broken / "runner.sh").unlink()
+    proc = run_cli("check-dataset", str(demo_copy.parents[1]), "--features", "1", "--json", str(tmp_path / "rows.json"))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    rows = {(r["task"], r["feature"]): r for r in json.loads((tmp_path / "rows.json").read_text())}
+    assert rows[("miniconf_task/task1", 1)]["outcome"] == "valid"
+    assert rows[("miniconf_task/task2", 1)]["outcome"] == "error" and "no runner.sh" in rows[("miniconf_task/task2", 1)]["detail"]
