@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -39,18 +40,31 @@ def build(task_name: str, repos: Path) -> tuple[float, Path]:
     return time.perf_counter() - started, folder
 
 
+SCRATCH: list[Path] = []  # removed at the end: a big repository's environments take tens of GB
+
+
 def fresh_cache() -> Path:
     cache = Path(tempfile.mkdtemp(prefix="cb-bench-envs-"))
+    SCRATCH.append(cache)
     os.environ["COOPERBENCH_CACHE"] = str(cache)
     return cache
 
 
 def main() -> None:
+    try:
+        measure()
+    finally:
+        for folder in SCRATCH:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--first", default="dspy_task/task8563")
     parser.add_argument("--second", default="dspy_task/task8635")
     args = parser.parse_args()
     repos = Path(tempfile.mkdtemp(prefix="cb-bench-repos-"))
+    SCRATCH.append(repos)
     for tarball in sorted((REAL / "repos").glob("*.tar.gz")):
         target = repos / tarball.name.removesuffix(".tar.gz")
         target.mkdir()

@@ -9,6 +9,7 @@ Run: python bench/validate.py
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -47,7 +48,15 @@ def real_feature(scratch: Path):
 
 
 def main() -> None:
-    os.environ["COOPERBENCH_CACHE"] = tempfile.mkdtemp(prefix="cb-bench-cache-")  # cold: nothing cached
+    cache = tempfile.mkdtemp(prefix="cb-bench-cache-")  # cold: nothing cached
+    os.environ["COOPERBENCH_CACHE"] = cache
+    try:
+        measure()
+    finally:  # environments built here take GBs: nothing stays
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def measure() -> None:
     run = demo("local")
     (cold, ok1), (warm, ok2) = timed(run), timed(run)
     print(f"demo, local    cold {cold:6.1f} s (environment built)   warm {warm:5.2f} s   valid={ok1 and ok2}")
