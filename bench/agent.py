@@ -15,10 +15,10 @@ MODEL = "replay/conflicting"
 
 
 def loop_overhead() -> None:
-    from cooperbench.generation import agent as agent_mod
-    from cooperbench.generation.prompt import find_hotspots, render_prompt
+    from cooperbench.generation.agent import loop as agent_mod
+    from cooperbench.generation.agent.prompt import find_hotspots, render_prompt
     from cooperbench.generation.sandbox import open_sandbox
-    from cooperbench.generation.task import load_task, resolve_repo
+    from cooperbench.generation.tasks.task import load_task, resolve_repo
 
     task = load_task(DEMO)
     prompt = render_prompt(task, find_hotspots(task))
@@ -50,7 +50,7 @@ def loop_overhead() -> None:
 
 
 def whole_attempt(label: str, output: Path) -> None:
-    from cooperbench.generation.generator import generate_feature
+    from cooperbench.generation.pipeline.attempts import generate_feature
 
     started = time.perf_counter()
     result = generate_feature(DEMO, MODEL, "local", output=output)

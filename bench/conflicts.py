@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cooperbench.generation.conflicts import conflict_matrix
-from cooperbench.generation.gitutil import FIXED_IDENTITY
-from cooperbench.generation.task import Feature, Task, load_dataset, resolve_repo
+from cooperbench.generation.conflicts.merge import conflict_matrix
+from cooperbench.generation.patches.gitutil import FIXED_IDENTITY
+from cooperbench.generation.tasks.task import Feature, Task, load_dataset, resolve_repo
 
 FILES, FEATURES, LINES = 2000, 12, 60
 TARGET_PAIRS = 652

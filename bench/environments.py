@@ -32,7 +32,7 @@ def size(folder: Path) -> float:
 def build(task_name: str, repos: Path) -> tuple[float, Path]:
     """Seconds to build the task's local environment in the current cache, and its folder."""
     from cooperbench.generation.sandbox.local_backend import ensure_environment
-    from cooperbench.generation.task import find_clone, load_task
+    from cooperbench.generation.tasks.task import find_clone, load_task
 
     task = load_task(REAL / "dataset" / task_name)
     started = time.perf_counter()

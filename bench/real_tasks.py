@@ -38,8 +38,8 @@ def unpack_repos(folder: Path) -> Path:
 
 
 def gold_agreement(tasks, repos: Path) -> tuple[int, list[tuple]]:
-    from cooperbench.generation.conflicts import conflict_matrix
-    from cooperbench.generation.task import find_clone
+    from cooperbench.generation.conflicts.merge import conflict_matrix
+    from cooperbench.generation.tasks.task import find_clone
 
     gold = json.loads((REAL / "gold-conflicts.json").read_text())["pairs"]
     disagree = []
@@ -59,9 +59,9 @@ def main() -> None:
     parser.add_argument("--features", default="")
     parser.add_argument("--json")
     args = parser.parse_args()
-    from cooperbench.generation.selfcheck import check_task, render_table
-    from cooperbench.generation.task import scan_dataset
-    from cooperbench.generation.validator import ValidationSettings
+    from cooperbench.generation.grading.selfcheck import check_task, render_table
+    from cooperbench.generation.grading.validate import ValidationSettings
+    from cooperbench.generation.tasks.task import scan_dataset
 
     repos = unpack_repos(Path(tempfile.gettempdir()) / "cooperbench-real-repos")
     tasks, problems = scan_dataset(REAL / "dataset")

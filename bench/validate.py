@@ -27,8 +27,11 @@ def timed(call) -> tuple[float, bool]:
 
 
 def demo(backend: str):
-    from cooperbench.generation.task import load_task, resolve_repo
-    from cooperbench.generation.validator import ValidationSettings, validate_candidate
+    from cooperbench.generation.grading.validate import (
+        ValidationSettings,
+        validate_candidate,
+    )
+    from cooperbench.generation.tasks.task import load_task, resolve_repo
 
     task = load_task(ROOT / "dataset" / "miniconf_task" / "task1")
     return lambda: validate_candidate(task, (CANDIDATE / "feature.patch").read_text(), (CANDIDATE / "tests.patch").read_text(),
@@ -36,9 +39,9 @@ def demo(backend: str):
 
 
 def real_feature(scratch: Path):
-    from cooperbench.generation.selfcheck import check_feature
-    from cooperbench.generation.task import load_task
-    from cooperbench.generation.validator import ValidationSettings
+    from cooperbench.generation.grading.selfcheck import check_feature
+    from cooperbench.generation.grading.validate import ValidationSettings
+    from cooperbench.generation.tasks.task import load_task
 
     tarball = REAL / "repos" / "stanfordnlp+dspy-3ded7a626651.tar.gz"
     subprocess.run(["tar", "-xzf", str(tarball), "-C", str(scratch)], check=True)

@@ -2,7 +2,7 @@
 
 import sys
 
-from cooperbench.generation.pipeline.common import main
 from cooperbench.generation.pipeline.agent import run
+from cooperbench.generation.pipeline.common import main
 
 main(run, sys.argv[1])

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO, assert_one_line_error, run_cli
+
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.agent import AgentSettings, run_agent
-from cooperbench.generation.generator import generate_feature
-from cooperbench.generation.models import check_model
+from cooperbench.generation.agent.loop import AgentSettings, run_agent
+from cooperbench.generation.agent.models import check_model
+from cooperbench.generation.pipeline.attempts import generate_feature
 from cooperbench.generation.sandbox import open_sandbox
-from cooperbench.generation.task import resolve_repo
+from cooperbench.generation.tasks.task import resolve_repo
 
 SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached"
 FAKE_KEY = "sk-test-fake-key-0123456789abcdef"
@@ -240,7 +240,7 @@ def test_rerun_skips_complete_attempts_and_failures_leave_nothing(tmp_path, monk
     again = generate(DEMO, "replay/isolated", tmp_path)
     assert (again.attempt_dir / "verdict.json").stat().st_mtime_ns == stamp
 
-    import cooperbench.generation.generator as generator
+    import cooperbench.generation.pipeline.attempts as generator
 
     def broken(*args, **kwargs):
         raise RuntimeError("validation crashed")
@@ -264,7 +264,7 @@ def test_cli_runs_attempts_in_parallel_with_a_summary(tmp_path):
 
 def test_infrastructure_failures_are_retried_and_results_are_not():
     from cooperbench.generation.errors import InfrastructureError
-    from cooperbench.generation.work import run_items
+    from cooperbench.generation.pipeline.parallel import run_items
 
     calls = {"flaky": 0, "result": 0}
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
 

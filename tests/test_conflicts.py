@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import DEMO, ROOT, assert_one_line_error, run_cli
+
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.conflicts import candidate_conflicts, conflict_matrix, render_table
-from cooperbench.generation.task import resolve_repo
+from cooperbench.generation.conflicts.merge import (
+    candidate_conflicts,
+    conflict_matrix,
+    render_table,
+)
+from cooperbench.generation.tasks.task import resolve_repo
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
 

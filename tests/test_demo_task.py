@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
-import io
 import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO
 
 DURATIONS = DEMO.parents[1] / "durations_task" / "task1"
 from cooperbench.generation import load_task
-from cooperbench.generation.task import resolve_repo
+from cooperbench.generation.tasks.task import resolve_repo
 
 
 def checkout_base(tmp_path: Path, task_dir: Path = DEMO) -> Path:

@@ -3,13 +3,19 @@ packages-as-of date, and one-line reasons when something cannot be had."""
 
 from __future__ import annotations
 
-
 import pytest
-
 from conftest import DEMO
+
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, expand_from_image, parse_dockerfile
-from cooperbench.generation.environment import explain_failure, plan_for
+from cooperbench.generation.tasks.dockerfile import (
+    INSTALL,
+    LAYOUT,
+    REPOSITORY,
+    SYSTEM,
+    expand_from_image,
+    parse_dockerfile,
+)
+from cooperbench.generation.tasks.environment import explain_failure, plan_for
 
 DOCKERFILE = """FROM python:3.11-slim AS base
 ARG VERSION=1
@@ -63,7 +69,7 @@ def test_a_build_step_with_an_extended_path_still_finds_the_system(demo_copy, is
     dockerfile = demo_copy / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("\nRUN ", '\nENV PATH="/root/.cargo/bin:${PATH}"\nRUN ', 1))
     from cooperbench.generation.sandbox import open_sandbox
-    from cooperbench.generation.task import resolve_repo
+    from cooperbench.generation.tasks.task import resolve_repo
 
     task = load_task(demo_copy)
     with open_sandbox(task, "local", resolve_repo(task)) as sandbox:

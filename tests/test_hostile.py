@@ -15,13 +15,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO, ROOT, assert_one_line_error, git, run_cli
-from cooperbench.generation import diffs, load_task
-from cooperbench.generation.generator import generate_feature
-from cooperbench.generation.gitutil import run_git
-from cooperbench.generation.task import resolve_repo
-from cooperbench.generation.validator import ValidationSettings, validate_candidate
+
+from cooperbench.generation import load_task
+from cooperbench.generation.grading.validate import (
+    ValidationSettings,
+    validate_candidate,
+)
+from cooperbench.generation.patches import diffs
+from cooperbench.generation.patches.gitutil import run_git
+from cooperbench.generation.pipeline.attempts import generate_feature
+from cooperbench.generation.tasks.task import resolve_repo
 
 SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached"
 KEY = "sk-hostile-0123456789abcdefghij"

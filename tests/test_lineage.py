@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
-from cooperbench.generation.closure import import_closure
+
+from cooperbench.generation.pipeline.codeversion import import_closure
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, assert_one_line_error
 
 VENV_BIN = Path(sys.executable).parent
@@ -129,8 +128,8 @@ def test_lineage_in_dvc_lock_and_records(project):
     assert agent["params"]["params.yaml"]["models.replay_conflicting"]["name"] == "replay/conflicting"
     assert "models.replay_isolated" not in agent["params"]["params.yaml"]  # its own model entry only
     deps = {d["path"] for d in agent["deps"]}
-    assert {"generated/prompts", "src/cooperbench/generation/agent.py"} <= deps
-    assert "src/cooperbench/generation/validator.py" not in deps and "dataset" not in deps  # dataset/ enters through prompt
+    assert {"generated/prompts", "src/cooperbench/generation/agent/loop.py"} <= deps
+    assert "src/cooperbench/generation/grading/validate.py" not in deps and "dataset" not in deps  # dataset/ enters through prompt
     split_deps = {d["path"] for d in lock["split@replay_conflicting"]["deps"]}
     assert "generated/index/agent/replay_conflicting.json" in split_deps and "generated/agent/replay_conflicting" not in split_deps
     outcome = json.loads((project / part("agent", "replay_conflicting", 1) / "outcome.json").read_text())

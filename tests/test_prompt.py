@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from conftest import DEMO, git, run_cli
+
 from cooperbench.generation import find_hotspots, load_task, render_prompt
-from cooperbench.generation.prompt import base_files, changed_regions
-from cooperbench.generation.task import resolve_repo
+from cooperbench.generation.agent.prompt import base_files, changed_regions
+from cooperbench.generation.tasks.task import resolve_repo
 
 
 def test_regions_use_base_line_numbers():

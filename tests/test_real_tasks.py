@@ -12,14 +12,19 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import git
-from cooperbench.generation.conflicts import conflict_matrix
-from cooperbench.generation.environment import EnvironmentFailure
-from cooperbench.generation.prompt import base_files, find_hotspots, render_prompt
-from cooperbench.generation.selfcheck import check_feature, check_task
-from cooperbench.generation.task import check_patches_apply, find_clone, load_task, scan_dataset
-from cooperbench.generation.validator import ValidationSettings
+
+from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
+from cooperbench.generation.conflicts.merge import conflict_matrix
+from cooperbench.generation.grading.selfcheck import check_feature, check_task
+from cooperbench.generation.grading.validate import ValidationSettings
+from cooperbench.generation.tasks.environment import EnvironmentFailure
+from cooperbench.generation.tasks.task import (
+    check_patches_apply,
+    find_clone,
+    load_task,
+    scan_dataset,
+)
 
 # The benchmark's record says these react_hook_form task85 pairs merge cleanly, but the method it
 # states (each source patch on its own branch, `git merge --no-commit`) conflicts on each of them:

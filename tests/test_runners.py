@@ -12,9 +12,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cooperbench.generation.environment import support_files, grading_env
-from cooperbench.generation.runners import ERROR, FAILED, PASSED, SKIPPED, belongs_to, normalize_id, read_outcomes
-from cooperbench.generation.validator import from_tests_patch, grade, touched_tests
+from cooperbench.generation.grading.reports import (
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    belongs_to,
+    normalize_id,
+    read_outcomes,
+)
+from cooperbench.generation.grading.validate import (
+    from_tests_patch,
+    grade,
+    touched_tests,
+)
+from cooperbench.generation.tasks.environment import grading_env, support_files
 
 PYTEST_MODULE = '''
 import uuid, pytest

@@ -14,15 +14,20 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO, ROOT
+
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.sandbox import open_sandbox
 from cooperbench.generation.sandbox.base import BoundedBuffer, network_env
-from cooperbench.generation.owners import reap, scratch_dir
-from cooperbench.generation.sandbox.limits import SANDBOX_MEMORY, Limits, MemoryBudget, machine_memory
+from cooperbench.generation.sandbox.limits import (
+    SANDBOX_MEMORY,
+    Limits,
+    MemoryBudget,
+    machine_memory,
+)
 from cooperbench.generation.sandbox.local_backend import LocalSandbox
-from cooperbench.generation.task import resolve_repo
+from cooperbench.generation.tasks.task import resolve_repo
+from cooperbench.generation.util.owners import reap, scratch_dir
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +188,7 @@ def test_the_disk_limit_holds_while_a_command_runs():
 def test_a_sandbox_closed_by_a_limit_ends_the_agent_run_as_its_result():
     from minisweagent.exceptions import LimitsExceeded
 
-    from cooperbench.generation.agent import SANDBOX_LIMIT, SandboxEnvironment
+    from cooperbench.generation.agent.loop import SANDBOX_LIMIT, SandboxEnvironment
 
     task = load_task(DEMO)
     with LocalSandbox(task, resolve_repo(task), limits=Limits(disk=50 * 1024 * 1024)) as box:
@@ -246,7 +251,7 @@ def test_folders_of_a_killed_owner_are_reaped(isolated_cache, tmp_path):
     """A process killed with SIGKILL cannot clean up; the next sandbox removes what it left."""
     script = (
         "import os, sys; from cooperbench.generation import load_task;"
-        "from cooperbench.generation.task import resolve_repo;"
+        "from cooperbench.generation.tasks.task import resolve_repo;"
         "from cooperbench.generation.sandbox import open_sandbox;"
         f"t = load_task({str(DEMO)!r}); box = open_sandbox(t, 'local', resolve_repo(t));"
         "print(box.root, flush=True); os.kill(os.getpid(), 9)"

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import modal
 import pytest
-
 from conftest import DEMO
+
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.sandbox import modal_backend, open_sandbox
 
@@ -167,7 +167,7 @@ class LocalBackedSandbox:
 
     def __init__(self, task):
         from cooperbench.generation.sandbox.local_backend import LocalSandbox
-        from cooperbench.generation.task import resolve_repo
+        from cooperbench.generation.tasks.task import resolve_repo
 
         self.box = LocalSandbox(task, resolve_repo(task))
         self.filesystem = self
@@ -201,9 +201,9 @@ class LocalBackedSandbox:
 def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolated_cache):
     """Attempts through the modal backend, everything of ours real up to the SDK: each attempt
     gets one sandbox for the agent and two for validation, all with the network blocked."""
-    from cooperbench.generation.agent import AgentSettings
-    from cooperbench.generation.environment import plan_for
-    from cooperbench.generation.generator import generate_features
+    from cooperbench.generation.agent.loop import AgentSettings
+    from cooperbench.generation.pipeline.attempts import generate_features
+    from cooperbench.generation.tasks.environment import plan_for
 
     task = load_task(DEMO)
     record = isolated_cache / "modal-images" / plan_for(task).key("modal", (task.image,))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import DEMO, assert_one_line_error, git, run_cli
+
 from cooperbench.generation import GenerationError, load_task, split_diff
-from cooperbench.generation.splitter import check_applies, write_split
-from cooperbench.generation.task import resolve_repo
+from cooperbench.generation.patches.splitter import check_applies, write_split
+from cooperbench.generation.tasks.task import resolve_repo
 
 DESCRIPTION = "**Title**: X\n\n**Description**: y\n"
 

@@ -6,11 +6,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO, ROOT, assert_one_line_error, git, run_cli
+
 from cooperbench.generation import GenerationError, load_dataset, load_task
-from cooperbench.generation.gitutil import run_git
-from cooperbench.generation.task import check_patches_apply, resolve_repo, scan_dataset, shipped_commit
+from cooperbench.generation.patches.gitutil import run_git
+from cooperbench.generation.tasks.task import (
+    check_patches_apply,
+    resolve_repo,
+    scan_dataset,
+    shipped_commit,
+)
 
 
 def test_demo_task_loads():
@@ -131,7 +136,8 @@ def local_clone(tmp_path) -> Path:
     git(clone, "init", "-q")
     git(clone, "add", "-A")
     env_date = "2024-01-01T00:00:00+0000"
-    import os, subprocess
+    import os
+    import subprocess
     subprocess.run(
         ["git", "commit", "-qm", "base"], cwd=clone, check=True,
         env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_NAME": "CooperBench",
@@ -213,6 +219,6 @@ def test_a_deeply_nested_task_yaml_is_one_line(demo_copy):
     ("## Add retries\nbody", "Add retries"),
 ])
 def test_titles_are_read_without_their_label_and_marks(description, title):
-    from cooperbench.generation.task import Feature
+    from cooperbench.generation.tasks.task import Feature
 
     assert Feature(1, Path("f"), description, "", "").title == title

@@ -4,20 +4,24 @@ candidate ends in a verdict (or a one-line error), never a traceback or a leftov
 from __future__ import annotations
 
 import json
-import shutil
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-
 from conftest import DEMO, ROOT, assert_one_line_error, run_cli
+
 from cooperbench.generation import load_task
-from cooperbench.generation.environment import EnvironmentFailure
-from cooperbench.generation.task import resolve_repo, shipped_commit
-from cooperbench.generation.validator import ValidationSettings, validate_candidate, validate_generated_feature
+from cooperbench.generation.grading.validate import (
+    ValidationSettings,
+    validate_candidate,
+    validate_generated_feature,
+)
+from cooperbench.generation.tasks.environment import EnvironmentFailure
+from cooperbench.generation.tasks.task import resolve_repo, shipped_commit
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
 

@@ -10,16 +10,16 @@ from importlib import import_module
 
 _EXPORTS = {
     "GenerationError": "errors",
-    "GenerationResult": "generator",
-    "generate_feature": "generator",
-    "find_hotspots": "prompt",
-    "render_prompt": "prompt",
-    "split_diff": "splitter",
-    "Feature": "task",
-    "Task": "task",
-    "load_dataset": "task",
-    "load_task": "task",
-    "validate_generated_feature": "validator",
+    "GenerationResult": "pipeline.attempts",
+    "generate_feature": "pipeline.attempts",
+    "find_hotspots": "agent.prompt",
+    "render_prompt": "agent.prompt",
+    "split_diff": "patches.splitter",
+    "Feature": "tasks.task",
+    "Task": "tasks.task",
+    "load_dataset": "tasks.task",
+    "load_task": "tasks.task",
+    "validate_generated_feature": "grading.validate",
 }
 
 __all__ = sorted(_EXPORTS)

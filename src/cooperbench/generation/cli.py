@@ -13,10 +13,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from cooperbench.generation import atomic, selfcheck
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.grading import selfcheck
 from cooperbench.generation.schemas import MAX_ATTEMPTS, MAX_SECONDS
-from cooperbench.generation.task import check_patches_apply, find_clone, load_task, resolve_repo, scan_dataset
+from cooperbench.generation.tasks.task import (
+    check_patches_apply,
+    find_clone,
+    load_task,
+    resolve_repo,
+    scan_dataset,
+)
+from cooperbench.generation.util import atomic
 
 app = typer.Typer(
     add_completion=False,
@@ -69,16 +76,23 @@ def seed(
         raise typer.Exit(2)
     loaded = load_task(task, dataset)
     if prompt_only:
-        from cooperbench.generation.prompt import base_files, find_hotspots, render_prompt
+        from cooperbench.generation.agent.prompt import (
+            base_files,
+            find_hotspots,
+            render_prompt,
+        )
 
         sys.stdout.write(render_prompt(loaded, find_hotspots(loaded, base_files(loaded, resolve_repo(loaded, repo)))))
         return
     if validate is not None:
         _print_verdict(_validate(loaded, _read(validate[0]), _read(validate[1]), backend, timeout, repo), None)
         return
-    from cooperbench.generation.agent import AgentSettings
-    from cooperbench.generation.generator import generate_features, render_summary
-    from cooperbench.generation.validator import ValidationSettings
+    from cooperbench.generation.agent.loop import AgentSettings
+    from cooperbench.generation.grading.validate import ValidationSettings
+    from cooperbench.generation.pipeline.attempts import (
+        generate_features,
+        render_summary,
+    )
 
     results = generate_features(
         loaded, AgentSettings(model=model, step_limit=step_limit, cost_limit=cost_limit), backend=backend.value,
@@ -124,7 +138,7 @@ def prompt(
     repo: RepoOption = None,
 ) -> None:
     """Write the agent's prompt (prompt.md) and the task's hot spots (hotspots.json)."""
-    from cooperbench.generation.prompt import write_prompt
+    from cooperbench.generation.agent.prompt import write_prompt
 
     loaded = load_task(task, dataset)
     written = write_prompt(loaded, resolve_repo(loaded, repo), out, max_hotspots=max_hotspots)
@@ -141,7 +155,7 @@ def split(
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Split a diff into feature.patch, tests.patch and feature.md (with --task: check they apply)."""
-    from cooperbench.generation import diffs, splitter
+    from cooperbench.generation.patches import diffs, splitter
 
     loaded = load_task(task, dataset) if task else None
     result = splitter.split_diff(
@@ -185,7 +199,7 @@ def check_feature(
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Validate feature K of a task against the rest of it (what every accepted feature passes)."""
-    from cooperbench.generation.validator import ValidationSettings
+    from cooperbench.generation.grading.validate import ValidationSettings
 
     loaded = load_task(task, dataset)
     verdict = selfcheck.check_feature(loaded, feature, resolve_repo(loaded, repo),
@@ -203,7 +217,7 @@ def check_dataset(
     timeout: TimeoutOption = 300.0,
 ) -> None:
     """Every feature of every task, each validated against the rest of its task: a table."""
-    from cooperbench.generation.validator import ValidationSettings
+    from cooperbench.generation.grading.validate import ValidationSettings
 
     found, problems = scan_dataset(root)
     wanted = [int(x) for x in features.split(",")] if features else None
@@ -226,7 +240,7 @@ def conflicts(
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """The pairwise conflict matrix of a task's features (git merge of their source patches)."""
-    from cooperbench.generation import conflicts as engine
+    from cooperbench.generation.conflicts import merge as engine
 
     loaded = load_task(task, dataset)
     results = engine.conflict_matrix(loaded, resolve_repo(loaded, repo), _read(candidate) if candidate else None)
@@ -245,8 +259,8 @@ def promote(
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Add an accepted generated feature to its task as feature<N+1>/, after validating it again."""
-    from cooperbench.generation.promote import promote as promote_feature
-    from cooperbench.generation.validator import ValidationSettings
+    from cooperbench.generation.grading.validate import ValidationSettings
+    from cooperbench.generation.tasks.promote import promote as promote_feature
 
     loaded = load_task(task, dataset)
     folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo),
@@ -270,14 +284,17 @@ def lineage(
 
 
 def _validate(task, feature_patch: str, tests_patch: str, backend: Backend, timeout: float, repo: Path | None) -> dict:
-    from cooperbench.generation.validator import ValidationSettings, validate_candidate
+    from cooperbench.generation.grading.validate import (
+        ValidationSettings,
+        validate_candidate,
+    )
 
     return validate_candidate(task, feature_patch, tests_patch, git_dir=resolve_repo(task, repo),
                               settings=ValidationSettings(backend=backend.value, timeout=timeout))
 
 
 def _print_verdict(verdict: dict, out: Path | None) -> None:
-    from cooperbench.generation.validator import describe
+    from cooperbench.generation.grading.validate import describe
 
     if out:
         atomic.write_json(out, verdict)

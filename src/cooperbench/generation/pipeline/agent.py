@@ -17,18 +17,26 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation import atomic
-from cooperbench.generation.agent import AgentSettings, agent_step, prompt_hash
-from cooperbench.generation.closure import code_digest
+from cooperbench.generation.agent.loop import AgentSettings, agent_step, prompt_hash
+from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.layout import GENERATED, AttemptPaths
-from cooperbench.generation.models import check_model, probe_model
-from cooperbench.generation.pipeline.common import (LOGS, PROMPTS, attempts, checked_tasks, git_dir_for, load_params,
-                                                    publish_index, task_digest)
+from cooperbench.generation.pipeline.codeversion import code_digest
+from cooperbench.generation.pipeline.common import (
+    LOGS,
+    PROMPTS,
+    attempts,
+    checked_tasks,
+    git_dir_for,
+    load_params,
+    publish_index,
+    task_digest,
+)
+from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
+from cooperbench.generation.pipeline.parallel import run_items
+from cooperbench.generation.pipeline.records import key_of, prune, published_key
 from cooperbench.generation.schemas import Params
-from cooperbench.generation.task import Task
-from cooperbench.generation.records import key_of, prune, published_key
-from cooperbench.generation.work import run_items
+from cooperbench.generation.tasks.task import Task
+from cooperbench.generation.util import atomic
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.layout import GENERATED, AttemptPaths
-from cooperbench.generation.records import check_index, digest_folder, write_index
+from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
+from cooperbench.generation.pipeline.records import (
+    check_index,
+    digest_folder,
+    write_index,
+)
 from cooperbench.generation.schemas import Params, read_yaml
-from cooperbench.generation.task import Task, load_task, resolve_repo
+from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
 
 PARAMS = Path("params.yaml")
 DATASET = Path("dataset")

@@ -10,11 +10,22 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from cooperbench.generation import atomic
-from cooperbench.generation.closure import code_digest
-from cooperbench.generation.pipeline.common import PROMPTS, TASK_INPUTS, git_dir_for, load_params, load_tasks
-from cooperbench.generation.prompt import write_prompt
-from cooperbench.generation.records import digest_folder, key_of, prune, published_key
+from cooperbench.generation.agent.prompt import write_prompt
+from cooperbench.generation.pipeline.codeversion import code_digest
+from cooperbench.generation.pipeline.common import (
+    PROMPTS,
+    TASK_INPUTS,
+    git_dir_for,
+    load_params,
+    load_tasks,
+)
+from cooperbench.generation.pipeline.records import (
+    digest_folder,
+    key_of,
+    prune,
+    published_key,
+)
+from cooperbench.generation.util import atomic
 
 
 def run() -> None:

@@ -7,11 +7,17 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 
-from cooperbench.generation import atomic
-from cooperbench.generation.layout import GENERATED
-from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks, load_params, publish_index
-from cooperbench.generation.splitter import split_step
-from cooperbench.generation.records import prune
+from cooperbench.generation.patches.splitter import split_step
+from cooperbench.generation.pipeline.common import (
+    attempts,
+    check_inputs,
+    checked_tasks,
+    load_params,
+    publish_index,
+)
+from cooperbench.generation.pipeline.layout import GENERATED
+from cooperbench.generation.pipeline.records import prune
+from cooperbench.generation.util import atomic
 
 
 def run(slug: str) -> None:

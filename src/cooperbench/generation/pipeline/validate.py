@@ -13,15 +13,28 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from cooperbench.generation import atomic
-from cooperbench.generation.closure import code_digest
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.layout import GENERATED
-from cooperbench.generation.pipeline.common import (LOGS, attempts, check_inputs, checked_tasks, git_dir_for, load_params,
-                                                    publish_index, task_digest)
-from cooperbench.generation.validator import ValidationSettings, validate_step
-from cooperbench.generation.records import digest_folder, key_of, prune, published_key
-from cooperbench.generation.work import run_items
+from cooperbench.generation.grading.validate import ValidationSettings, validate_step
+from cooperbench.generation.pipeline.codeversion import code_digest
+from cooperbench.generation.pipeline.common import (
+    LOGS,
+    attempts,
+    check_inputs,
+    checked_tasks,
+    git_dir_for,
+    load_params,
+    publish_index,
+    task_digest,
+)
+from cooperbench.generation.pipeline.layout import GENERATED
+from cooperbench.generation.pipeline.parallel import run_items
+from cooperbench.generation.pipeline.records import (
+    digest_folder,
+    key_of,
+    prune,
+    published_key,
+)
+from cooperbench.generation.util import atomic
 
 
 def run(slug: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.sandbox.base import CommandResult, Sandbox
-from cooperbench.generation.task import Task
+from cooperbench.generation.tasks.task import Task
 
 BACKENDS = ("local", "docker", "modal")
 

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import IO
 
-from cooperbench.generation.redact import is_secret
+from cooperbench.generation.util.redact import is_secret
 
 REPO_DIR = "/workspace/repo"
 OUTPUT_LIMIT = 8 * 1024 * 1024  # bytes of stdout (and of stderr) kept per command: head and tail

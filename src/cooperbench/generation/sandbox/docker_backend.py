@@ -22,15 +22,28 @@ import time
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-from cooperbench.generation import environment
 from cooperbench.generation.errors import GenerationError, InfrastructureError
-from cooperbench.generation.progress import say
 from cooperbench.generation.sandbox.base import (
-    OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, network_env, stopping, track,
+    OUTPUT_LIMIT,
+    READ_LIMIT,
+    REPO_DIR,
+    BoundedBuffer,
+    CommandResult,
+    Sandbox,
+    network_env,
+    stopping,
+    track,
 )
-from cooperbench.generation.owners import pid_alive
-from cooperbench.generation.sandbox.limits import BUILD_MEMORY, SANDBOX_MEMORY, GiB, Limits
-from cooperbench.generation.task import Task
+from cooperbench.generation.sandbox.limits import (
+    BUILD_MEMORY,
+    SANDBOX_MEMORY,
+    GiB,
+    Limits,
+)
+from cooperbench.generation.tasks import environment
+from cooperbench.generation.tasks.task import Task
+from cooperbench.generation.util.owners import pid_alive
+from cooperbench.generation.util.progress import say
 
 LABEL = "cooperbench"
 OWNER_LABEL = "cooperbench.owner"

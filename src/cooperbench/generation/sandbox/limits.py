@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation.owners import pid_alive
+from cooperbench.generation.util.owners import pid_alive
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GiB = 1024**3

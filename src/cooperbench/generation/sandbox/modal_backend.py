@@ -19,14 +19,20 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cooperbench.generation import environment
 from cooperbench.generation.errors import GenerationError, InfrastructureError
-from cooperbench.generation.progress import say
 from cooperbench.generation.sandbox.base import (
-    OUTPUT_LIMIT, READ_LIMIT, REPO_DIR, BoundedBuffer, CommandResult, Sandbox, track,
+    OUTPUT_LIMIT,
+    READ_LIMIT,
+    REPO_DIR,
+    BoundedBuffer,
+    CommandResult,
+    Sandbox,
+    track,
 )
-from cooperbench.generation.owners import pid_alive
-from cooperbench.generation.task import Task, cache_root
+from cooperbench.generation.tasks import environment
+from cooperbench.generation.tasks.task import Task, cache_root
+from cooperbench.generation.util.owners import pid_alive
+from cooperbench.generation.util.progress import say
 
 APP_NAME = "cooperbench-generation"
 SANDBOX_LIFETIME = 2 * 60 * 60  # seconds: the longest an agent attempt plus validation may take

@@ -24,17 +24,22 @@ from typing import Any, Callable
 
 import yaml
 
-from cooperbench.generation import atomic, provenance
-from cooperbench.generation.diffs import PATCH_LIMIT
+from cooperbench.generation.agent.models import (
+    is_model_behaviour,
+    make_model,
+    price_known,
+)
+from cooperbench.generation.agent.replay import is_replay
 from cooperbench.generation.errors import GenerationError, InfrastructureError
-from cooperbench.generation.layout import DESCRIPTION_FILE, AttemptPaths
-from cooperbench.generation.models import is_model_behaviour, make_model, price_known
-from cooperbench.generation.progress import say
-from cooperbench.generation.replay import is_replay
-from cooperbench.generation.schemas import Outcome, Usage, dump, parse
+from cooperbench.generation.patches.diffs import PATCH_LIMIT
+from cooperbench.generation.pipeline import provenance
+from cooperbench.generation.pipeline.layout import DESCRIPTION_FILE, AttemptPaths
 from cooperbench.generation.sandbox import Sandbox, open_sandbox
 from cooperbench.generation.sandbox.base import REPO_DIR
-from cooperbench.generation.task import Task
+from cooperbench.generation.schemas import Outcome, Usage, dump, parse
+from cooperbench.generation.tasks.task import Task
+from cooperbench.generation.util import atomic
+from cooperbench.generation.util.progress import say
 
 SUBMIT_MARKER = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
 DESCRIPTION_LIMIT = 256 * 1024
@@ -111,7 +116,7 @@ class SandboxEnvironment:
 
 
 def agent_templates() -> dict[str, str]:
-    return yaml.safe_load(files("cooperbench.generation").joinpath("templates/agent.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load(files("cooperbench.generation.agent").joinpath("templates/agent.yaml").read_text(encoding="utf-8"))
 
 
 def prompt_hash(prompt: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.owners import scratch_dir
+from cooperbench.generation.util.owners import scratch_dir
 
 # A fixed identity and date make commits built from the same tree byte-identical.
 FIXED_IDENTITY = {

@@ -14,16 +14,16 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation import atomic
-from cooperbench.generation.agent import ENDINGS, AgentSettings, agent_step
-from cooperbench.generation.layout import AttemptPaths, model_slug
-from cooperbench.generation.models import check_model, probe_model
-from cooperbench.generation.progress import say
-from cooperbench.generation.prompt import base_files, find_hotspots, render_prompt
-from cooperbench.generation.splitter import split_step
-from cooperbench.generation.task import Task, load_task, resolve_repo
-from cooperbench.generation.validator import ValidationSettings, validate_step
-from cooperbench.generation.work import run_items
+from cooperbench.generation.agent.loop import ENDINGS, AgentSettings, agent_step
+from cooperbench.generation.agent.models import check_model, probe_model
+from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
+from cooperbench.generation.grading.validate import ValidationSettings, validate_step
+from cooperbench.generation.patches.splitter import split_step
+from cooperbench.generation.pipeline.layout import AttemptPaths, model_slug
+from cooperbench.generation.pipeline.parallel import run_items
+from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
+from cooperbench.generation.util import atomic
+from cooperbench.generation.util.progress import say
 
 
 def attempt_dir(output: Path, task: Task, model_name: str, attempt: int) -> Path:

@@ -15,10 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cooperbench.generation import diffs
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.gitutil import apply_to_index, run_git, scratch_objects, temp_index, write_tree
-from cooperbench.generation.task import Task
+from cooperbench.generation.patches import diffs
+from cooperbench.generation.patches.gitutil import (
+    apply_to_index,
+    run_git,
+    scratch_objects,
+    temp_index,
+    write_tree,
+)
+from cooperbench.generation.tasks.task import Task
 
 CANDIDATE = "candidate"
 

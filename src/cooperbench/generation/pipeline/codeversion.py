@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = "cooperbench.generation"
-SRC = Path(__file__).resolve().parents[2]  # the folder holding the `cooperbench` package
+SRC = Path(__file__).resolve().parents[3]  # the folder holding the `cooperbench` package
 
 
 def module_file(name: str) -> Path | None:

@@ -16,10 +16,11 @@ from pathlib import Path
 from string import Template
 from typing import Callable
 
-from cooperbench.generation import atomic, diffs
-from cooperbench.generation.gitutil import read_blob
-from cooperbench.generation.layout import DESCRIPTION_FILE, RUNNER_PATH
-from cooperbench.generation.task import Task
+from cooperbench.generation.patches import diffs
+from cooperbench.generation.patches.gitutil import read_blob
+from cooperbench.generation.pipeline.layout import DESCRIPTION_FILE, RUNNER_PATH
+from cooperbench.generation.tasks.task import Task
+from cooperbench.generation.util import atomic
 
 DESCRIPTION_SECTIONS = ("Title", "Description", "API Changes", "Implementation Details", "Files Modified")
 
@@ -136,7 +137,7 @@ def render_prompt(
 ) -> str:
     """The agent's instructions for this task, in Markdown."""
     example = task.features[0]
-    template = Template(files("cooperbench.generation").joinpath("templates/prompt.md").read_text(encoding="utf-8"))
+    template = Template(files("cooperbench.generation.agent").joinpath("templates/prompt.md").read_text(encoding="utf-8"))
     return template.substitute(
         task=task.name,
         base_commit=task.base_commit,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
-from cooperbench.generation import diffs
+from cooperbench.generation.patches import diffs
 
 COPY_SIMILARITY = 0.9
 TOKEN_RE = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|`[^`]*`|[A-Za-z_$][\w$]*|\d[\w.]*|\S")

@@ -8,9 +8,15 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict, dataclass, field
 
-from cooperbench.generation.environment import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH, explain_failure, grading_env
-from cooperbench.generation.runners import read_outcomes
+from cooperbench.generation.grading.reports import read_outcomes
 from cooperbench.generation.sandbox import Sandbox
+from cooperbench.generation.tasks.environment import (
+    PATCHES_DIR,
+    REPORTS_DIR,
+    RUNNER_PATH,
+    explain_failure,
+    grading_env,
+)
 
 TAIL = 3000  # characters of output kept in the run log
 

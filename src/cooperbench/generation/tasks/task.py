@@ -16,11 +16,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation import diffs
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.gitutil import git_dir_of, has_commit, patch_applies, run_git
-from cooperbench.generation.owners import scratch_dir
+from cooperbench.generation.patches import diffs
+from cooperbench.generation.patches.gitutil import (
+    git_dir_of,
+    has_commit,
+    patch_applies,
+    run_git,
+)
 from cooperbench.generation.schemas import TaskSettings, read_yaml
+from cooperbench.generation.util.owners import scratch_dir
 
 FEATURE_FILES = ("feature.md", "feature.patch", "tests.patch")
 FEATURE_DIR_RE = re.compile(r"^feature(\d+)$")

@@ -10,9 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cooperbench.generation.agent.replay import (
+    is_replay,
+    make_replay_model,
+    recorded_turns,
+    replay_file,
+)
 from cooperbench.generation.errors import GenerationError, InfrastructureError
-from cooperbench.generation.redact import is_secret
-from cooperbench.generation.replay import is_replay, make_replay_model, recorded_turns, replay_file
+from cooperbench.generation.util.redact import is_secret
 
 os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch of the price list

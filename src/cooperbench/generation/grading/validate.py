@@ -28,19 +28,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from cooperbench.generation import atomic, conflicts, diffs, novelty, testrun
-from cooperbench.generation.closure import code_digest
-from cooperbench.generation.diffs import PATCH_LIMIT
-from cooperbench.generation.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock, explain_failure
+from cooperbench.generation.conflicts import merge as conflicts
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.gitutil import patch_applies, post_images, read_blob, tree_paths
-from cooperbench.generation.harness import harness_changes, reads_content
-from cooperbench.generation.layout import AttemptPaths
-from cooperbench.generation.runners import ERROR, PASSED, SKIPPED, belongs_to
+from cooperbench.generation.grading import novelty, testrun
+from cooperbench.generation.grading.harness import harness_changes, reads_content
+from cooperbench.generation.grading.reports import ERROR, PASSED, SKIPPED, belongs_to
+from cooperbench.generation.patches import diffs
+from cooperbench.generation.patches.diffs import PATCH_LIMIT
+from cooperbench.generation.patches.gitutil import (
+    patch_applies,
+    post_images,
+    read_blob,
+    tree_paths,
+)
+from cooperbench.generation.pipeline.codeversion import code_digest
+from cooperbench.generation.pipeline.layout import AttemptPaths
 from cooperbench.generation.sandbox import open_sandbox
-from cooperbench.generation.schemas import MAX_SECONDS, Verdict, dump, parse
 from cooperbench.generation.sandbox.base import close_all
-from cooperbench.generation.task import Task, cache_root, load_task, resolve_repo
+from cooperbench.generation.schemas import MAX_SECONDS, Verdict, dump, parse
+from cooperbench.generation.tasks.environment import (
+    BASE_RUN_PATCH,
+    EnvironmentFailure,
+    build_lock,
+    explain_failure,
+)
+from cooperbench.generation.tasks.task import Task, cache_root, load_task, resolve_repo
+from cooperbench.generation.util import atomic
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
 

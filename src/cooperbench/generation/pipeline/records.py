@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from cooperbench.generation import atomic
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.util import atomic
 
 
 def key_of(record: dict) -> str:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from unidiff import PatchSet, PatchedFile
+from unidiff import PatchedFile, PatchSet
 from unidiff.errors import UnidiffParseError
 
 from cooperbench.generation.errors import GenerationError

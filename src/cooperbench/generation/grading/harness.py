@@ -27,7 +27,7 @@ import tomllib
 from pathlib import PurePosixPath
 from typing import Callable
 
-from cooperbench.generation import diffs
+from cooperbench.generation.patches import diffs
 
 HARNESS_NAMES = {
     "conftest.py": "a pytest plugin file", "pytest.ini": "pytest settings", ".pytest.ini": "pytest settings",

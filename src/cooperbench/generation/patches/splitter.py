@@ -12,12 +12,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from cooperbench.generation import atomic, diffs
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.gitutil import patch_applies
-from cooperbench.generation.layout import DESCRIPTION_FILE, AttemptPaths
+from cooperbench.generation.patches import diffs
+from cooperbench.generation.patches.gitutil import patch_applies
+from cooperbench.generation.pipeline.layout import DESCRIPTION_FILE, AttemptPaths
 from cooperbench.generation.schemas import SplitRecord, dump, parse
-from cooperbench.generation.task import Task
+from cooperbench.generation.tasks.task import Task
+from cooperbench.generation.util import atomic
 
 SCRATCH_PREFIXES = ("tmp_", "temp_", "debug_", "scratch")
 CACHE_PARTS = frozenset({

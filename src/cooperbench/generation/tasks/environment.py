@@ -26,10 +26,18 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
-from cooperbench.generation.dockerfile import INSTALL, LAYOUT, REPOSITORY, SYSTEM, Step, expand_from_image, parse_dockerfile
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.layout import RUNNER_PATH
-from cooperbench.generation.task import Task, cache_root
+from cooperbench.generation.pipeline.layout import RUNNER_PATH
+from cooperbench.generation.tasks.dockerfile import (
+    INSTALL,
+    LAYOUT,
+    REPOSITORY,
+    SYSTEM,
+    Step,
+    expand_from_image,
+    parse_dockerfile,
+)
+from cooperbench.generation.tasks.task import Task, cache_root
 
 if TYPE_CHECKING:
     from cooperbench.generation.sandbox.base import CommandResult

@@ -13,11 +13,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from cooperbench.generation import atomic
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.layout import AttemptPaths
-from cooperbench.generation.task import Task
-from cooperbench.generation.validator import ValidationSettings, validate_candidate
+from cooperbench.generation.grading.validate import (
+    ValidationSettings,
+    validate_candidate,
+)
+from cooperbench.generation.pipeline.layout import AttemptPaths
+from cooperbench.generation.tasks.task import Task
+from cooperbench.generation.util import atomic
 
 FILES = ("feature.md", "feature.patch", "tests.patch")
 

@@ -11,11 +11,14 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cooperbench.generation import conflicts
-from cooperbench.generation.environment import EnvironmentFailure
+from cooperbench.generation.conflicts import merge as conflicts
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.task import Task, find_clone, resolve_repo
-from cooperbench.generation.validator import ValidationSettings, validate_candidate
+from cooperbench.generation.grading.validate import (
+    ValidationSettings,
+    validate_candidate,
+)
+from cooperbench.generation.tasks.environment import EnvironmentFailure
+from cooperbench.generation.tasks.task import Task, find_clone, resolve_repo
 
 
 def without(task: Task, feature_id: int) -> Task:

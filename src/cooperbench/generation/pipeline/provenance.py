@@ -24,7 +24,7 @@ def versions() -> dict[str, str]:
 
 def project_commit() -> str:
     """The commit of the checkout this code runs from (`+dirty` with uncommitted changes)."""
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[4]
     head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0:
         return "unknown (not a git checkout)"

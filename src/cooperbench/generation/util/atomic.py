@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cooperbench.generation.redact import redact
+from cooperbench.generation.util.redact import redact
 
 
 def write_text(path: Path, text: str) -> None:

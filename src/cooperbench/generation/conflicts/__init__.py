@@ -1,0 +1,1 @@
+"""Conflicts between features: git merges of their source patches."""

@@ -1,0 +1,1 @@
+"""Tasks: loading them, their environments (Dockerfile and runner installs), promoting new features."""
