@@ -16,8 +16,9 @@ MODEL = "replay/conflicting"
 
 def loop_overhead() -> None:
     from cooperbench.generation.agent import loop as agent_mod
+    from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.agent.prompt import find_hotspots, render_prompt
-    from cooperbench.generation.sandbox import open_sandbox
+    from cooperbench.generation.sandbox.backends import open_sandbox
     from cooperbench.generation.tasks.task import load_task, resolve_repo
 
     task = load_task(DEMO)
@@ -35,11 +36,11 @@ def loop_overhead() -> None:
 
     agent_mod.SandboxEnvironment.execute = timed_execute
     with open_sandbox(task, "local", resolve_repo(task)) as sandbox, tempfile.TemporaryDirectory() as scratch:
-        agent_mod.run_agent(sandbox, prompt, agent_mod.AgentSettings(model=MODEL), task,
+        agent_mod.run_agent(sandbox, prompt, AgentSettings.of(MODEL), task,
                             Path(scratch) / "warmup.json")  # imports and first-call costs out of the way
         command_time = 0.0
         started = time.perf_counter()
-        outcome = agent_mod.run_agent(sandbox, prompt, agent_mod.AgentSettings(model=MODEL), task,
+        outcome = agent_mod.run_agent(sandbox, prompt, AgentSettings.of(MODEL), task,
                                       Path(scratch) / "t.json")
         total = time.perf_counter() - started
     agent_mod.SandboxEnvironment.execute = execute
@@ -50,7 +51,7 @@ def loop_overhead() -> None:
 
 
 def whole_attempt(label: str, output: Path) -> None:
-    from cooperbench.generation.pipeline.attempts import generate_feature
+    from cooperbench.generation.api import generate_feature
 
     started = time.perf_counter()
     result = generate_feature(DEMO, MODEL, "local", output=output)

@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     from cooperbench.generation.grading.selfcheck import check_task, render_table
-    from cooperbench.generation.grading.validate import ValidationSettings
+    from cooperbench.generation.schemas import ValidationSettings
     from cooperbench.generation.tasks.task import scan_dataset
 
     repos = unpack_repos(Path(tempfile.gettempdir()) / "cooperbench-real-repos")

@@ -40,7 +40,7 @@ def demo(backend: str):
 
 def real_feature(scratch: Path):
     from cooperbench.generation.grading.selfcheck import check_feature
-    from cooperbench.generation.grading.validate import ValidationSettings
+    from cooperbench.generation.schemas import ValidationSettings
     from cooperbench.generation.tasks.task import load_task
 
     tarball = REAL / "repos" / "stanfordnlp+dspy-3ded7a626651.tar.gz"

@@ -9,10 +9,11 @@ import pytest
 from conftest import DEMO, assert_one_line_error, run_cli
 
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.agent.loop import AgentSettings, run_agent
+from cooperbench.generation.agent.loop import run_agent
+from cooperbench.generation.schemas import AgentSettings
 from cooperbench.generation.agent.models import check_model
-from cooperbench.generation.pipeline.attempts import generate_feature
-from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.api import generate_feature
+from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.tasks.task import resolve_repo
 
 SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached"
@@ -54,7 +55,7 @@ def test_shipped_valid_replay_end_to_end(tmp_path, monkeypatch):
     assert usage["replay"] is True and "replayed session" in usage["note"]
     assert usage["exit_status"] == "Submitted" and usage["steps"] == 8
     assert len(usage["prompt_sha256"]) == 64
-    assert {"task", "slug", "attempt", "project_commit", "mini-swe-agent", "litellm"} <= set(usage["provenance"])
+    assert {"task", "attempt", "sample", "key", "project_commit", "mini-swe-agent", "litellm"} <= set(usage["provenance"])
     outcome = json.loads((attempt / "agent" / "outcome.json").read_text())
     assert outcome["submission_matches_tree"] and outcome["diff_problem"] is None
     trajectory = json.loads(result.trajectory_path.read_text())
@@ -156,9 +157,9 @@ def test_live_model_path_up_to_the_api_with_unknown_pricing(tmp_path, monkeypatc
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     task = load_task(DEMO)
     calls = [{"id": "c1", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": SUBMIT})}}]
-    settings = AgentSettings(model="openai/not-a-priced-model-xyz",
+    settings = AgentSettings.of("openai/not-a-priced-model-xyz",
                              model_kwargs={"mock_response": "submitting", "mock_tool_calls": calls})
-    check_model(settings.model, DEMO)
+    check_model(settings.model.name, DEMO)
     with open_sandbox(task, "local", resolve_repo(task)) as sandbox:
         outcome = run_agent(sandbox, "do nothing", settings, task, tmp_path / "t.json")
     assert (outcome.exit_status, outcome.steps, outcome.cost) == ("Submitted", 1, None)
@@ -250,6 +251,23 @@ def test_rerun_skips_complete_attempts_and_failures_leave_nothing(tmp_path, monk
         generate(DEMO, "replay/isolated", tmp_path, attempt=2)
     model_dir = first.attempt_dir.parent
     assert sorted(p.name for p in model_dir.iterdir()) == ["attempt1"]  # no attempt2, no temp folder
+
+
+def test_a_rerun_with_other_inputs_redoes_what_they_change(tmp_path, capfd):
+    """The CLI's and the API's "done" is the pipeline's key (keys.py): other agent settings run the
+    agent again into the same folder; another validation timeout keeps the agent's run (not
+    re-billed) and only validates again."""
+    first = generate(DEMO, "replay/isolated", tmp_path)
+    outcome = json.loads((first.attempt_dir / "agent" / "outcome.json").read_text())
+    stamps = {name: (first.attempt_dir / name).stat().st_mtime_ns for name in ("agent/outcome.json", "verdict.json")}
+    retimed = generate(DEMO, "replay/isolated", tmp_path, timeout=120)
+    assert json.loads((retimed.attempt_dir / "agent" / "outcome.json").read_text()) == outcome
+    assert (retimed.attempt_dir / "verdict.json").stat().st_mtime_ns != stamps["verdict.json"]
+    assert "its inputs changed" not in capfd.readouterr().err
+    fewer_steps = generate(DEMO, "replay/isolated", tmp_path, step_limit=3)
+    assert "its inputs changed" in capfd.readouterr().err
+    rerun = json.loads((fewer_steps.attempt_dir / "agent" / "outcome.json").read_text())
+    assert rerun["key"] != outcome["key"] and rerun["exit_status"] == "LimitsExceeded"
 
 
 def test_cli_runs_attempts_in_parallel_with_a_summary(tmp_path):

@@ -68,7 +68,7 @@ def test_a_build_step_with_an_extended_path_still_finds_the_system(demo_copy, is
     """The same line in a real build: the step runs (sh, timeout and the shims are found)."""
     dockerfile = demo_copy / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("\nRUN ", '\nENV PATH="/root/.cargo/bin:${PATH}"\nRUN ', 1))
-    from cooperbench.generation.sandbox import open_sandbox
+    from cooperbench.generation.sandbox.backends import open_sandbox
     from cooperbench.generation.tasks.task import resolve_repo
 
     task = load_task(demo_copy)

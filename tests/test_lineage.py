@@ -3,6 +3,10 @@ the package (and the package data those modules open), no more and no less."""
 
 from __future__ import annotations
 
+import ast
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,11 +48,63 @@ def test_a_stage_process_loads_only_its_closure():
     allowed = {".".join(Path(p).relative_to("src").with_suffix("").parts).removesuffix(".__init__")
                for p in declared_code(STAGES["split"]) if p.endswith(".py")}
     assert set(loaded) - {"cooperbench"} <= allowed
-    assert "cooperbench.generation.sandbox" not in loaded and "cooperbench.generation.agent" not in loaded
+    assert not {m for m in loaded if m.startswith(("cooperbench.generation.sandbox.", "cooperbench.generation.agent"))} - {
+        "cooperbench.generation.sandbox.contract"}  # places only, no sandbox code
 
 
 def test_the_agent_stage_does_not_depend_on_validation_code():
     """A change to validation must not rerun (and re-bill) the agent stage."""
     agent = declared_code(STAGES["agent"])
-    for module in ("validator.py", "conflicts.py", "runners.py", "testrun.py", "novelty.py", "harness.py", "report.py"):
-        assert f"src/cooperbench/generation/{module}" not in agent
+    assert not {d for d in agent if d.startswith(("src/cooperbench/generation/grading/", "src/cooperbench/generation/conflicts/"))}
+    assert "src/cooperbench/generation/pipeline/report.py" not in agent
+
+
+def package_copy(tmp_path: Path) -> Path:
+    """A copy of the package's source to edit (the code version reads files, not modules)."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src" / "cooperbench", src / "cooperbench", ignore=shutil.ignore_patterns("__pycache__"))
+    return src
+
+
+def versions(src: Path) -> dict[str, str]:
+    """The code versions of an attempt and a verdict on each backend, as the copy at `src` gives them."""
+    probe = ("import json;from cooperbench.generation.pipeline.codeversion import code_version as v;"
+             "from cooperbench.generation.pipeline.keys import AGENT, GRADER;"
+             "print(json.dumps({f'{e}@{b}': v(e, b) for e in (AGENT, GRADER) for b in ('local', 'docker', 'modal')}))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=src, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(src)}).stdout
+    return json.loads(out)
+
+
+def with_a_docstring(source: str) -> str:
+    """`source` with a docstring added to its first function that has none."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and node.body[0].lineno > node.lineno:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                continue
+            lines = source.splitlines(keepends=True)
+            lines.insert(first.lineno - 1, " " * first.col_offset + '"""A docstring."""\n')
+            return "".join(lines)
+    return source
+
+
+def test_comments_docstrings_and_other_backends_do_not_move_an_attempts_key(tmp_path):
+    """A comment and a docstring added to every module of the package move no code version; a
+    change to the docker backend moves only what runs on docker; the agent's templates and its
+    loop move the attempt's."""
+    src = package_copy(tmp_path)
+    before = versions(src)
+    package = src / "cooperbench" / "generation"
+    for module in package.rglob("*.py"):
+        module.write_text(f"# a comment\n{with_a_docstring(module.read_text())}\n    # an indented comment\n")
+    assert versions(src) == before
+    docker = package / "sandbox" / "docker_backend.py"
+    docker.write_text(docker.read_text() + "\nBEHAVIOUR_CHANGED = True\n")
+    after = versions(src)
+    moved = {name for name in before if before[name] != after[name]}
+    assert moved == {name for name in before if name.endswith("@docker")}
+    template = package / "agent" / "templates" / "agent.yaml"
+    template.write_text(template.read_text() + "\n# the agent's template changed\n")
+    again = versions(src)
+    assert {name for name in after if after[name] != again[name]} == {name for name in after if name.startswith("cooperbench.generation.agent")}

@@ -17,7 +17,7 @@ from conftest import git
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
 from cooperbench.generation.conflicts.merge import conflict_matrix
 from cooperbench.generation.grading.selfcheck import check_feature, check_task
-from cooperbench.generation.grading.validate import ValidationSettings
+from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import (
     check_patches_apply,

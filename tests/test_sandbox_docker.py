@@ -11,14 +11,15 @@ import subprocess
 import sys
 
 import pytest
+from cooperbench.generation.schemas import ValidationSettings
 from conftest import DEMO, ROOT
 
 from cooperbench.generation import load_task
 from cooperbench.generation.grading.validate import (
-    ValidationSettings,
     validate_candidate,
 )
-from cooperbench.generation.sandbox import docker_backend, open_sandbox
+from cooperbench.generation.sandbox import docker_backend
+from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.limits import Limits
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import resolve_repo
@@ -114,7 +115,7 @@ def test_container_removed_on_error_and_reaped_after_a_kill(daemon):
     assert len(ours(daemon)) == before
     script = (
         "import os; from cooperbench.generation import load_task; from cooperbench.generation.tasks.task import resolve_repo;"
-        "from cooperbench.generation.sandbox import open_sandbox;"
+        "from cooperbench.generation.sandbox.backends import open_sandbox;"
         f"t = load_task({str(DEMO)!r}); box = open_sandbox(t, 'docker', resolve_repo(t));"
         "print(box.container.id, flush=True); os.kill(os.getpid(), 9)"
     )
@@ -162,7 +163,7 @@ def test_a_base_image_that_cannot_be_had_is_named_when_a_step_fails_without_it(d
 
 def test_replayed_agent_attempt_on_docker(daemon, tmp_path):
     """The whole attempt (agent, split, validation) in containers of the task's environment."""
-    from cooperbench.generation.pipeline.attempts import generate_feature
+    from cooperbench.generation.api import generate_feature
 
     before = len(ours(daemon))
     result = generate_feature(DEMO, "replay/conflicting", "docker", output=tmp_path)

@@ -17,7 +17,7 @@ import pytest
 from conftest import DEMO, ROOT
 
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.base import BoundedBuffer, network_env
 from cooperbench.generation.sandbox.limits import (
     SANDBOX_MEMORY,
@@ -252,7 +252,7 @@ def test_folders_of_a_killed_owner_are_reaped(isolated_cache, tmp_path):
     script = (
         "import os, sys; from cooperbench.generation import load_task;"
         "from cooperbench.generation.tasks.task import resolve_repo;"
-        "from cooperbench.generation.sandbox import open_sandbox;"
+        "from cooperbench.generation.sandbox.backends import open_sandbox;"
         f"t = load_task({str(DEMO)!r}); box = open_sandbox(t, 'local', resolve_repo(t));"
         "print(box.root, flush=True); os.kill(os.getpid(), 9)"
     )

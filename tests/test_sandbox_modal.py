@@ -15,7 +15,8 @@ import pytest
 from conftest import DEMO
 
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.sandbox import modal_backend, open_sandbox
+from cooperbench.generation.sandbox import modal_backend
+from cooperbench.generation.sandbox.backends import open_sandbox
 
 
 class FakeProcess:
@@ -201,7 +202,7 @@ class LocalBackedSandbox:
 def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolated_cache):
     """Attempts through the modal backend, everything of ours real up to the SDK: each attempt
     gets one sandbox for the agent and two for validation, all with the network blocked."""
-    from cooperbench.generation.agent.loop import AgentSettings
+    from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.pipeline.attempts import generate_features
     from cooperbench.generation.tasks.environment import plan_for
 
@@ -219,7 +220,7 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     monkeypatch.setattr(modal.Image, "from_id", lambda image_id: SimpleNamespace(object_id=image_id))
     monkeypatch.setattr(modal.Sandbox, "create", create)
     monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
-    results = generate_features(task, AgentSettings(model="replay/conflicting"), backend="modal", attempts=2,
+    results = generate_features(task, AgentSettings.of("replay/conflicting"), backend="modal", attempts=2,
                                 jobs=2, output=tmp_path)
     assert [r.success for r in results] == [True, True]
     assert all(r.usage["backend"] == "modal" and r.verdict["backend"] == "modal" for r in results)

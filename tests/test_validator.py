@@ -12,13 +12,13 @@ import sys
 import time
 
 import pytest
+from cooperbench.generation.schemas import ValidationSettings
 from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
 from cooperbench.generation import load_task
+from cooperbench.generation.api import validate_generated_feature
 from cooperbench.generation.grading.validate import (
-    ValidationSettings,
     validate_candidate,
-    validate_generated_feature,
 )
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import resolve_repo, shipped_commit

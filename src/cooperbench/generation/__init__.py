@@ -11,7 +11,7 @@ from importlib import import_module
 _EXPORTS = {
     "GenerationError": "errors",
     "GenerationResult": "pipeline.attempts",
-    "generate_feature": "pipeline.attempts",
+    "generate_feature": "api",
     "find_hotspots": "agent.prompt",
     "render_prompt": "agent.prompt",
     "split_diff": "patches.splitter",
@@ -19,7 +19,7 @@ _EXPORTS = {
     "Task": "tasks.task",
     "load_dataset": "tasks.task",
     "load_task": "tasks.task",
-    "validate_generated_feature": "grading.validate",
+    "validate_generated_feature": "api",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,7 +15,9 @@ import typer
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading import selfcheck
-from cooperbench.generation.schemas import MAX_ATTEMPTS, MAX_SECONDS
+from cooperbench.generation.sandbox import BACKENDS
+from cooperbench.generation.schemas import (DEFAULT_MODEL, MAX_ATTEMPTS, MAX_SECONDS, AgentParams, ModelParams,
+                                          PromptParams, ValidationSettings)
 from cooperbench.generation.tasks.task import (
     check_patches_apply,
     find_clone,
@@ -34,18 +36,22 @@ app = typer.Typer(
 )
 
 
-class Backend(str, Enum):
-    local = "local"
-    docker = "docker"
-    modal = "modal"
+Backend = Enum("Backend", {name: name for name in BACKENDS}, type=str)  # the registry's names
+
+
+def default(schema: type, field: str) -> str:
+    """A setting's default, for help texts: the schema holds it, once."""
+    return f"default {schema.model_fields[field].default}"
 
 
 TaskOption = Annotated[Optional[str], typer.Option("--task", help="Task folder, or <repo>_task/task<N> under --dataset.")]
 TaskArgument = Annotated[str, typer.Argument(help="Task folder, or <repo>_task/task<N> under --dataset.")]
 DatasetOption = Annotated[Path, typer.Option("--dataset", help="Dataset root for short task names.")]
 RepoOption = Annotated[Optional[Path], typer.Option("--repo", help="Local clone holding the task's base commit.")]
-BackendOption = Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")]
-TimeoutOption = Annotated[float, typer.Option("--timeout", min=1, max=MAX_SECONDS, help="Time limit per test run, seconds.")]
+BackendOption = Annotated[Backend, typer.Option("--backend", help="Sandbox backend: " + "; ".join(
+    f"{name}: {what}" for name, what in BACKENDS.items()) + ".")]
+TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", min=1, max=MAX_SECONDS, help=(
+    f"Time limit per test run, seconds ({default(ValidationSettings, 'timeout')})."))]
 
 
 @app.callback(invoke_without_command=True)
@@ -59,14 +65,18 @@ def seed(
     ] = None,
     attempts: Annotated[int, typer.Option("--attempts", min=1, max=MAX_ATTEMPTS, help="Generation attempts.")] = 1,
     output: Annotated[Path, typer.Option("--output", help="Where generated attempts go.")] = Path("runs"),
-    model: Annotated[str, typer.Option("--model", help="litellm model name, or replay/<session>.")] = "gemini/gemini-3-flash-preview",
+    model: Annotated[str, typer.Option("--model", help="litellm model name, or replay/<session>.")] = DEFAULT_MODEL,
     backend: BackendOption = Backend.local,
     dataset: DatasetOption = Path("dataset"),
     repo: RepoOption = None,
-    timeout: TimeoutOption = 300.0,
+    timeout: TimeoutOption = None,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Attempts run at the same time.")] = 1,
-    step_limit: Annotated[int, typer.Option("--step-limit", min=1, help="Agent steps per attempt.")] = 75,
-    cost_limit: Annotated[float, typer.Option("--cost-limit", min=0, help="Model dollars per attempt.")] = 2.0,
+    step_limit: Annotated[Optional[int], typer.Option("--step-limit", min=1, help=(
+        f"Agent steps per attempt ({default(ModelParams, 'step_limit')}).")) ] = None,
+    cost_limit: Annotated[Optional[float], typer.Option("--cost-limit", min=0, help=(
+        f"Model dollars per attempt ({default(ModelParams, 'cost_limit')}).")) ] = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", min=0, help=(
+        f"Sample number: change it for fresh attempts of the same inputs ({default(AgentParams, 'sample')}).")) ] = None,
 ) -> None:
     """Seed-compatible entry: `--task T [--prompt-only | --validate F T | generation flags]`."""
     if ctx.invoked_subcommand is not None:
@@ -87,17 +97,16 @@ def seed(
     if validate is not None:
         _print_verdict(_validate(loaded, _read(validate[0]), _read(validate[1]), backend, timeout, repo), None)
         return
-    from cooperbench.generation.agent.loop import AgentSettings
-    from cooperbench.generation.grading.validate import ValidationSettings
+    from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.pipeline.attempts import (
         generate_features,
         render_summary,
     )
 
     results = generate_features(
-        loaded, AgentSettings(model=model, step_limit=step_limit, cost_limit=cost_limit), backend=backend.value,
-        attempts=attempts, output=output, jobs=jobs, repo=repo,
-        validation=ValidationSettings(backend=backend.value, timeout=timeout),
+        loaded, AgentSettings.of(model, **given(step_limit=step_limit, cost_limit=cost_limit, sample=sample)),
+        backend=backend.value, attempts=attempts, output=output, jobs=jobs, repo=repo,
+        validation=validation_settings(backend, timeout),
     )
     typer.echo(render_summary(results, output), nl=False)
 
@@ -133,7 +142,8 @@ def tasks(
 def prompt(
     task: TaskArgument,
     out: Annotated[Path, typer.Option("--out", help="Folder for prompt.md and hotspots.json.")],
-    max_hotspots: Annotated[int, typer.Option(min=1, help="Hot spots listed per kind.")] = 8,
+    max_hotspots: Annotated[Optional[int], typer.Option(min=1, help=(
+        f"Hot spots listed per kind ({default(PromptParams, 'max_hotspots')}).")) ] = None,
     dataset: DatasetOption = Path("dataset"),
     repo: RepoOption = None,
 ) -> None:
@@ -141,7 +151,7 @@ def prompt(
     from cooperbench.generation.agent.prompt import write_prompt
 
     loaded = load_task(task, dataset)
-    written = write_prompt(loaded, resolve_repo(loaded, repo), out, max_hotspots=max_hotspots)
+    written = write_prompt(loaded, resolve_repo(loaded, repo), out, PromptParams(**given(max_hotspots=max_hotspots)))
     typer.echo(" ".join(str(p) for p in written))
 
 
@@ -179,7 +189,7 @@ def validate(
     tests_patch: Annotated[Path, typer.Argument(help="The candidate's tests patch.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the verdict here (JSON).")] = None,
     backend: BackendOption = Backend.local,
-    timeout: TimeoutOption = 300.0,
+    timeout: TimeoutOption = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
@@ -194,16 +204,14 @@ def check_feature(
     feature: Annotated[int, typer.Argument(help="The feature to validate against the rest of its task.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the verdict here (JSON).")] = None,
     backend: BackendOption = Backend.local,
-    timeout: TimeoutOption = 300.0,
+    timeout: TimeoutOption = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Validate feature K of a task against the rest of it (what every accepted feature passes)."""
-    from cooperbench.generation.grading.validate import ValidationSettings
-
     loaded = load_task(task, dataset)
     verdict = selfcheck.check_feature(loaded, feature, resolve_repo(loaded, repo),
-                                      ValidationSettings(backend=backend.value, timeout=timeout))
+                                      validation_settings(backend, timeout))
     _print_verdict(verdict, out)
 
 
@@ -214,16 +222,14 @@ def check_dataset(
     features: Annotated[Optional[str], typer.Option("--features", help="Only these feature ids, e.g. 1,3.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the rows here (JSON).")] = None,
     backend: BackendOption = Backend.local,
-    timeout: TimeoutOption = 300.0,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Every feature of every task, each validated against the rest of its task: a table."""
-    from cooperbench.generation.grading.validate import ValidationSettings
-
     found, problems = scan_dataset(root)
     wanted = [int(x) for x in features.split(",")] if features else None
     rows = []
     for task in found:
-        rows += selfcheck.check_task(task, repos, ValidationSettings(backend=backend.value, timeout=timeout), wanted)
+        rows += selfcheck.check_task(task, repos, validation_settings(backend, timeout), wanted)
         typer.echo(f"{task.name}: " + ", ".join(f"feature{r.feature} {r.outcome}" for r in rows if r.task == task.name), err=True)
     rows += [selfcheck.Row(problem.split(":")[0], 0, "error", problem) for problem in problems]
     if json_out:
@@ -254,17 +260,16 @@ def promote(
     attempt: Annotated[Path, typer.Argument(help="An attempt folder (with feature.patch, tests.patch, feature.md).")],
     task: Annotated[str, typer.Option("--task", help="The task it was generated for.")],
     backend: BackendOption = Backend.local,
-    timeout: TimeoutOption = 300.0,
+    timeout: TimeoutOption = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Add an accepted generated feature to its task as feature<N+1>/, after validating it again."""
-    from cooperbench.generation.grading.validate import ValidationSettings
     from cooperbench.generation.tasks.promote import promote as promote_feature
 
     loaded = load_task(task, dataset)
     folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo),
-                                      ValidationSettings(backend=backend.value, timeout=timeout))
+                                      validation_settings(backend, timeout))
     conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"])
     typer.echo(f"{folder}: added (valid; conflicts with {conflicts_with})")
 
@@ -283,14 +288,20 @@ def lineage(
         raise typer.Exit(1)
 
 
-def _validate(task, feature_patch: str, tests_patch: str, backend: Backend, timeout: float, repo: Path | None) -> dict:
-    from cooperbench.generation.grading.validate import (
-        ValidationSettings,
-        validate_candidate,
-    )
+def given(**options) -> dict:
+    """The options the user gave (None: not given, so the schema's default holds)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def validation_settings(backend: Backend, timeout: float | None) -> ValidationSettings:
+    return ValidationSettings(backend=backend.value, **given(timeout=timeout))
+
+
+def _validate(task, feature_patch: str, tests_patch: str, backend: Backend, timeout: float | None, repo: Path | None) -> dict:
+    from cooperbench.generation.grading.validate import validate_candidate
 
     return validate_candidate(task, feature_patch, tests_patch, git_dir=resolve_repo(task, repo),
-                              settings=ValidationSettings(backend=backend.value, timeout=timeout))
+                              settings=validation_settings(backend, timeout))
 
 
 def _print_verdict(verdict: dict, out: Path | None) -> None:

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.sandbox import BACKENDS
 
 # DVC names matrix stages by joining values with "-", and a "." breaks params tracking: a slug is
 # letters, digits and "_" only.
@@ -30,6 +31,8 @@ MAX_ATTEMPTS = 10_000  # attempts per task and model: more is a typo, not a plan
 MAX_SECONDS = 7 * 24 * 3600  # any time limit: a week
 Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
 WholeSeconds = Annotated[int, Field(gt=0, le=MAX_SECONDS, strict=True)]
+Backend = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]
+DEFAULT_MODEL = "gemini/gemini-3-flash-preview"  # the CLI's and the API's model when none is named
 
 
 class Strict(BaseModel):
@@ -64,14 +67,38 @@ class PromptParams(Strict):
 
 
 class ValidationParams(Strict):
-    timeout: Seconds = 300.0
+    timeout: Seconds = 300.0  # per test run
+
+
+class ValidationSettings(ValidationParams):
+    """What one validation runs with: params.yaml `validation` and the sandbox backend."""
+
+    backend: Backend = "local"
+
+
+class AgentSettings(Strict):
+    """What one agent run is given: its model's settings (`models.<slug>`) and the agent's
+    (`agent`). `of` builds it from a model name and any of their fields, for the CLI and the API."""
+
+    model: ModelParams
+    agent: AgentParams = AgentParams()
+
+    @classmethod
+    def of(cls, name: str = DEFAULT_MODEL, **fields: Any) -> "AgentSettings":
+        own = {k: fields.pop(k) for k in list(fields) if k in AgentParams.model_fields}
+        return parse({"model": {"name": name, **fields}, "agent": own}, cls, "agent settings")
+
+    def record(self) -> dict:
+        """What can change a run's result (sample and the cost cap are the attempt's, not the run's)."""
+        agent = self.agent.model_dump(mode="json", exclude={"sample", "max_total_cost"})
+        return {"model": self.model.model_dump(mode="json"), "agent": agent}
 
 
 class Params(Strict):
     tasks: Annotated[list[TaskName], Field(min_length=1)]
     models: Annotated[dict[Slug, ModelParams], Field(min_length=1)]
     attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS, strict=True)]
-    backend: Literal["local", "docker", "modal"] = "local"
+    backend: Backend = "local"
     jobs: PositiveInt = 2
     agent: AgentParams = AgentParams()
     prompt: PromptParams = PromptParams()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Callable
@@ -33,10 +33,11 @@ from cooperbench.generation.agent.replay import is_replay
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.patches.diffs import PATCH_LIMIT
 from cooperbench.generation.pipeline import provenance
-from cooperbench.generation.pipeline.layout import DESCRIPTION_FILE, AttemptPaths
-from cooperbench.generation.sandbox import Sandbox, open_sandbox
-from cooperbench.generation.sandbox.base import REPO_DIR
-from cooperbench.generation.schemas import Outcome, Usage, dump, parse
+from cooperbench.generation.pipeline.layout import AttemptPaths
+from cooperbench.generation.sandbox.backends import open_sandbox
+from cooperbench.generation.sandbox.base import Sandbox
+from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE, REPO_DIR
+from cooperbench.generation.schemas import AgentSettings, Outcome, Usage, dump, parse
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 from cooperbench.generation.util.progress import say
@@ -47,21 +48,6 @@ SANDBOX_LIMIT = "SandboxLimit"  # a limit (disk) closed the agent's sandbox: its
 ENDINGS = frozenset({"Submitted", "LimitsExceeded", "TimeExceeded", "RepeatedFormatError", "ReplayExhausted",
                      "ContextWindowExceededError", SANDBOX_LIMIT})
 
-
-@dataclass(frozen=True)
-class AgentSettings:
-    """Limits and model settings of one run (params.yaml `agent` and `models.<slug>`)."""
-
-    model: str = "gemini/gemini-3-flash-preview"
-    step_limit: int = 75
-    cost_limit: float = 2.0
-    wall_time_limit: int = 3600  # seconds
-    command_timeout: int = 180  # seconds, per agent command
-    model_kwargs: dict = field(default_factory=dict)  # e.g. {"temperature": 0.0}
-    retries: int = 3  # tries of a model call that fails for a passing reason (then: infrastructure)
-
-    def record(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -128,8 +114,8 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
     """Run the agent to an ending of its own; the trajectory is saved after every step."""
     from minisweagent.agents.default import DefaultAgent
 
-    os.environ["MSWEA_MODEL_RETRY_STOP_AFTER_ATTEMPT"] = str(max(1, settings.retries))
-    model = make_model(settings.model, settings.model_kwargs, task.path)
+    os.environ["MSWEA_MODEL_RETRY_STOP_AFTER_ATTEMPT"] = str(max(1, settings.agent.retries))
+    model = make_model(settings.model.name, settings.model.kwargs(), task.path)
 
     class ReportingAgent(DefaultAgent):
         def step(self):
@@ -140,9 +126,9 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
                     on_step(self.n_calls, self.cost)
 
     agent = ReportingAgent(
-        model, SandboxEnvironment(sandbox, settings.command_timeout), **agent_templates(),
-        step_limit=settings.step_limit, cost_limit=settings.cost_limit,
-        wall_time_limit_seconds=settings.wall_time_limit, output_path=trajectory,
+        model, SandboxEnvironment(sandbox, settings.agent.command_timeout), **agent_templates(),
+        step_limit=settings.model.step_limit, cost_limit=settings.model.cost_limit,
+        wall_time_limit_seconds=settings.agent.wall_time_limit, output_path=trajectory,
     )
     started = time.monotonic()
     try:
@@ -163,7 +149,7 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
         exit_status=result.get("exit_status") or "unknown",
         submission=submission, diff=diff, diff_problem=diff_problem, description=description,
         steps=agent.n_calls,
-        cost=round(agent.cost, 6) if price_known(settings.model) else None,
+        cost=round(agent.cost, 6) if price_known(settings.model.name) else None,
         tokens=token_usage(agent.messages),
         wall_time=round(wall_time, 3),
         submission_matches_tree=submission.strip() == diff.strip(),
@@ -233,7 +219,7 @@ def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, 
     if paths.trajectory.exists():  # mini-swe-agent wrote it; credentials out, host paths out
         trajectory = paths.trajectory.read_text(encoding="utf-8", errors="surrogateescape")
         atomic.write_text(paths.trajectory, trajectory.replace(str(paths.trajectory), "trajectory.json"))
-    replay = is_replay(settings.model)
+    replay = is_replay(settings.model.name)
     result = {
         "exit_status": outcome.exit_status,
         "steps": outcome.steps,
@@ -243,7 +229,7 @@ def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, 
         **(record or {}),
     }
     usage = {
-        "model": settings.model,
+        "model": settings.model.name,
         "replay": replay,
         "backend": backend,
         "exit_status": outcome.exit_status,

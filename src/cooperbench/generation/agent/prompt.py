@@ -18,7 +18,8 @@ from typing import Callable
 
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import read_blob
-from cooperbench.generation.pipeline.layout import DESCRIPTION_FILE, RUNNER_PATH
+from cooperbench.generation.schemas import PromptParams
+from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE, RUNNER_PATH
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
@@ -128,14 +129,9 @@ def _shared_ranges(regions: list[Region]) -> list[dict]:
     return sorted(shared, key=lambda r: (-len(r["features"]), r["file"], r["start"]))
 
 
-def render_prompt(
-    task: Task,
-    hotspots: dict,
-    *,
-    max_hotspots: int = 8,
-    description_file: str = DESCRIPTION_FILE,
-) -> str:
-    """The agent's instructions for this task, in Markdown."""
+def render_prompt(task: Task, hotspots: dict, settings: PromptParams = PromptParams()) -> str:
+    """The agent's instructions for this task, in Markdown (params.yaml `prompt` settings)."""
+    max_hotspots = settings.max_hotspots
     example = task.features[0]
     template = Template(files("cooperbench.generation.agent").joinpath("templates/prompt.md").read_text(encoding="utf-8"))
     return template.substitute(
@@ -158,7 +154,7 @@ def render_prompt(
         example=example.description.strip(),
         runner_path=RUNNER_PATH,
         test_lines="\n".join(runner_test_lines(task.runner or "")) or "(see the runner)",
-        description_file=description_file,
+        description_file=DESCRIPTION_FILE,
         sections=", ".join(DESCRIPTION_SECTIONS),
     )
 
@@ -190,10 +186,10 @@ def _bullets(lines) -> str:
     return text or "- (none: no two features change the same place)"
 
 
-def write_prompt(task: Task, git_dir: Path, out_dir: Path, **options) -> tuple[Path, Path]:
+def write_prompt(task: Task, git_dir: Path, out_dir: Path, settings: PromptParams = PromptParams()) -> tuple[Path, Path]:
     """Write `prompt.md` and `hotspots.json` into `out_dir` (`git_dir`: the task's repository)."""
     hotspots = find_hotspots(task, base_files(task, git_dir))
     prompt_path, hotspots_path = Path(out_dir) / "prompt.md", Path(out_dir) / "hotspots.json"
     atomic.write_json(hotspots_path, hotspots)
-    atomic.write_text(prompt_path, render_prompt(task, hotspots, **options))
+    atomic.write_text(prompt_path, render_prompt(task, hotspots, settings))
     return prompt_path, hotspots_path

@@ -9,14 +9,13 @@ import shlex
 from dataclasses import asdict, dataclass, field
 
 from cooperbench.generation.grading.reports import read_outcomes
-from cooperbench.generation.sandbox import Sandbox
-from cooperbench.generation.tasks.environment import (
+from cooperbench.generation.sandbox.base import Sandbox
+from cooperbench.generation.sandbox.contract import (
     PATCHES_DIR,
     REPORTS_DIR,
     RUNNER_PATH,
-    explain_failure,
-    grading_env,
 )
+from cooperbench.generation.tasks.environment import explain_failure, grading_env
 
 TAIL = 3000  # characters of output kept in the run log
 

@@ -24,7 +24,6 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -41,31 +40,22 @@ from cooperbench.generation.patches.gitutil import (
     read_blob,
     tree_paths,
 )
-from cooperbench.generation.pipeline.codeversion import code_digest
+from cooperbench.generation.pipeline.codeversion import code_version
 from cooperbench.generation.pipeline.layout import AttemptPaths
-from cooperbench.generation.sandbox import open_sandbox
+from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.base import close_all
-from cooperbench.generation.schemas import MAX_SECONDS, Verdict, dump, parse
+from cooperbench.generation.schemas import ValidationSettings, Verdict, dump, parse
 from cooperbench.generation.tasks.environment import (
     BASE_RUN_PATCH,
     EnvironmentFailure,
     build_lock,
     explain_failure,
 )
-from cooperbench.generation.tasks.task import Task, cache_root, load_task, resolve_repo
+from cooperbench.generation.tasks.task import Task, cache_root
 from cooperbench.generation.util import atomic
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
 
-
-@dataclass(frozen=True)
-class ValidationSettings:
-    backend: str = "local"
-    timeout: float = 300.0  # seconds, per test run
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.timeout, (int, float)) and 0 < self.timeout <= MAX_SECONDS):
-            raise GenerationError(f"validation timeout {self.timeout!r}: must be a number of seconds in (0, {MAX_SECONDS}]")
 
 
 class Reasons:
@@ -140,7 +130,7 @@ def grade(base: dict[str, str], before: dict[str, str], after: dict[str, str], f
 def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun.TestRun:
     """The bare base commit's run, computed once per environment: every candidate shares it."""
     with open_sandbox(task, settings.backend, git_dir) as sandbox:
-        name = f"{settings.backend}-{sandbox.env_id}-{int(settings.timeout)}-{code_digest(Path(testrun.__file__))}"
+        name = f"{settings.backend}-{sandbox.env_id}-{int(settings.timeout)}-{code_version(testrun.__name__, settings.backend)}"
         cache = cache_root() / "base-runs" / f"{name}.json"
         with build_lock(f"base-run-{name}"):  # candidates validated at once share one base run
             if cache.exists():
@@ -342,28 +332,6 @@ def describe(verdict: dict) -> str:
     lines.append(f"  conflicts with: {conflicts_with}")
     lines += [f"  - {reason}" for reason in verdict["reasons"]]
     return "\n".join(lines) + "\n"
-
-
-def validate_generated_feature(
-    repo_name: str,
-    task_id: int,
-    feature_patch: str,
-    tests_patch: str,
-    *,
-    dataset_root: str | Path = "dataset",
-    backend: str = "local",
-    timeout: float = 300.0,
-    repo: str | Path | None = None,
-) -> dict:
-    """The seed's API: validate a candidate for `dataset/<repo_name>/task<task_id>`.
-
-    Returns the verdict dict: `verdict['valid']`, `verdict['conflict_result']['conflicts']`, ...
-    """
-    folder = repo_name if repo_name.endswith("_task") else f"{repo_name}_task"
-    task = load_task(Path(dataset_root) / folder / f"task{task_id}")
-    git_dir = resolve_repo(task, Path(repo) if repo else None)
-    return validate_candidate(task, feature_patch, tests_patch, git_dir=git_dir,
-                              settings=ValidationSettings(backend=backend, timeout=timeout))
 
 
 def not_a_candidate(task: Task, problems: list[tuple[str, str]], backend: str) -> dict:

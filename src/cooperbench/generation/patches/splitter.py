@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import patch_applies
-from cooperbench.generation.pipeline.layout import DESCRIPTION_FILE, AttemptPaths
+from cooperbench.generation.pipeline.layout import AttemptPaths
+from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE
 from cooperbench.generation.schemas import SplitRecord, dump, parse
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic

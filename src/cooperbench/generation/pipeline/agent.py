@@ -1,8 +1,7 @@
 """Stage `agent@<model>`: every attempt of one model over every task, `jobs` at a time.
 
-Each attempt is keyed by what it depends on: the prompt, the task's files, the model's and the
-agent's settings, the sample number, the backend and the code. An attempt published with the same
-key is kept as it is (no model is called again); adding attempts or tasks runs only the new ones.
+Each attempt is keyed as keys.attempt_record says; an attempt published with the same key is kept
+as it is (no model is called again); adding attempts or tasks runs only the new ones.
 A failure of the machinery (endpoint, key, sandbox) records nothing and fails the stage, so the
 next `dvc repro` retries exactly what is missing.
 """
@@ -15,12 +14,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
-from cooperbench.generation.agent.loop import AgentSettings, agent_step, prompt_hash
+from cooperbench.generation.agent.loop import agent_step
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.pipeline.codeversion import code_digest
 from cooperbench.generation.pipeline.common import (
     LOGS,
     PROMPTS,
@@ -31,10 +28,11 @@ from cooperbench.generation.pipeline.common import (
     publish_index,
     task_digest,
 )
+from cooperbench.generation.pipeline.keys import attempt_record
 from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
 from cooperbench.generation.pipeline.parallel import run_items
-from cooperbench.generation.pipeline.records import key_of, prune, published_key
-from cooperbench.generation.schemas import Params
+from cooperbench.generation.pipeline.records import prune, published_key
+from cooperbench.generation.schemas import AgentSettings, Params
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
@@ -66,26 +64,11 @@ class CostBudget:
 
 
 def settings_for(params: Params, slug: str) -> AgentSettings:
-    model = params.models[slug]
-    return AgentSettings(model=model.name, step_limit=model.step_limit, cost_limit=model.cost_limit,
-                         wall_time_limit=params.agent.wall_time_limit, command_timeout=params.agent.command_timeout,
-                         model_kwargs=model.kwargs(), retries=params.agent.retries)
-
-
-def attempt_record(params: Params, slug: str, task: str, attempt: int, prompt: str, task_files: str, code: str) -> dict:
-    """An attempt's identity: what it depends on, and the key that hashes it all."""
-    inputs = {"prompt": prompt_hash(prompt), "task_files": task_files,
-              "settings": key_of(settings_for(params, slug).record()), "backend": params.backend, "code": code}
-    record = {"task": task, "slug": slug, "attempt": attempt, "sample": params.agent.sample, "inputs": inputs}
-    return {**record, "key": key_of(record)}
+    return AgentSettings(model=params.models[slug], agent=params.agent)
 
 
 def is_done(paths: AttemptPaths, key: str) -> bool:
     return paths.usage.is_file() and published_key(paths.outcome) == key
-
-
-def agent_code() -> str:
-    return code_digest(Path(__file__))
 
 
 def run(slug: str) -> None:
@@ -94,11 +77,10 @@ def run(slug: str) -> None:
         raise GenerationError(f"params.yaml: no model `{slug}` under `models`")
     settings = settings_for(params, slug)
     tasks = checked_tasks(params)
-    code = agent_code()
     jobs, kept = [], []
     for task_name, k, paths in attempts(params, slug):
         prompt = (PROMPTS / task_name / "prompt.md").read_text(encoding="utf-8")
-        record = attempt_record(params, slug, task_name, k, prompt, task_digest(task_name), code)
+        record = attempt_record(task_name, k, prompt, task_digest(task_name), settings, params.backend)
         kept.append(paths)
         if not is_done(paths, record["key"]):
             jobs.append(Job(tasks[task_name], k, paths, prompt, record))
@@ -106,8 +88,8 @@ def run(slug: str) -> None:
     prune(GENERATED / "sessions" / slug, [p.session for p in kept])
     if jobs:
         for task in {job.task.name: job.task for job in jobs}.values():
-            check_model(settings.model, task.path)
-        probe_model(settings.model, settings.model_kwargs, settings.retries)
+            check_model(settings.model.name, task.path)
+        probe_model(settings.model.name, settings.model.kwargs(), settings.agent.retries)
         git_dirs = {job.task.name: git_dir_for(params, job.task) for job in jobs}
         fresh = {job.paths for job in jobs}
         spent = sum(json.loads(p.usage.read_text())["cost"] or 0.0 for p in kept if p not in fresh)

@@ -2,9 +2,10 @@
 
 Layout (layout.AttemptPaths.folder): `<output>/<repo>_task/task<N>/<model slug>/attempt<k>/` with
 agent/ (diff, description, outcome, trajectory, usage), feature.patch, tests.patch, feature.md,
-split.json and verdict.json. The DVC stages run the same three steps over the same attempt type.
-An attempt is built in a temporary folder and renamed into place only when complete, so an
-interrupted run leaves no half-written attempt and a rerun skips the attempts already done.
+split.json and verdict.json. The DVC stages run the same three steps over the same attempt type,
+under the same keys (keys.py), so "done" means the same here and there. An attempt is built in a
+temporary folder and renamed into place only when complete: an interrupted run leaves no
+half-written attempt.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation.agent.loop import ENDINGS, AgentSettings, agent_step
+from cooperbench.generation.agent.loop import ENDINGS, agent_step
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
-from cooperbench.generation.grading.validate import ValidationSettings, validate_step
+from cooperbench.generation.grading.validate import validate_step
 from cooperbench.generation.patches.splitter import split_step
+from cooperbench.generation.pipeline.keys import attempt_record, verdict_key
 from cooperbench.generation.pipeline.layout import AttemptPaths, model_slug
 from cooperbench.generation.pipeline.parallel import run_items
-from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
+from cooperbench.generation.pipeline.records import digest_folder, published_key
+from cooperbench.generation.schemas import AgentSettings, ValidationSettings
+from cooperbench.generation.tasks.task import Task, resolve_repo
 from cooperbench.generation.util import atomic
 from cooperbench.generation.util.progress import say
 
@@ -56,14 +60,6 @@ class GenerationResult:
         }
 
 
-def is_complete(folder: Path) -> bool:
-    """Done, and not to be redone: verdict written and the agent ended on its own."""
-    paths = AttemptPaths.folder(folder)
-    if not (paths.verdict_json.is_file() and paths.outcome.is_file()):
-        return False
-    return json.loads(paths.outcome.read_text()).get("exit_status") in ENDINGS
-
-
 def load_result(folder: Path) -> GenerationResult:
     paths = AttemptPaths.folder(folder)
     verdict = json.loads(paths.verdict_json.read_text())
@@ -81,20 +77,36 @@ def load_result(folder: Path) -> GenerationResult:
     )
 
 
+def agent_done(paths: AttemptPaths, key: str) -> bool:
+    """The agent's part is done for these inputs: it ended on its own, under this key."""
+    if not (paths.usage.is_file() and published_key(paths.outcome) == key):
+        return False
+    return json.loads(paths.outcome.read_text()).get("exit_status") in ENDINGS
+
+
 def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, target: Path,
                 validation: ValidationSettings, attempt: int) -> GenerationResult:
-    """One whole attempt, built aside and renamed into `target` when complete; skipped if done."""
-    if is_complete(target):
-        say(f"[{target.parent.name}/{target.name}] already complete: skipped")
-        return load_result(target)
-    staging = atomic.staging_dir(target)
+    """One whole attempt into `target`, keyed as the pipeline keys it (keys.py): an agent run
+    with the same key is kept (not re-billed), a verdict with the same key is kept, anything else
+    is done again, in a copy renamed over `target` only when complete."""
     label = f"{task.name} {target.parent.name} {target.name}"
+    record = attempt_record(task.name, attempt, prompt, digest_folder(task.path), settings, backend)
+    current = AttemptPaths.folder(target)
+    reuse_agent = agent_done(current, record["key"])
+    if reuse_agent and published_key(current.verdict_json) == verdict_key(current, digest_folder(task.path), validation):
+        say(f"[{label}] already complete for these inputs: kept")
+        return load_result(target)
+    if target.exists() and not reuse_agent:
+        say(f"[{label}] its inputs changed since it ran (prompt, task, settings or code): run again")
+    staging = atomic.staging_dir(target)
     try:
         paths = AttemptPaths.folder(staging)
-        record = {"task": task.name, "slug": model_slug(settings.model), "attempt": attempt}
-        agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record)
+        if reuse_agent:
+            shutil.copytree(current.agent, paths.agent)
+        else:
+            agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record)
         split_step(task, paths)
-        verdict = validate_step(task, git_dir, paths, validation)
+        verdict = validate_step(task, git_dir, paths, validation, key=verdict_key(paths, digest_folder(task.path), validation))
         atomic.write_json(paths.agent / "validation-log.json", verdict["log"])
         atomic.replace_dir(staging, target)
     finally:
@@ -107,53 +119,27 @@ def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings,
 def prepare(task: Task, settings: AgentSettings, repo: Path | None) -> tuple[Path, str]:
     """Everything an attempt needs that can fail before any sandbox starts: the model (name, key,
     replay file, one cheap call), the repository, the prompt."""
-    check_model(settings.model, task.path)
-    probe_model(settings.model, settings.model_kwargs, settings.retries)
+    check_model(settings.model.name, task.path)
+    probe_model(settings.model.name, settings.model.kwargs(), settings.agent.retries)
     git_dir = resolve_repo(task, repo)
     return git_dir, render_prompt(task, find_hotspots(task, base_files(task, git_dir)))
 
 
-def generate_features(
-    task: Task,
-    settings: AgentSettings,
-    *,
-    backend: str = "local",
-    attempts: int = 1,
-    output: Path = Path("generated"),
-    jobs: int = 1,
-    repo: Path | None = None,
-    validation: ValidationSettings | None = None,
-) -> list[GenerationResult]:
+def generate_features(task: Task, settings: AgentSettings, *, backend: str = "local", attempts: int = 1,
+                      output: Path = Path("generated"), jobs: int = 1, repo: Path | None = None,
+                      validation: ValidationSettings | None = None) -> list[GenerationResult]:
     """Attempts 1..N for one task and model, up to `jobs` at a time."""
     git_dir, prompt = prepare(task, settings, repo)
     validation = validation or ValidationSettings(backend=backend)
     results: dict[int, GenerationResult] = {}
 
     def one(k: int) -> None:
-        target = attempt_dir(output, task, settings.model, k)
+        target = attempt_dir(output, task, settings.model.name, k)
         results[k] = run_attempt(task, git_dir, prompt, settings, backend, target, validation, k)
 
     run_items(list(range(1, attempts + 1)), one, jobs=jobs, name=lambda k: f"attempt{k}", what="attempts",
-              retries=settings.retries)
+              retries=settings.agent.retries)
     return [results[k] for k in sorted(results)]
-
-
-def generate_feature(
-    task_dir: str | Path,
-    model_name: str = AgentSettings.model,
-    backend: str = "local",
-    *,
-    output: str | Path = "generated",
-    attempt: int = 1,
-    repo: str | Path | None = None,
-    **agent_settings,
-) -> GenerationResult:
-    """The seed's API: one attempt at a new feature for the task in `task_dir`."""
-    task = load_task(task_dir)
-    settings = AgentSettings(model=model_name, **agent_settings)
-    git_dir, prompt = prepare(task, settings, Path(repo) if repo else None)
-    target = attempt_dir(Path(output), task, model_name, attempt)
-    return run_attempt(task, git_dir, prompt, settings, backend, target, ValidationSettings(backend=backend), attempt)
 
 
 def render_summary(results: list[GenerationResult], output: Path) -> str:

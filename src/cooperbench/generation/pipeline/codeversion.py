@@ -1,9 +1,15 @@
-"""Which of the package's files a script runs: its import closure, read from the source.
+"""Which of the package's files a script runs (its import closure, read from the source), and
+the code version of a result: a digest of the behaviour of the code that made it.
 
 Every `import` statement counts, module level or inside a function (code a script may run), and
 so does the package data a module opens with `files("<package>").joinpath("<path>")`. DVC stages
-depend on exactly these files (a test compares them with dvc.yaml), and each stage's work records
-carry their digest as the code version.
+depend on exactly these files (a test compares them with dvc.yaml).
+
+A result's code version is narrower, so that a change that cannot change a result never redoes
+(or re-bills) one: it hashes each Python module's syntax tree without docstrings (so comments,
+docstrings and formatting do not count), it follows only the backend the result was made on,
+and it leaves out the modules that only keep records (RECORD_KEEPING): what a setting's value is
+enters a key as the value, not as the schema's code.
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from cooperbench.generation.sandbox import BACKENDS, backend_module
+
 PACKAGE = "cooperbench.generation"
 SRC = Path(__file__).resolve().parents[3]  # the folder holding the `cooperbench` package
+RECORD_KEEPING = frozenset(f"{PACKAGE}.{name}" for name in (  # where and how records are written, not what is done
+    "schemas", "pipeline.layout", "pipeline.provenance", "pipeline.records", "util.atomic", "util.progress"))
 
 
 def module_file(name: str) -> Path | None:
@@ -49,8 +59,9 @@ def _imports(path: Path) -> tuple[set[str], set[Path]]:
 
 
 @cache
-def import_closure(script: Path) -> tuple[Path, ...]:
-    """The package's .py files and data paths that `script` runs, sorted."""
+def import_closure(script: Path, skip: frozenset[str] = frozenset()) -> tuple[Path, ...]:
+    """The package's .py files and data paths that `script` runs, sorted; modules in `skip` (and
+    what only they import) left out."""
     seen: set[Path] = set()
     data: set[Path] = set()
     pending = [Path(script).resolve()]
@@ -58,7 +69,7 @@ def import_closure(script: Path) -> tuple[Path, ...]:
         current = pending.pop()
         modules, opened = _imports(current)
         data |= opened
-        for name in modules | {p for m in modules for p in _parents(m)}:
+        for name in (modules | {p for m in modules for p in _parents(m)}) - skip:
             file = module_file(name)
             if file and file not in seen:
                 seen.add(file)
@@ -66,14 +77,31 @@ def import_closure(script: Path) -> tuple[Path, ...]:
     return tuple(sorted(seen | data))
 
 
-def code_digest(script: Path) -> str:
-    """A hash of every file `script` runs (and the script): the code version of its outputs."""
+def behaviour(file: Path) -> bytes:
+    """What of a file can change what it does: a Python module's syntax tree without docstrings
+    (comments and formatting are not in a tree); any other file's bytes."""
+    if file.suffix != ".py":
+        return file.read_bytes()
+    tree = ast.parse(file.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False).encode()
+
+
+def code_version(entry: str, backend: str | None = None) -> str:
+    """The code version of what module `entry` makes, on `backend` (None: no sandbox)."""
+    other_backends = {backend_module(name) for name in BACKENDS if name != backend}
+    script = module_file(entry)
+    if script is None:
+        raise ValueError(f"no module {entry}")
     digest = hashlib.sha256()
-    files = [Path(script).resolve(), *import_closure(script)]
-    for path in files:
+    for path in [script, *import_closure(script, frozenset(other_backends | RECORD_KEEPING))]:
         for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
             if file.is_file() and "__pycache__" not in file.parts:
-                label = file.relative_to(SRC) if file.is_relative_to(SRC) else Path(file.name)
-                digest.update(str(label).encode())
-                digest.update(hashlib.sha256(file.read_bytes()).digest())
+                digest.update(str(file.relative_to(SRC)).encode() + b"\0")
+                digest.update(hashlib.sha256(behaviour(file)).digest())
     return digest.hexdigest()[:16]

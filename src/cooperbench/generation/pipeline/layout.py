@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GENERATED = Path("generated")
-DESCRIPTION_FILE = ".feature_description.md"  # where the agent writes its feature.md, at the repository root
-RUNNER_PATH = "/opt/cooperbench-task/runner.sh"  # the task's runner.sh, inside every sandbox
 
 
 @dataclass(frozen=True)

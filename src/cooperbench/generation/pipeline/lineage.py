@@ -9,13 +9,14 @@ import json
 from pathlib import Path
 
 from cooperbench.generation.patches.splitter import split_diff
-from cooperbench.generation.pipeline.agent import agent_code, attempt_record
+from cooperbench.generation.pipeline.agent import settings_for
 from cooperbench.generation.pipeline.common import (
     PROMPTS,
     attempts,
     load_params,
     load_tasks,
 )
+from cooperbench.generation.pipeline.keys import attempt_record
 from cooperbench.generation.pipeline.records import digest_folder
 
 
@@ -23,7 +24,6 @@ def check(params_path: Path) -> tuple[str, int]:
     """(report text, number of attempts whose lineage is broken)."""
     params = load_params(params_path)
     tasks = load_tasks(params, params_path)
-    code = agent_code()
     task_files = {name: digest_folder(task.path) for name, task in tasks.items()}
     lines, broken = [], 0
     for slug in params.models:
@@ -34,7 +34,7 @@ def check(params_path: Path) -> tuple[str, int]:
             else:
                 recorded = json.loads(paths.outcome.read_text()).get("inputs", {})
                 prompt = (PROMPTS / task_name / "prompt.md").read_text(encoding="utf-8")
-                now = attempt_record(params, slug, task_name, k, prompt, task_files[task_name], code)["inputs"]
+                now = attempt_record(task_name, k, prompt, task_files[task_name], settings_for(params, slug), params.backend)["inputs"]
                 problems += [f"{name} changed since it ran" for name in now if recorded.get(name) != now[name]]
                 if paths.feature_patch.is_file():
                     again = split_diff(paths.diff.read_text(encoding="utf-8", errors="surrogateescape"),

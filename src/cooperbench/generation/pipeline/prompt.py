@@ -8,10 +8,9 @@ prompt, a task no longer named is removed. Later stages depend on these folders,
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from cooperbench.generation.agent.prompt import write_prompt
-from cooperbench.generation.pipeline.codeversion import code_digest
+from cooperbench.generation.pipeline.codeversion import code_version
 from cooperbench.generation.pipeline.common import (
     PROMPTS,
     TASK_INPUTS,
@@ -19,6 +18,7 @@ from cooperbench.generation.pipeline.common import (
     load_params,
     load_tasks,
 )
+from cooperbench.generation.pipeline.keys import PROMPTER
 from cooperbench.generation.pipeline.records import (
     digest_folder,
     key_of,
@@ -30,7 +30,7 @@ from cooperbench.generation.util import atomic
 
 def run() -> None:
     params = load_params()
-    code = code_digest(Path(__file__))
+    code = code_version(PROMPTER)
     made = 0
     for name, task in load_tasks(params).items():
         inputs = {"task": name, "task_files": digest_folder(task.path), "settings": params.prompt.model_dump(),
@@ -40,7 +40,7 @@ def run() -> None:
             continue
         staged = atomic.staging_dir(PROMPTS / name)
         try:
-            write_prompt(task, git_dir_for(params, task), staged, max_hotspots=params.prompt.max_hotspots)
+            write_prompt(task, git_dir_for(params, task), staged, params.prompt)
             atomic.write_json(staged / TASK_INPUTS, inputs)
             atomic.replace_dir(staged, PROMPTS / name)
         finally:

@@ -33,6 +33,15 @@ def digest_folder(folder: Path) -> str:
     return digest.hexdigest()[:20]
 
 
+def digest_files(files: Iterable[Path]) -> str:
+    """A hash of the named files (names and bytes; a missing file counts as missing)."""
+    digest = hashlib.sha256()
+    for file in files:
+        data = Path(file).read_bytes() if Path(file).is_file() else None
+        digest.update(Path(file).name.encode() + (b"\1" + hashlib.sha256(data).digest() if data is not None else b"\0"))
+    return digest.hexdigest()[:20]
+
+
 def file_digests(folder: Path) -> dict[str, str]:
     """Relative path -> sha256 of every file under `folder`, in path order."""
     folder = Path(folder)

@@ -1,7 +1,6 @@
 """Stage `validate@<model>`: the verdict on every attempt of one model, `jobs` at a time.
 
-A verdict is keyed by what it depends on (the split, the agent's ending, the task's files, the
-validation settings, the backend, the code); one published with the same key is kept. A verdict
+A verdict is keyed as keys.verdict_key says; one published with the same key is kept. A verdict
 is a function of those inputs: timings, output tails and versions go to generated/logs/, which
 no DVC stage tracks. An environment that cannot be built or run is no verdict: the stage fails.
 """
@@ -11,11 +10,9 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
-from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading.validate import ValidationSettings, validate_step
-from cooperbench.generation.pipeline.codeversion import code_digest
+from cooperbench.generation.grading.validate import validate_step
 from cooperbench.generation.pipeline.common import (
     LOGS,
     attempts,
@@ -26,14 +23,14 @@ from cooperbench.generation.pipeline.common import (
     publish_index,
     task_digest,
 )
+from cooperbench.generation.pipeline.keys import verdict_key
 from cooperbench.generation.pipeline.layout import GENERATED
 from cooperbench.generation.pipeline.parallel import run_items
 from cooperbench.generation.pipeline.records import (
-    digest_folder,
-    key_of,
     prune,
     published_key,
 )
+from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.util import atomic
 
 
@@ -43,13 +40,10 @@ def run(slug: str) -> None:
         raise GenerationError(f"params.yaml: no model `{slug}` under `models`")
     tasks = checked_tasks(params)
     check_inputs(slug, "agent", "split")
-    settings = ValidationSettings(backend=params.backend, timeout=params.validation.timeout)
-    code = code_digest(Path(__file__))
+    settings = ValidationSettings(**params.validation.model_dump(), backend=params.backend)
     jobs, kept = [], []
     for task_name, k, paths in attempts(params, slug):
-        key = key_of({"split": digest_folder(paths.split), "outcome": paths.outcome.read_text(encoding="utf-8"),
-                      "task_files": task_digest(task_name), "settings": [settings.backend, settings.timeout],
-                      "code": code})
+        key = verdict_key(paths, task_digest(task_name), settings)
         kept.append(paths.verdict)
         if published_key(paths.verdict_json) != key:
             jobs.append((task_name, k, paths, key))

@@ -1,33 +1,16 @@
-"""Sandboxes: one interface (`Sandbox`), three backends (local, docker, modal)."""
+"""Sandboxes: one interface (`base.Sandbox`), one contract of places (`contract`), and the
+registry of backends below, which the settings schema, the CLI and `backends.open_sandbox` read.
 
-from __future__ import annotations
+Backend `<name>` is the module `<name>_backend` of this package. Nothing here imports one, so
+naming a backend (in a setting, say) never loads or depends on any backend's code.
+"""
 
-from pathlib import Path
-
-from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox.base import CommandResult, Sandbox
-from cooperbench.generation.tasks.task import Task
-
-BACKENDS = ("local", "docker", "modal")
-
-
-def open_sandbox(task: Task, backend: str, git_dir: Path | None = None, *, network: bool = False) -> Sandbox:
-    """A fresh sandbox of `task` at its base commit. `git_dir` is needed by the local backend."""
-    if backend == "local":
-        from cooperbench.generation.sandbox.local_backend import LocalSandbox
-
-        if git_dir is None:
-            raise GenerationError("the local backend needs the task's repository")
-        return LocalSandbox(task, git_dir, network=network)
-    if backend == "docker":
-        from cooperbench.generation.sandbox.docker_backend import DockerSandbox
-
-        return DockerSandbox(task, git_dir, network=network)
-    if backend == "modal":
-        from cooperbench.generation.sandbox.modal_backend import ModalSandbox
-
-        return ModalSandbox(task, git_dir, network=network)
-    raise GenerationError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+BACKENDS = {  # name -> what it is, for people
+    "local": "bubblewrap on this machine (the offline default)",
+    "docker": "a container per sandbox, through the Docker daemon",
+    "modal": "a Modal sandbox per run, in the cloud (needs a Modal token)",
+}
 
 
-__all__ = ["BACKENDS", "CommandResult", "Sandbox", "open_sandbox"]
+def backend_module(name: str) -> str:
+    return f"{__name__}.{name}_backend"

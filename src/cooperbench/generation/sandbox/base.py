@@ -15,9 +15,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import IO
 
+from cooperbench.generation.sandbox.contract import REPO_DIR
 from cooperbench.generation.util.redact import is_secret
 
-REPO_DIR = "/workspace/repo"
 OUTPUT_LIMIT = 8 * 1024 * 1024  # bytes of stdout (and of stderr) kept per command: head and tail
 READ_LIMIT = 16 * 1024 * 1024  # bytes, per file read out of a sandbox
 

@@ -23,10 +23,10 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from cooperbench.generation.errors import GenerationError, InfrastructureError
+from cooperbench.generation.sandbox import contract
 from cooperbench.generation.sandbox.base import (
     OUTPUT_LIMIT,
     READ_LIMIT,
-    REPO_DIR,
     BoundedBuffer,
     CommandResult,
     Sandbox,
@@ -154,21 +154,21 @@ def build_env_image(docker_client, task: Task, git_dir: Path | None, base: str, 
                 raise GenerationError(f"{task.name}: building over {base} needs the task's repository (--repo)")
             from cooperbench.generation.sandbox.local_backend import checkout_template
 
-            builder.put_tree(checkout_template(task, git_dir), REPO_DIR)
-        builder._checked(f"mkdir -p {environment.STATE_DIR} {environment.PATCHES_DIR} {environment.REPORTS_DIR} /tmp/home")
+            builder.put_tree(checkout_template(task, git_dir), contract.REPO_DIR)
+        builder._checked(f"mkdir -p {contract.STATE_DIR} {contract.PATCHES_DIR} {contract.REPORTS_DIR} /tmp/home")
         built = replace(plan, steps=()) if published else plan  # a published image ran its Dockerfile already
         environment.build(builder, built, runs_system_steps=True, say=lambda line: say(f"[env {task.name}] {line}"))
-        finish = (f"cd {REPO_DIR} && git reset -q --hard && git clean -qfdx"
-                  f" && if [ -d {environment.STATE_DIR}/overlay ]; then cp -a {environment.STATE_DIR}/overlay/. {REPO_DIR}/; fi"
-                  f" && rm -rf {environment.PATCHES_DIR}/* {environment.REPORTS_DIR}/*"
-                  f" && chown -R {SANDBOX_USER} {REPO_DIR} {environment.PATCHES_DIR} {environment.REPORTS_DIR} /tmp/home")
+        finish = (f"cd {contract.REPO_DIR} && git reset -q --hard && git clean -qfdx"
+                  f" && if [ -d {contract.STATE_DIR}/overlay ]; then cp -a {contract.STATE_DIR}/overlay/. {contract.REPO_DIR}/; fi"
+                  f" && rm -rf {contract.PATCHES_DIR}/* {contract.REPORTS_DIR}/*"
+                  f" && chown -R {SANDBOX_USER} {contract.REPO_DIR} {contract.PATCHES_DIR} {contract.REPORTS_DIR} /tmp/home")
         result = builder.run(finish, timeout=600)
         if not result.ok:
             raise environment.EnvironmentFailure(f"{task.name}: finishing the environment image failed: "
                                                  f"{environment.explain_failure(result.stderr, result.exit_code)}")
         repository, _, version = tag.partition(":")
         builder.container.commit(repository=repository, tag=version,
-                                 changes=['ENTRYPOINT []', 'CMD ["sleep", "infinity"]', f"WORKDIR {REPO_DIR}"])
+                                 changes=['ENTRYPOINT []', 'CMD ["sleep", "infinity"]', f"WORKDIR {contract.REPO_DIR}"])
     finally:
         builder.close()
 
@@ -193,7 +193,7 @@ class DockerSandbox(Sandbox):
         track(self)
         image_path = (self.client.images.get(self.image).attrs.get("Config", {}).get("Env") or [])
         path = next((e.split("=", 1)[1] for e in image_path if e.startswith("PATH=")), SYSTEM_PATH)
-        home = "/workspace/home" if building else "/tmp/home"
+        home = contract.BUILD_HOME if building else contract.RUN_HOME
         self.env = {**environment.base_env(path, home), **({**network_env(), **environment.build_env()} if building else {})}
         if not building:
             self._checked("mkdir -p /tmp/home")
@@ -208,7 +208,7 @@ class DockerSandbox(Sandbox):
                 labels={LABEL: "sandbox", OWNER_LABEL: owner()},
                 mem_limit=self.limits.memory, pids_limit=self.limits.pids, nano_cpus=2_000_000_000,
                 tmpfs={"/tmp": f"size={2 * GiB},mode=1777"} if not building else None,
-                volumes={str(environment.package_cache(self.task)): {"bind": environment.PACKAGE_CACHE_DIR, "mode": "rw"}}
+                volumes={str(environment.package_cache(self.task)): {"bind": contract.PACKAGE_CACHE_DIR, "mode": "rw"}}
                 if building else None,
             )
         except docker.errors.APIError as exc:
@@ -220,9 +220,9 @@ class DockerSandbox(Sandbox):
             raise GenerationError(f"{self.image}: `{command}` failed in the container: {result.stderr.strip()[:200]}")
 
     def put_support(self, task: Task) -> None:
-        entries = {f"{environment.SUPPORT_DIR}/{name}": (data, mode) for name, (data, mode) in environment.support_files().items()}
-        entries[environment.RUNNER_PATH] = ((task.runner or "").encode(), 0o755)
-        entries["/usr/local/bin/runner.sh"] = entries[environment.RUNNER_PATH]  # where task images keep it
+        entries = {f"{contract.SUPPORT_DIR}/{name}": (data, mode) for name, (data, mode) in environment.support_files().items()}
+        entries[contract.RUNNER_PATH] = ((task.runner or "").encode(), 0o755)
+        entries["/usr/local/bin/runner.sh"] = entries[contract.RUNNER_PATH]  # where task images keep it
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             for name, (data, mode) in entries.items():
@@ -251,7 +251,7 @@ class DockerSandbox(Sandbox):
         started = time.monotonic()
         exec_id = api.exec_create(
             self.container.id, ["timeout", "-s", "KILL", str(limit), "bash", "-c", command],
-            workdir=cwd or REPO_DIR, environment={**self.env, **(env or {})},
+            workdir=cwd or contract.REPO_DIR, environment={**self.env, **(env or {})},
             user="root" if self.building else SANDBOX_USER,
         )["Id"]
         out, err = BoundedBuffer(OUTPUT_LIMIT), BoundedBuffer(OUTPUT_LIMIT)
@@ -282,7 +282,7 @@ class DockerSandbox(Sandbox):
         return f"disk limit of {self.limits.disk // GiB} GiB passed" if size > self.limits.disk else None
 
     def _absolute(self, path: str) -> PurePosixPath:
-        return PurePosixPath(path) if path.startswith("/") else PurePosixPath(REPO_DIR) / path
+        return PurePosixPath(path) if path.startswith("/") else PurePosixPath(contract.REPO_DIR) / path
 
     def write_file(self, path: str, data: bytes) -> None:
         target = self._absolute(path)

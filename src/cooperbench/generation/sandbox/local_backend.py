@@ -27,9 +27,9 @@ from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches.gitutil import run_git
+from cooperbench.generation.sandbox import contract
 from cooperbench.generation.sandbox.base import (
     READ_LIMIT,
-    REPO_DIR,
     CommandResult,
     Sandbox,
     network_env,
@@ -56,7 +56,6 @@ from cooperbench.generation.tasks.task import Task, cache_root
 from cooperbench.generation.util import owners
 from cooperbench.generation.util.progress import say
 
-VENV_DIR = "/workspace/venv"
 SANDBOX_TMP = "/tmp"
 
 
@@ -143,8 +142,8 @@ def build_environment(task: Task, git_dir: Path, plan: environment.EnvPlan, tool
 
 def _make_venv(builder: "LocalSandbox", task: Task) -> int:
     # a current pip first: it understands the packages-as-of date the build steps pass it
-    result = builder.run(f"{environment.host_python()} -m venv {VENV_DIR} && {VENV_DIR}/bin/pip install -q --upgrade pip",
-                         timeout=600, cwd="/workspace")
+    result = builder.run(f"{environment.host_python()} -m venv {contract.VENV_DIR} && {contract.VENV_DIR}/bin/pip install -q --upgrade pip",
+                         timeout=600, cwd=contract.WORKSPACE)
     if not result.ok:
         raise environment.EnvironmentFailure(f"{task.name}: cannot make a virtualenv: "
                                              f"{environment.explain_failure(result.stderr, result.exit_code)}")
@@ -173,6 +172,8 @@ class LocalSandbox(Sandbox):
         """A sandbox of `task` in its environment (built if needed). `building`: the environment
         builder's own sandbox (network on, environment writable, `git_dir` is the checkout to
         start from)."""
+        if git_dir is None:
+            raise GenerationError("the local backend needs the task's repository")
         bwrap_path()
         limits = replace(limits, memory=BUILD_MEMORY) if building else limits
         self.task, self.closed, self.limits, self.building = task, False, limits, building
@@ -190,20 +191,20 @@ class LocalSandbox(Sandbox):
             self.env_id = self.env_dir.name
             self._reserved = SANDBOX_MEMORY.reserve(limits.memory, stopping)  # after any build: builders never wait on it
             template = git_dir if building else self.env_dir / "template"
-            self.dirs = {REPO_DIR: self.root / "repo", SANDBOX_TMP: self.root / "tmp",
-                         environment.PATCHES_DIR: self.root / "patches", environment.REPORTS_DIR: self.root / "reports",
-                         "/opt/cooperbench-task": self.root / "task"}
+            self.dirs = {contract.REPO_DIR: self.root / "repo", SANDBOX_TMP: self.root / "tmp",
+                         contract.PATCHES_DIR: self.root / "patches", contract.REPORTS_DIR: self.root / "reports",
+                         contract.TASK_DIR: self.root / "task"}
             for folder in self.dirs.values():
                 folder.mkdir()
             (self.root / "tmp" / "home").mkdir()
-            copy_tree(template, self.dirs[REPO_DIR])
-            (self.dirs["/opt/cooperbench-task"] / "runner.sh").write_text(task.runner or "", encoding="utf-8")
+            copy_tree(template, self.dirs[contract.REPO_DIR])
+            (self.dirs[contract.TASK_DIR] / "runner.sh").write_text(task.runner or "", encoding="utf-8")
             self.cgroup = Cgroup(limits)
             self.jail = self._jail(network or building, building)
-            home = "/workspace/home" if building else f"{SANDBOX_TMP}/home"
-            self.env = {**environment.base_env(self.jail.path_tail((f"{VENV_DIR}/bin",)), home),
+            home = contract.BUILD_HOME if building else contract.RUN_HOME
+            self.env = {**environment.base_env(self.jail.path_tail((f"{contract.VENV_DIR}/bin",)), home),
                         # the venv stands for the image's system Python: `uv pip install --system` too
-                        "VIRTUAL_ENV": VENV_DIR, "UV_PYTHON": f"{VENV_DIR}/bin/python", **dict(self.jail.toolchains.env),
+                        "VIRTUAL_ENV": contract.VENV_DIR, "UV_PYTHON": f"{contract.VENV_DIR}/bin/python", **dict(self.jail.toolchains.env),
                         **({**network_env(), **environment.build_env()} if building else {})}
         except BaseException:
             self.close()
@@ -212,13 +213,13 @@ class LocalSandbox(Sandbox):
     def _jail(self, network: bool, building: bool) -> Jail:
         support = support_dir()
         workspace = str(self.env_dir / "workspace")
-        binds = [(str(self.dirs[REPO_DIR]), REPO_DIR), (str(self.dirs[SANDBOX_TMP]), SANDBOX_TMP),
-                 (str(self.dirs[environment.REPORTS_DIR]), environment.REPORTS_DIR)]
-        ro_binds = [(str(support), environment.SUPPORT_DIR), (str(self.dirs["/opt/cooperbench-task"]), "/opt/cooperbench-task"),
-                    (str(self.dirs[environment.PATCHES_DIR]), environment.PATCHES_DIR)]
-        (binds if building else ro_binds).append((workspace, "/workspace"))
+        binds = [(str(self.dirs[contract.REPO_DIR]), contract.REPO_DIR), (str(self.dirs[SANDBOX_TMP]), SANDBOX_TMP),
+                 (str(self.dirs[contract.REPORTS_DIR]), contract.REPORTS_DIR)]
+        ro_binds = [(str(support), contract.SUPPORT_DIR), (str(self.dirs[contract.TASK_DIR]), contract.TASK_DIR),
+                    (str(self.dirs[contract.PATCHES_DIR]), contract.PATCHES_DIR)]
+        (binds if building else ro_binds).append((workspace, contract.WORKSPACE))
         if building:
-            binds.append((str(environment.package_cache(self.task)), environment.PACKAGE_CACHE_DIR))
+            binds.append((str(environment.package_cache(self.task)), contract.PACKAGE_CACHE_DIR))
             find_links = network_env().get("PIP_FIND_LINKS", "")
             ro_binds += [(path, path) for path in find_links.split() if Path(path).is_dir()]
         return Jail(etc=minimal_etc(cache_root()), binds=binds, ro_binds=ro_binds, network=network,
@@ -227,7 +228,7 @@ class LocalSandbox(Sandbox):
     def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
         if self.closed:
             raise GenerationError("the sandbox is closed")
-        result = self.jail.run(command, cwd or REPO_DIR, timeout, {**self.env, **(env or {})}, self._running,
+        result = self.jail.run(command, cwd or contract.REPO_DIR, timeout, {**self.env, **(env or {})}, self._running,
                                watch=self._disk_passed)
         passed = result.limit if result.limit and result.limit.startswith("disk") else self._disk_passed()
         if passed:
@@ -247,10 +248,10 @@ class LocalSandbox(Sandbox):
     def _host_path(self, path: str, *, writing: bool = False) -> Path:
         """Map a sandbox path to the host: the sandbox's own folders, and (to read, or to write
         while building) the environment's /workspace."""
-        pure = Path(posixpath.normpath(path if path.startswith("/") else f"{REPO_DIR}/{path}"))
+        pure = Path(posixpath.normpath(path if path.startswith("/") else f"{contract.REPO_DIR}/{path}"))
         places = dict(self.dirs)
         if self.building or not writing:
-            places["/workspace"] = self.env_dir / "workspace"
+            places[contract.WORKSPACE] = self.env_dir / "workspace"
         for inside, outside in places.items():
             if pure.is_relative_to(inside):
                 host = outside / pure.relative_to(inside)

@@ -20,10 +20,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError, InfrastructureError
+from cooperbench.generation.sandbox import contract
 from cooperbench.generation.sandbox.base import (
     OUTPUT_LIMIT,
     READ_LIMIT,
-    REPO_DIR,
     BoundedBuffer,
     CommandResult,
     Sandbox,
@@ -84,9 +84,9 @@ def env_image(modal, app, task: Task):
             builder.put_support(task)
             environment.build(builder, replace(plan, steps=()), runs_system_steps=True,
                               say=lambda line: say(f"[env {task.name}] {line}"))
-            finish = (f"cd {REPO_DIR} && git reset -q --hard && git clean -qfdx"
-                      f" && if [ -d {environment.STATE_DIR}/overlay ]; then cp -a {environment.STATE_DIR}/overlay/. {REPO_DIR}/; fi"
-                      f" && rm -rf {environment.PATCHES_DIR}/* {environment.REPORTS_DIR}/*")
+            finish = (f"cd {contract.REPO_DIR} && git reset -q --hard && git clean -qfdx"
+                      f" && if [ -d {contract.STATE_DIR}/overlay ]; then cp -a {contract.STATE_DIR}/overlay/. {contract.REPO_DIR}/; fi"
+                      f" && rm -rf {contract.PATCHES_DIR}/* {contract.REPORTS_DIR}/*")
             result = builder.run(finish, timeout=600)
             if not result.ok:
                 raise environment.EnvironmentFailure(f"{task.name}: finishing the Modal environment failed: "
@@ -124,7 +124,7 @@ class ModalSandbox(Sandbox):
             image = image if image is not None else env_image(modal, app, task)
             self.env_id = getattr(image, "object_id", None) or task.image
             self._sandbox = modal.Sandbox.create(
-                "sleep", "infinity", app=app, image=image, workdir=REPO_DIR if not building else "/",
+                "sleep", "infinity", app=app, image=image, workdir=contract.REPO_DIR if not building else "/",
                 timeout=SANDBOX_LIFETIME, block_network=not (network or building),
                 tags={**TAGS, "owner": owner()}, **LIMITS,
             )
@@ -133,22 +133,22 @@ class ModalSandbox(Sandbox):
         except modal.exception.Error as exc:
             raise InfrastructureError(f"Modal could not start a sandbox for {task.name}: {exc}") from None
         track(self)
-        self.env = environment.base_env(SYSTEM_PATH, "/workspace/home" if building else "/tmp/home")
+        self.env = environment.base_env(SYSTEM_PATH, contract.BUILD_HOME if building else contract.RUN_HOME)
 
     def put_support(self, task: Task) -> None:
-        files = {f"{environment.SUPPORT_DIR}/{name}": (data, mode) for name, (data, mode) in environment.support_files().items()}
-        files[environment.RUNNER_PATH] = ((task.runner or "").encode(), 0o755)
+        files = {f"{contract.SUPPORT_DIR}/{name}": (data, mode) for name, (data, mode) in environment.support_files().items()}
+        files[contract.RUNNER_PATH] = ((task.runner or "").encode(), 0o755)
         for path, (data, mode) in files.items():
             self.write_file(path, data)
             self.run(f"chmod {mode:o} {path}", timeout=60, cwd="/")
-        self.run(f"mkdir -p {environment.STATE_DIR} {environment.PATCHES_DIR} {environment.REPORTS_DIR} /workspace/home",
+        self.run(f"mkdir -p {contract.STATE_DIR} {contract.PATCHES_DIR} {contract.REPORTS_DIR} /workspace/home",
                  timeout=60, cwd="/")
 
     def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
         if self._sandbox is None:
             raise GenerationError("the sandbox is closed")
         started = time.monotonic()
-        process = self._sandbox.exec("bash", "-c", command, workdir=cwd or REPO_DIR, timeout=max(1, int(timeout)),
+        process = self._sandbox.exec("bash", "-c", command, workdir=cwd or contract.REPO_DIR, timeout=max(1, int(timeout)),
                                      env={**self.env, **(env or {})}, text=False)
         out, err, timed_out = BoundedBuffer(OUTPUT_LIMIT), BoundedBuffer(OUTPUT_LIMIT), False
         try:
@@ -165,7 +165,7 @@ class ModalSandbox(Sandbox):
                              truncated=out.cut or err.cut)
 
     def _absolute(self, path: str) -> str:
-        return path if path.startswith("/") else f"{REPO_DIR}/{path}"
+        return path if path.startswith("/") else f"{contract.REPO_DIR}/{path}"
 
     def write_file(self, path: str, data: bytes) -> None:
         target = self._absolute(path)

@@ -27,7 +27,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.pipeline.layout import RUNNER_PATH
+from cooperbench.generation.sandbox.contract import (
+    NPM_PREFIX,
+    PACKAGE_CACHE_DIR,
+    PATCHES_DIR,
+    PLUGIN_DIR,
+    REPO_DIR,
+    REPORTS_DIR,
+    RUNNER_PATH,
+    SHIM_DIR,
+    STATE_DIR,
+)
 from cooperbench.generation.tasks.dockerfile import (
     INSTALL,
     LAYOUT,
@@ -42,14 +52,6 @@ from cooperbench.generation.tasks.task import Task, cache_root
 if TYPE_CHECKING:
     from cooperbench.generation.sandbox.base import CommandResult
 
-SUPPORT_DIR = "/opt/cooperbench"  # shims and the pytest plugin, read-only in every sandbox
-SHIM_DIR = f"{SUPPORT_DIR}/bin"
-PLUGIN_DIR = f"{SUPPORT_DIR}/python"
-STATE_DIR = "/workspace/.cooperbench"  # installs.tsv, install-failures.tsv, overlay/
-REPORTS_DIR = "/cooperbench-reports"
-PACKAGE_CACHE_DIR = "/cooperbench-package-cache"  # pip's and uv's caches while building, shared per repository
-PATCHES_DIR = "/patches"
-NPM_PREFIX = "/workspace/npm-global"
 SHIM_NAMES = ("pip", "pip3", "python", "python3", "uv", "npm", "pnpm", "yarn", "npx", "go", "cargo")
 BASE_RUN_PATCH = (
     "diff --git a/.cooperbench-base-run b/.cooperbench-base-run\n"
@@ -134,7 +136,7 @@ def base_env(path_tail: str, home: str) -> dict[str, str]:
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "CB_SHIM_DIR": SHIM_DIR,
         "CB_ENV_STATE": STATE_DIR,
-        "CB_REPO": "/workspace/repo",
+        "CB_REPO": REPO_DIR,
     }
 
 

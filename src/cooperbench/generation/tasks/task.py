@@ -338,7 +338,7 @@ def shipped_commit(task_dir: Path) -> str:
 
 def _clone_upstream(task: Task) -> Path:
     if not task.upstream_url:
-        raise GenerationError(f"{task.path}: no repo/ folder, no --repo given and no clone URL in setup.sh")
+        raise GenerationError(f"{task.path}: no repo/ folder, no local clone named (`--repo`, `repo=`, or `repos:` in params.yaml) and no clone URL in setup.sh")
     target = cache_root() / "repos" / task.repo_name / "upstream.git"
     if target.exists() and has_commit(target, task.base_commit):
         return target

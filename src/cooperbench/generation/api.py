@@ -1,0 +1,55 @@
+"""The seed's Python API: `generate_feature` and `validate_generated_feature`, over the same
+attempts, keys, settings and verdicts as the CLI and the DVC stages.
+
+A repository is found as everywhere else: the one shipped in the task, the clone `repo` names,
+or, run from a project folder, the clone its params.yaml `repos:` names for the task.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cooperbench.generation.grading.validate import validate_candidate
+from cooperbench.generation.pipeline.attempts import GenerationResult, attempt_dir, prepare, run_attempt
+from cooperbench.generation.schemas import DEFAULT_MODEL, AgentSettings, Params, ValidationSettings, parse, read_yaml
+from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
+
+PROJECT_PARAMS = Path("params.yaml")
+
+
+def project_clone(task: Task, params: Path = PROJECT_PARAMS) -> Path | None:
+    """The clone params.yaml `repos:` names for `task`, when run from a project folder."""
+    if not params.is_file():
+        return None
+    clone = read_yaml(params, Params).repos.get(task.name)
+    return Path(clone) if clone else None
+
+
+def generate_feature(task_dir: str | Path, model_name: str = DEFAULT_MODEL, backend: str = "local", *,
+                     output: str | Path = "generated", attempt: int = 1, repo: str | Path | None = None,
+                     timeout: float | None = None, **agent_settings) -> GenerationResult:
+    """One attempt at a new feature for the task in `task_dir`. `agent_settings` are any fields
+    of params.yaml's `models.<slug>` and `agent` (step_limit, cost_limit, sample, ...)."""
+    task = load_task(task_dir)
+    settings = AgentSettings.of(model_name, **agent_settings)
+    validation = validation_settings(backend, timeout)
+    git_dir, prompt = prepare(task, settings, Path(repo) if repo else project_clone(task))
+    target = attempt_dir(Path(output), task, settings.model.name, attempt)
+    return run_attempt(task, git_dir, prompt, settings, backend, target, validation, attempt)
+
+
+def validate_generated_feature(repo_name: str, task_id: int, feature_patch: str, tests_patch: str, *,
+                               dataset_root: str | Path = "dataset", backend: str = "local",
+                               timeout: float | None = None, repo: str | Path | None = None) -> dict:
+    """Validate a candidate for `<dataset_root>/<repo_name>/task<task_id>`; the verdict dict:
+    `verdict['valid']`, `verdict['conflict_result']['conflicts']`, ..."""
+    folder = repo_name if repo_name.endswith("_task") else f"{repo_name}_task"
+    task = load_task(Path(dataset_root) / folder / f"task{task_id}")
+    git_dir = resolve_repo(task, Path(repo) if repo else project_clone(task))
+    return validate_candidate(task, feature_patch, tests_patch, git_dir=git_dir,
+                              settings=validation_settings(backend, timeout))
+
+
+def validation_settings(backend: str, timeout: float | None) -> ValidationSettings:
+    given = {"backend": backend} | ({} if timeout is None else {"timeout": timeout})
+    return parse(given, ValidationSettings, "validation settings")

@@ -1,0 +1,37 @@
+"""What a result depends on, hashed: the one definition of an attempt's key and of a verdict's,
+used alike by the CLI, the API, the DVC stages and `lineage`.
+
+A result published with the key its inputs give now is done: it is kept, never run (or billed)
+again. An attempt's key holds its task and number, the sample, the prompt, the task's files, the
+model's and the agent's settings, the backend, and the code version of the agent on that backend
+(codeversion.py: comments, docstrings, other backends and record keeping do not move it). A
+verdict's key holds the split, the agent's ending, the task's files, the validation settings and
+the grading code's version on its backend.
+"""
+
+from __future__ import annotations
+
+from cooperbench.generation.agent.loop import prompt_hash
+from cooperbench.generation.pipeline.codeversion import code_version
+from cooperbench.generation.pipeline.layout import AttemptPaths
+from cooperbench.generation.pipeline.records import digest_files, key_of
+from cooperbench.generation.schemas import AgentSettings, ValidationSettings
+
+AGENT = "cooperbench.generation.agent.loop"  # what makes an attempt
+GRADER = "cooperbench.generation.grading.validate"  # what makes a verdict
+PROMPTER = "cooperbench.generation.agent.prompt"  # what makes a prompt
+
+
+def attempt_record(task: str, attempt: int, prompt: str, task_files: str, settings: AgentSettings, backend: str) -> dict:
+    """An attempt's identity: what it depends on, and the key that hashes it all."""
+    inputs = {"prompt": prompt_hash(prompt), "task_files": task_files, "settings": key_of(settings.record()),
+              "backend": backend, "code": code_version(AGENT, backend)}
+    record = {"task": task, "attempt": attempt, "sample": settings.agent.sample, "inputs": inputs}
+    return {**record, "key": key_of(record)}
+
+
+def verdict_key(paths: AttemptPaths, task_files: str, settings: ValidationSettings) -> str:
+    """The key of an attempt's verdict, from its split files and the agent's outcome."""
+    return key_of({"split": digest_files([paths.feature_patch, paths.tests_patch, paths.feature_md, paths.split_json]),
+                   "outcome": paths.outcome.read_text(encoding="utf-8"), "task_files": task_files,
+                   "settings": settings.model_dump(mode="json"), "code": code_version(GRADER, settings.backend)})

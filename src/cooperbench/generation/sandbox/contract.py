@@ -1,0 +1,24 @@
+"""Where things are inside every sandbox, whatever the backend: the one definition.
+
+The benchmark's runner contract is `runner.sh <tests.patch> [feature.patch]`, the patches under
+/patches, the repository at /workspace/repo. Around it sit our own places: the support files
+(install shims, the pytest reporter), the environment's state, the test reports, and the file
+the agent writes its feature's description to.
+"""
+
+WORKSPACE = "/workspace"  # the task's environment (written while building, read-only after)
+REPO_DIR = f"{WORKSPACE}/repo"
+VENV_DIR = f"{WORKSPACE}/venv"
+NPM_PREFIX = f"{WORKSPACE}/npm-global"
+STATE_DIR = f"{WORKSPACE}/.cooperbench"  # installs.tsv, install-failures.tsv, overlay/
+BUILD_HOME = f"{WORKSPACE}/home"  # $HOME while building (kept with the environment)
+RUN_HOME = "/tmp/home"  # $HOME in a run (thrown away with the sandbox)
+TASK_DIR = "/opt/cooperbench-task"
+RUNNER_PATH = f"{TASK_DIR}/runner.sh"  # the task's runner.sh
+PATCHES_DIR = "/patches"
+REPORTS_DIR = "/cooperbench-reports"
+SUPPORT_DIR = "/opt/cooperbench"  # shims and the pytest plugin, read-only
+SHIM_DIR = f"{SUPPORT_DIR}/bin"
+PLUGIN_DIR = f"{SUPPORT_DIR}/python"
+PACKAGE_CACHE_DIR = "/cooperbench-package-cache"  # pip's and uv's caches while building, shared per repository
+DESCRIPTION_FILE = ".feature_description.md"  # the agent's feature.md, at the repository root
