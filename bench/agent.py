@@ -16,9 +16,9 @@ MODEL = "replay/conflicting"
 
 def loop_overhead() -> None:
     from cooperbench.generation.agent import loop as agent_mod
-    from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.agent.prompt import find_hotspots, render_prompt
     from cooperbench.generation.sandbox.backends import open_sandbox
+    from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.tasks.task import load_task, resolve_repo
 
     task = load_task(DEMO)

@@ -27,10 +27,7 @@ def timed(call) -> tuple[float, bool]:
 
 
 def demo(backend: str):
-    from cooperbench.generation.grading.validate import (
-        ValidationSettings,
-        validate_candidate,
-    )
+    from cooperbench.generation.grading.validate import ValidationSettings, validate_candidate
     from cooperbench.generation.tasks.task import load_task, resolve_repo
 
     task = load_task(ROOT / "dataset" / "miniconf_task" / "task1")

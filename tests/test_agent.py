@@ -10,10 +10,10 @@ from conftest import DEMO, assert_one_line_error, run_cli
 
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.agent.loop import run_agent
-from cooperbench.generation.schemas import AgentSettings
 from cooperbench.generation.agent.models import check_model
 from cooperbench.generation.api import generate_feature
 from cooperbench.generation.sandbox.backends import open_sandbox
+from cooperbench.generation.schemas import AgentSettings
 from cooperbench.generation.tasks.task import resolve_repo
 
 SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached"

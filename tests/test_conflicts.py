@@ -8,11 +8,7 @@ import pytest
 from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
 from cooperbench.generation import GenerationError, load_task
-from cooperbench.generation.conflicts.merge import (
-    candidate_conflicts,
-    conflict_matrix,
-    render_table,
-)
+from cooperbench.generation.conflicts.merge import candidate_conflicts, conflict_matrix, render_table
 from cooperbench.generation.tasks.task import resolve_repo
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
@@ -97,8 +93,9 @@ def test_conflicts_cli_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     pairs = json.loads(out.read_text())
     assert len(pairs) == 21
-    assert {"f1": 2, "f2": "candidate", "has_conflict": True, "files": ["miniconf/config.py"], "regions": 1} in pairs
-    assert "21 pairs: 5 conflicting, 16 clean" in proc.stdout
+    assert {"f1": 2, "f2": 7, "has_conflict": True, "files": ["miniconf/config.py"], "regions": 1} in pairs
+    assert all(isinstance(pair[key], int) for pair in pairs for key in ("f1", "f2"))  # the candidate: the next id
+    assert "21 pairs: 5 conflicting, 16 clean" in proc.stdout and "feature7: the candidate" in proc.stdout
 
 
 def test_conflicts_cli_with_a_local_clone(tmp_path):

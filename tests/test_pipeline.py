@@ -114,10 +114,16 @@ def test_stages_and_first_repro(project):
     assert metrics["replay_isolated"]["exit_statuses"] == {"Submitted": 4}
     failed = json.loads((project / part("verdicts", "replay_isolated", 1) / "verdict.json").read_text())
     assert failed["reasons"] == ["conflicts with no existing feature"]
-    per_task = json.loads((project / "generated" / "report.json").read_text())["models"]
-    assert per_task["replay_conflicting"]["durations_task/task1"]["valid"] == 2
+    assert metrics["replay_conflicting"]["tasks"]["durations_task/task1"]["valid"] == 2
+    assert metrics["replay_conflicting"]["model"] == "replay/conflicting"
+    assert metrics["replay_isolated"]["conflicts_per_valid"] is None and metrics["replay_isolated"]["cost_per_valid"] is None
+    assert metrics["replay_isolated"]["success_interval"][0] == 0.0 and metrics["replay_isolated"]["success_interval"][1] > 0.4
+    assert not any("wall" in key for m in metrics.values() for key in m)  # timings are logs, not metrics
+    plots = {row["model"]: row for row in json.loads((project / "generated" / "plots" / "models.json").read_text())}
+    assert plots["replay_isolated"]["cost_per_valid"] is None  # not 0.0, which would read as the cheapest
     report = (project / "generated" / "report.md").read_text()
-    assert "| replay_conflicting (replay) | 4 | 4 | 100% | Submitted 4 |" in report
+    assert "| replay_conflicting (replay) | 4 | 4 | 100% (51%-100%) | Submitted 4 |" in report
+    assert "| replay_conflicting | `replay/conflicting` | 75 | $2.0000 |" in report
     assert "| `no_conflict` | 4 |" in report
     assert "## Conflicts in durations_task/task1" in report and "replayed recorded sessions" in report
 
@@ -362,16 +368,16 @@ def test_a_killed_repro_leaves_a_readable_lock_and_redoes_only_what_is_missing(p
 
 
 def test_promotion_never_overwrites_and_keeps_provenance(project, tmp_path):
-    attempt = tmp_path / "attempt"
-    for kind in ("split",):
-        shutil.copytree(project / part(kind, "replay_conflicting", 1), attempt)
-    shutil.copytree(project / part("sessions", "replay_conflicting", 1), attempt / "agent")
+    """A pipeline attempt is promoted from its split folder, as the README shows: the model, its
+    settings and cost come from its session record, under generated/sessions/."""
+    attempt = part("split", "replay_conflicting", 1)
     first = run_tool(project, "promote", str(attempt), "--task", "miniconf_task/task1")
     assert first.returncode == 0, first.stderr
     added = project / "dataset" / "miniconf_task" / "task1" / "feature7"
     assert sorted(p.name for p in added.iterdir()) == ["feature.md", "feature.patch", "provenance.json", "tests.patch"]
     provenance = json.loads((added / "provenance.json").read_text())
     assert provenance["model"] == "replay/conflicting" and provenance["attempt"] == 1 and provenance["replay"]
+    assert provenance["cost"] == 0.0 and provenance["settings"]["model"]["step_limit"] == 75 and provenance["key"]
     assert "conflicts with feature2, feature3" in first.stdout
     second = run_tool(project, "promote", str(attempt), "--task", "miniconf_task/task1")
     assert second.returncode == 1 and "a copy of feature7" in second.stderr

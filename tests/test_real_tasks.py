@@ -19,12 +19,7 @@ from cooperbench.generation.conflicts.merge import conflict_matrix
 from cooperbench.generation.grading.selfcheck import check_feature, check_task
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import EnvironmentFailure
-from cooperbench.generation.tasks.task import (
-    check_patches_apply,
-    find_clone,
-    load_task,
-    scan_dataset,
-)
+from cooperbench.generation.tasks.task import check_patches_apply, find_clone, load_task, scan_dataset
 
 # The benchmark's record says these react_hook_form task85 pairs merge cleanly, but the method it
 # states (each source patch on its own branch, `git merge --no-commit`) conflicts on each of them:

@@ -11,16 +11,14 @@ import subprocess
 import sys
 
 import pytest
-from cooperbench.generation.schemas import ValidationSettings
 from conftest import DEMO, ROOT
 
 from cooperbench.generation import load_task
-from cooperbench.generation.grading.validate import (
-    validate_candidate,
-)
+from cooperbench.generation.grading.validate import validate_candidate
 from cooperbench.generation.sandbox import docker_backend
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.limits import Limits
+from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import resolve_repo
 

@@ -19,12 +19,7 @@ from conftest import DEMO, ROOT
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.base import BoundedBuffer, network_env
-from cooperbench.generation.sandbox.limits import (
-    SANDBOX_MEMORY,
-    Limits,
-    MemoryBudget,
-    machine_memory,
-)
+from cooperbench.generation.sandbox.limits import SANDBOX_MEMORY, Limits, MemoryBudget, machine_memory
 from cooperbench.generation.sandbox.local_backend import LocalSandbox
 from cooperbench.generation.tasks.task import resolve_repo
 from cooperbench.generation.util.owners import reap, scratch_dir

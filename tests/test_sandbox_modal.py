@@ -202,8 +202,8 @@ class LocalBackedSandbox:
 def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolated_cache):
     """Attempts through the modal backend, everything of ours real up to the SDK: each attempt
     gets one sandbox for the agent and two for validation, all with the network blocked."""
-    from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.pipeline.attempts import generate_features
+    from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.tasks.environment import plan_for
 
     task = load_task(DEMO)

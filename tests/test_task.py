@@ -10,12 +10,7 @@ from conftest import DEMO, ROOT, assert_one_line_error, git, run_cli
 
 from cooperbench.generation import GenerationError, load_dataset, load_task
 from cooperbench.generation.patches.gitutil import run_git
-from cooperbench.generation.tasks.task import (
-    check_patches_apply,
-    resolve_repo,
-    scan_dataset,
-    shipped_commit,
-)
+from cooperbench.generation.tasks.task import check_patches_apply, resolve_repo, scan_dataset, shipped_commit
 
 
 def test_demo_task_loads():

@@ -12,14 +12,13 @@ import sys
 import time
 
 import pytest
-from cooperbench.generation.schemas import ValidationSettings
 from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
 from cooperbench.generation import load_task
 from cooperbench.generation.api import validate_generated_feature
-from cooperbench.generation.grading.validate import (
-    validate_candidate,
-)
+from cooperbench.generation.grading.grade import regrade
+from cooperbench.generation.grading.validate import validate_candidate
+from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import resolve_repo, shipped_commit
 
@@ -57,6 +56,24 @@ def test_valid_candidate(isolated_cache):
     assert {"bwrap", "cgroup_limits"} <= set(verdict["log"]["versions"])
     json.dumps(verdict)  # plain JSON
     assert ours(isolated_cache) == []
+
+
+@pytest.mark.parametrize("name", ["valid", "breaks_old_test", "not_fail_to_pass"])
+def test_a_verdict_regrades_from_its_own_records(name):
+    """Grading is apart from running: the verdict is made again from its runs and scope alone,
+    with no sandbox, and comes out the same; a run record changed by hand changes it."""
+    verdict = validate(name)
+    verdict.pop("log")
+    assert regrade(json.loads(json.dumps(verdict))) == verdict
+    if name == "valid":
+        kept = verdict["checks"]["pass_to_pass"]["tests"][0]
+        edited = json.loads(json.dumps(verdict))
+        edited["runs"]["feature"]["outcomes"][kept] = "failed"
+        again = regrade(edited)  # failing alone, passing beside the candidate's tests
+        assert not again["valid"] and again["reason_keys"] == ["breaks_tests", "tests_interfere"]
+        edited["runs"]["after"]["outcomes"][kept] = "failed"
+        again = regrade(edited)
+        assert again["reason_keys"] == ["breaks_tests"] and again["checks"]["pass_to_pass"]["broken"] == [kept]
 
 
 def test_tests_that_pass_without_the_feature():

@@ -16,15 +16,16 @@ import typer
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading import selfcheck
 from cooperbench.generation.sandbox import BACKENDS
-from cooperbench.generation.schemas import (DEFAULT_MODEL, MAX_ATTEMPTS, MAX_SECONDS, AgentParams, ModelParams,
-                                          PromptParams, ValidationSettings)
-from cooperbench.generation.tasks.task import (
-    check_patches_apply,
-    find_clone,
-    load_task,
-    resolve_repo,
-    scan_dataset,
+from cooperbench.generation.schemas import (
+    DEFAULT_MODEL,
+    MAX_ATTEMPTS,
+    MAX_SECONDS,
+    AgentParams,
+    ModelParams,
+    PromptParams,
+    ValidationSettings,
 )
+from cooperbench.generation.tasks.task import check_patches_apply, find_clone, load_task, resolve_repo, scan_dataset
 from cooperbench.generation.util import atomic
 
 app = typer.Typer(
@@ -86,22 +87,15 @@ def seed(
         raise typer.Exit(2)
     loaded = load_task(task, dataset)
     if prompt_only:
-        from cooperbench.generation.agent.prompt import (
-            base_files,
-            find_hotspots,
-            render_prompt,
-        )
+        from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
 
         sys.stdout.write(render_prompt(loaded, find_hotspots(loaded, base_files(loaded, resolve_repo(loaded, repo)))))
         return
     if validate is not None:
         _print_verdict(_validate(loaded, _read(validate[0]), _read(validate[1]), backend, timeout, repo), None)
         return
+    from cooperbench.generation.pipeline.attempts import generate_features, render_summary
     from cooperbench.generation.schemas import AgentSettings
-    from cooperbench.generation.pipeline.attempts import (
-        generate_features,
-        render_summary,
-    )
 
     results = generate_features(
         loaded, AgentSettings.of(model, **given(step_limit=step_limit, cost_limit=cost_limit, sample=sample)),
@@ -241,7 +235,7 @@ def check_dataset(
 def conflicts(
     task: TaskArgument,
     candidate: Annotated[Optional[Path], typer.Option("--candidate", help="Also a candidate's feature.patch.")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write [{f1, f2, has_conflict, files, regions}] here.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write [{f1, f2, has_conflict, files, regions}] here (the candidate: the next feature id).")] = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
@@ -253,6 +247,8 @@ def conflicts(
     if json_out:
         atomic.write_json(json_out, [r.to_dict() for r in results])
     typer.echo(engine.render_table(results), nl=False)
+    if candidate:
+        typer.echo(f"feature{engine.candidate_id(loaded)}: the candidate ({candidate})")
 
 
 @app.command()
@@ -305,7 +301,7 @@ def _validate(task, feature_patch: str, tests_patch: str, backend: Backend, time
 
 
 def _print_verdict(verdict: dict, out: Path | None) -> None:
-    from cooperbench.generation.grading.validate import describe
+    from cooperbench.generation.grading.grade import describe
 
     if out:
         atomic.write_json(out, verdict)

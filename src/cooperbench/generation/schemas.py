@@ -9,14 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.sandbox import BACKENDS
@@ -160,7 +153,6 @@ class Usage(Strict):
     tokens: dict[str, int]
     cost: float | None
     cost_known: bool
-    wall_time: float
     prompt_sha256: str
     settings: dict[str, Any]
     provenance: dict[str, Any]
@@ -186,6 +178,7 @@ class Verdict(Strict):
     checks: dict[str, Any]
     conflict_result: dict[str, Any]
     runs: dict[str, Any]
+    scope: dict[str, list[str]] = {}  # the tests patch's test files and the definitions it touches
     agent_exit_status: str | None = None
     key: str = ""
 

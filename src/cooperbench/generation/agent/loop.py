@@ -15,6 +15,7 @@ nothing is written, and the next run tries again.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -24,11 +25,7 @@ from typing import Any, Callable
 
 import yaml
 
-from cooperbench.generation.agent.models import (
-    is_model_behaviour,
-    make_model,
-    price_known,
-)
+from cooperbench.generation.agent.models import is_model_behaviour, make_model, price_known
 from cooperbench.generation.agent.replay import is_replay
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.patches.diffs import PATCH_LIMIT
@@ -205,20 +202,39 @@ def token_usage(messages: list[dict]) -> dict[str, int]:
     return totals
 
 
+VOLATILE = {"message": ("timestamp",), "response": ("id", "created")}  # when, and the provider's ids
+
+
+def settle_trajectory(path: Path) -> dict:
+    """Rewrite the trajectory mini-swe-agent saved without what depends on the moment (message
+    times, response ids) or the host (its own path), so that a replayed session's trajectory is a
+    function of its inputs; returns what was taken out, for the run's log."""
+    text = path.read_text(encoding="utf-8", errors="surrogateescape").replace(str(path), "trajectory.json")
+    data = json.loads(text)
+    taken = []
+    for message in data.get("messages", []):
+        extra = message.get("extra") or {}
+        moment = {key: extra.pop(key) for key in VOLATILE["message"] if key in extra}
+        response = extra.get("response") if isinstance(extra.get("response"), dict) else {}
+        moment |= {f"response_{key}": response.pop(key) for key in VOLATILE["response"] if key in response}
+        taken.append(moment)
+    atomic.write_json(path, data)
+    return {"messages": taken}
+
+
 def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, paths: AttemptPaths,
-               *, label: str = "", record: dict | None = None) -> dict:
+               *, label: str = "", record: dict | None = None) -> tuple[dict, dict]:
     """Run the agent in a fresh sandbox and write its files to `paths` (which the caller then
-    publishes). `record` (the attempt's identity) goes into outcome.json and usage.json.
-    Returns the outcome."""
+    publishes). `record` (the attempt's identity) goes into outcome.json and usage.json. Returns
+    the outcome and the run's log (wall time, message times, the project's commit): written
+    apart by the caller, never into a tracked output."""
     for folder in {paths.agent, paths.session}:
         folder.mkdir(parents=True, exist_ok=True)
     network = task.network
     with open_sandbox(task, backend, git_dir, network=network) as sandbox:
         outcome = run_agent(sandbox, prompt, settings, task, paths.trajectory,
                             on_step=lambda steps, cost: say(f"[{label}] step {steps}  ${cost:.4f}") if label else None)
-    if paths.trajectory.exists():  # mini-swe-agent wrote it; credentials out, host paths out
-        trajectory = paths.trajectory.read_text(encoding="utf-8", errors="surrogateescape")
-        atomic.write_text(paths.trajectory, trajectory.replace(str(paths.trajectory), "trajectory.json"))
+    moments = settle_trajectory(paths.trajectory) if paths.trajectory.exists() else {}
     replay = is_replay(settings.model.name)
     result = {
         "exit_status": outcome.exit_status,
@@ -237,7 +253,6 @@ def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, 
         "tokens": outcome.tokens,
         "cost": outcome.cost,
         "cost_known": outcome.cost is not None,
-        "wall_time": outcome.wall_time,
         "prompt_sha256": prompt_hash(prompt),
         "settings": settings.record(),
         "provenance": {**(record or {}), **provenance.versions()},
@@ -248,4 +263,4 @@ def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, 
     atomic.write_text(paths.description, outcome.description or "")
     atomic.write_json(paths.usage, dump(parse(usage, Usage, paths.usage)))
     atomic.write_json(paths.outcome, dump(parse(result, Outcome, paths.outcome)))
-    return result
+    return result, {"wall_time": outcome.wall_time, "project_commit": provenance.project_commit(), "trajectory": moments}

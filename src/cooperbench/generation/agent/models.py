@@ -10,12 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cooperbench.generation.agent.replay import (
-    is_replay,
-    make_replay_model,
-    recorded_turns,
-    replay_file,
-)
+from cooperbench.generation.agent.replay import is_replay, make_replay_model, recorded_turns, replay_file
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.util.redact import is_secret
 

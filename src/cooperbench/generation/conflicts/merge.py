@@ -17,13 +17,7 @@ from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches import diffs
-from cooperbench.generation.patches.gitutil import (
-    apply_to_index,
-    run_git,
-    scratch_objects,
-    temp_index,
-    write_tree,
-)
+from cooperbench.generation.patches.gitutil import apply_to_index, run_git, scratch_objects, temp_index, write_tree
 from cooperbench.generation.tasks.task import Task
 
 CANDIDATE = "candidate"
@@ -142,14 +136,19 @@ def merge_pairs(
 def conflict_matrix(
     task: Task, git_dir: Path, candidate: str | None = None, *, extra: dict[str, str] | None = None, jobs: int | None = None
 ) -> list[PairResult]:
-    """Every pair among the task's features and the extra patches (`candidate` is one labelled
-    "candidate"; `extra` maps more labels to source patches)."""
+    """Every pair among the task's features and the extra patches: `candidate` gets the id it
+    would have as the task's next feature (candidate_id), `extra` maps more labels to patches."""
     patches = dict(extra or {})
     if candidate is not None:
-        patches[CANDIDATE] = candidate
+        patches[str(candidate_id(task))] = candidate
     with ThreadPoolExecutor(max_workers=_workers(jobs)) as pool, scratch_objects(git_dir) as env:
         commits = source_commits(task, git_dir, patches, pool, env)
         return merge_pairs(git_dir, commits, list(itertools.combinations(commits, 2)), pool, env)
+
+
+def candidate_id(task: Task) -> int:
+    """A candidate's feature id: the one it gets when promoted."""
+    return max(f.id for f in task.features) + 1
 
 
 def candidate_conflicts(task: Task, git_dir: Path, candidate: str, *, jobs: int | None = None) -> dict:

@@ -13,10 +13,7 @@ from pathlib import Path
 
 from cooperbench.generation.conflicts import merge as conflicts
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading.validate import (
-    ValidationSettings,
-    validate_candidate,
-)
+from cooperbench.generation.grading.validate import ValidationSettings, validate_candidate
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import Task, find_clone, resolve_repo
 

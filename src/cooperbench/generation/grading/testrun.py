@@ -10,11 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from cooperbench.generation.grading.reports import read_outcomes
 from cooperbench.generation.sandbox.base import Sandbox
-from cooperbench.generation.sandbox.contract import (
-    PATCHES_DIR,
-    REPORTS_DIR,
-    RUNNER_PATH,
-)
+from cooperbench.generation.sandbox.contract import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH
 from cooperbench.generation.tasks.environment import explain_failure, grading_env
 
 TAIL = 3000  # characters of output kept in the run log
@@ -22,7 +18,8 @@ TAIL = 3000  # characters of output kept in the run log
 
 @dataclass
 class TestRun:
-    label: str  # base | before | after | feature (see validator.run_all)
+    label: str  # base | before | after | feature (see validate.RUN_PATCHES)
+    timeout: float = 0.0  # seconds the run was given
     outcomes: dict[str, str] = field(default_factory=dict)
     collection_errors: dict[str, str] = field(default_factory=dict)
     runners: list[str] = field(default_factory=list)
@@ -65,7 +62,7 @@ def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, time
     result = sandbox.run(command, timeout=timeout, env=grading_env())
     output = result.stdout + result.stderr
     found = read_outcomes(sandbox.read_dir(REPORTS_DIR), output)
-    run = TestRun(label, found.tests, found.collection_errors, found.runners, result.exit_code, result.timed_out,
+    run = TestRun(label, timeout, found.tests, found.collection_errors, found.runners, result.exit_code, result.timed_out,
                   result.limit, tampered=found.tampered, truncated=result.truncated, duration=result.duration,
                   output_tail=output[-TAIL:])
     if not found.tests and not result.timed_out and not result.limit:

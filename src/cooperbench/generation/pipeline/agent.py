@@ -101,13 +101,13 @@ def run(slug: str) -> None:
             staged = AttemptPaths(atomic.staging_dir(job.paths.agent), atomic.staging_dir(job.paths.session),
                                   job.paths.split, job.paths.verdict)
             try:
-                agent_step(job.task, git_dirs[job.task.name], job.prompt, settings, params.backend, staged,
-                           label=f"{slug} {job.task.name} attempt{job.attempt}", record=job.record)
+                _, log = agent_step(job.task, git_dirs[job.task.name], job.prompt, settings, params.backend, staged,
+                                    label=f"{slug} {job.task.name} attempt{job.attempt}", record=job.record)
                 budget.add(json.loads(staged.usage.read_text())["cost"])
                 atomic.replace_dir(staged.session, job.paths.session)
                 atomic.replace_dir(staged.agent, job.paths.agent)
                 atomic.write_json(LOGS / "agent" / slug / job.task.name / f"attempt{job.attempt}.json",
-                                  {"seconds": round(time.monotonic() - started, 3)})  # sandbox and environment included
+                                  {"seconds": round(time.monotonic() - started, 3), **log})  # sandbox and environment included
             finally:
                 shutil.rmtree(staged.agent, ignore_errors=True)
                 shutil.rmtree(staged.session, ignore_errors=True)

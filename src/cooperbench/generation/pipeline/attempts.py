@@ -104,7 +104,8 @@ def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings,
         if reuse_agent:
             shutil.copytree(current.agent, paths.agent)
         else:
-            agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record)
+            _, log = agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record)
+            atomic.write_json(paths.agent / "agent-log.json", log)
         split_step(task, paths)
         verdict = validate_step(task, git_dir, paths, validation, key=verdict_key(paths, digest_folder(task.path), validation))
         atomic.write_json(paths.agent / "validation-log.json", verdict["log"])

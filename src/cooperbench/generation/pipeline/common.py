@@ -13,11 +13,7 @@ from typing import Callable, Iterator
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
-from cooperbench.generation.pipeline.records import (
-    check_index,
-    digest_folder,
-    write_index,
-)
+from cooperbench.generation.pipeline.records import check_index, digest_folder, write_index
 from cooperbench.generation.schemas import Params, read_yaml
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GENERATED = Path("generated")
+KINDS = ("agent", "sessions", "split", "verdicts")  # the pipeline's per-stage folders under GENERATED
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,16 @@ class AttemptPaths:
         tail = Path(model) / task / f"attempt{attempt}"
         return cls(generated / "agent" / tail, generated / "sessions" / tail, generated / "split" / tail,
                    generated / "verdicts" / tail)
+
+    @classmethod
+    def of(cls, folder: Path) -> "AttemptPaths":
+        """The attempt a folder holds: a pipeline attempt when the folder is one of its stage
+        folders (`<generated>/<kind>/<model>/<repo>_task/task<N>/attempt<k>`), else a CLI one."""
+        folder = Path(folder)
+        parts = folder.parts
+        if len(parts) >= 5 and parts[-5] in KINDS and re.fullmatch(r"attempt\d+", parts[-1]):
+            return cls.pipeline(parts[-4], f"{parts[-3]}/{parts[-2]}", int(parts[-1][len("attempt"):]), Path(*parts[:-5]))
+        return cls.folder(folder)
 
     @property
     def diff(self) -> Path:

@@ -11,20 +11,9 @@ import shutil
 
 from cooperbench.generation.agent.prompt import write_prompt
 from cooperbench.generation.pipeline.codeversion import code_version
-from cooperbench.generation.pipeline.common import (
-    PROMPTS,
-    TASK_INPUTS,
-    git_dir_for,
-    load_params,
-    load_tasks,
-)
+from cooperbench.generation.pipeline.common import PROMPTS, TASK_INPUTS, git_dir_for, load_params, load_tasks
 from cooperbench.generation.pipeline.keys import PROMPTER
-from cooperbench.generation.pipeline.records import (
-    digest_folder,
-    key_of,
-    prune,
-    published_key,
-)
+from cooperbench.generation.pipeline.records import digest_folder, key_of, prune, published_key
 from cooperbench.generation.util import atomic
 
 

@@ -1,4 +1,5 @@
-"""What produced an output: package and tool versions and the project's git commit."""
+"""What produced an output: package and tool versions (in its records), and the project's git
+commit (in the logs only: a commit cannot name itself, so no tracked output may hold it)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ PACKAGES = ("cooperbench-generation", "mini-swe-agent", "litellm", "dvc")
 
 @cache
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version(), "project_commit": project_commit()}
+    found = {"python": platform.python_version()}
     for package in PACKAGES:
         try:
             found[package] = version(package)

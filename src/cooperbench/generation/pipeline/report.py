@@ -12,13 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from cooperbench.generation.conflicts.merge import conflict_matrix
-from cooperbench.generation.pipeline.common import (
-    attempts,
-    check_inputs,
-    checked_tasks,
-    git_dir_for,
-    load_params,
-)
+from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks, git_dir_for, load_params
 from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
 from cooperbench.generation.schemas import Usage, Verdict, dump, read_json
 from cooperbench.generation.tasks.task import Task
@@ -35,8 +29,13 @@ def read_attempt(task: str, attempt: int, paths: AttemptPaths) -> dict:
     }
 
 
-def _mean(values: list[float], n: int) -> float:
-    return round(sum(values) / n, 6) if n else 0.0
+def wilson(successes: int, n: int, z: float = 1.96) -> list[float] | None:
+    """The 95% Wilson interval of a success rate: over a few attempts, a rate alone says little."""
+    if not n:
+        return None
+    p = successes / n
+    centre, half = p + z * z / (2 * n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return [round(max(0.0, (centre - half) / (1 + z * z / n)), 4), round(min(1.0, (centre + half) / (1 + z * z / n)), 4)]
 
 
 def aggregate(attempts: list[dict]) -> dict:
@@ -51,15 +50,14 @@ def aggregate(attempts: list[dict]) -> dict:
     return {
         "attempts": n,
         "valid": len(valid),
-        "success_rate": round(len(valid) / n, 4) if n else 0.0,
+        "success_rate": round(len(valid) / n, 4) if n else None,
+        "success_interval": wilson(len(valid), n),
         "exit_statuses": dict(sorted(Counter(a["usage"]["exit_status"] for a in attempts).items())),
         "mean_steps": round(sum(a["usage"]["steps"] for a in attempts) / n, 2) if n else 0.0,
         "tokens": dict(sorted(tokens.items())),
         "total_cost": round(sum(costs), 6) if cost_known else None,
         "cost_per_valid": round(sum(costs) / len(valid), 6) if cost_known and valid else None,
-        "wall_time": round(sum(a["usage"]["wall_time"] for a in attempts), 1),
-        "mean_wall_time": round(_mean([a["usage"]["wall_time"] for a in attempts], n), 1),
-        "conflicts_per_valid": round(sum(len(a["verdict"]["conflict_result"]["conflicts"]) for a in valid) / len(valid), 2) if valid else 0.0,
+        "conflicts_per_valid": round(sum(len(a["verdict"]["conflict_result"]["conflicts"]) for a in valid) / len(valid), 2) if valid else None,
         "replay": all(a["usage"]["replay"] for a in attempts),
         "failure_reasons": dict(sorted(Counter(k for a in attempts for k in a["verdict"].get("reason_keys", [])).items())),
     }
@@ -94,33 +92,69 @@ def _money(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
 
 
-def render_markdown(metrics: dict, per_task: dict, by_model: dict[str, list[dict]], matrices: dict[str, list[dict]]) -> str:
+def _rate(m: dict) -> str:
+    """A success rate with its 95% interval, or "-" with no attempts."""
+    if m["success_rate"] is None:
+        return "-"
+    low, high = m["success_interval"]
+    return f"{m['success_rate']:.0%} ({low:.0%}-{high:.0%})"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def ran_as(attempts: list[dict]) -> tuple[str, dict]:
+    """What a model slug ran as: its litellm model and settings, from its attempts' own records."""
+    ran = {(a["usage"]["model"], repr(a["usage"]["settings"])) for a in attempts}
+    if len(ran) != 1:
+        return "mixed" if ran else "-", {}
+    return attempts[0]["usage"]["model"], attempts[0]["usage"]["settings"]
+
+
+def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: dict[str, list[dict]]) -> str:
     lines = ["# Feature generation report", ""]
     if any(m["replay"] for m in metrics.values()):
         lines += ["Models marked (replay) replayed recorded sessions: no live model was called.", ""]
-    lines += ["| model | attempts | valid | success | exits | mean steps | tokens in/out | cost | cost/valid | wall time | conflicts/valid |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["Success rates are given with their 95% (Wilson) interval. Timings are not results: they are in "
+              "generated/logs/.", "",
+              "| model | attempts | valid | success | exits | mean steps | tokens in/out | cost | cost/valid | conflicts/valid |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for slug, m in metrics.items():
         exits = ", ".join(f"{k} {v}" for k, v in m["exit_statuses"].items())
-        lines.append(f"| {slug}{' (replay)' if m['replay'] else ''} | {m['attempts']} | {m['valid']} | {m['success_rate']:.0%} | "
+        lines.append(f"| {slug}{' (replay)' if m['replay'] else ''} | {m['attempts']} | {m['valid']} | {_rate(m)} | "
                      f"{exits} | {m['mean_steps']} | {m['tokens'].get('prompt', 0)}/{m['tokens'].get('completion', 0)} | "
-                     f"{_money(m['total_cost'])} | {_money(m['cost_per_valid'])} | {m['wall_time']} s | {m['conflicts_per_valid']} |")
+                     f"{_money(m['total_cost'])} | {_money(m['cost_per_valid'])} | {_number(m['conflicts_per_valid'])} |")
+    lines += ["", "## Models", "", "| model | litellm model | step limit | cost limit | temperature | wall time limit |",
+              "|---|---|---|---|---|---|"]
+    for slug, m in metrics.items():
+        name, settings = ran_as(by_model[slug])
+        model, agent = settings.get("model", {}), settings.get("agent", {})
+        lines.append(f"| {slug} | `{name}` | {model.get('step_limit', '-')} | {_money(model.get('cost_limit'))} | "
+                     f"{_number(model.get('temperature'))} | {agent.get('wall_time_limit', '-')} s |")
     lines += ["", "## Per task", "", "| task | model | attempts | valid | success |", "|---|---|---|---|---|"]
-    for slug, tasks in per_task.items():
-        for task, m in tasks.items():
-            lines.append(f"| {task} | {slug} | {m['attempts']} | {m['valid']} | {m['success_rate']:.0%} |")
+    for slug, m in metrics.items():
+        for task, per in m["tasks"].items():
+            lines.append(f"| {task} | {slug} | {per['attempts']} | {per['valid']} | {_rate(per)} |")
     reasons = Counter(k for m in metrics.values() for k, n in m["failure_reasons"].items() for _ in range(n))
     if reasons:
         lines += ["", "## Why attempts failed", "", "| reason | attempts |", "|---|---|"]
         lines += [f"| `{key}` | {n} |" for key, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
-    lines += ["", "## Attempts", "", "| task | model | attempt | exit | steps | cost | valid | conflicts with | reasons |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Attempts", "", "Fail-to-pass: tests of the candidate's that fail without the feature and pass with "
+              "it; pass-to-pass: tests passing on the base that still pass (kept/all).", "",
+              "| task | model | attempt | exit | steps | cost | valid | fail-to-pass | pass-to-pass | conflicts with | reasons |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for slug, rows in by_model.items():
         for a in rows:
             conflicts = ", ".join(str(c) for c in a["verdict"]["conflict_result"]["conflicts"]) or "-"
             reasons_text = "; ".join(a["verdict"]["reasons"]).replace("|", "\\|")[:160] or "-"
+            checks = a["verdict"]["checks"]
+            f2p = len(checks["fail_to_pass"]["tests"]) if checks.get("fail_to_pass") else "-"
+            p2p = checks.get("pass_to_pass")
+            kept = f"{len(p2p['tests']) - len(p2p['broken'])}/{len(p2p['tests'])}" if p2p else "-"
             lines.append(f"| {a['task']} | {slug} | {a['attempt']} | {a['usage']['exit_status']} | {a['usage']['steps']} | "
-                         f"{_money(a['usage']['cost'])} | {'yes' if a['verdict']['valid'] else 'no'} | {conflicts} | {reasons_text} |")
+                         f"{_money(a['usage']['cost'])} | {'yes' if a['verdict']['valid'] else 'no'} | {f2p} | {kept} | "
+                         f"{conflicts} | {reasons_text} |")
     for task_name, rows in matrices.items():
         names = list(dict.fromkeys(r["other"] for r in rows))  # rows come sorted by "other"
         short = {name: _short(name, names) for name in names}
@@ -137,22 +171,21 @@ def render_markdown(metrics: dict, per_task: dict, by_model: dict[str, list[dict
 
 
 def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, Path]], out: Path) -> str:
-    """Write metrics.json (per model), report.json (per task), report.md and plots/*.json under
+    """Write metrics.json (per model, and per task within each), report.md and plots/*.json under
     `out`; return the report text."""
-    metrics = {slug: aggregate(attempts) for slug, attempts in by_model.items()}
-    per_task = {slug: {name: aggregate([a for a in attempts if a["task"] == name]) for name in tasks}
-                for slug, attempts in by_model.items()}
+    metrics = {slug: {"model": ran_as(attempts)[0], **aggregate(attempts),
+                      "tasks": {name: aggregate([a for a in attempts if a["task"] == name]) for name in tasks}}
+               for slug, attempts in by_model.items()}
     matrices = {}
     for task_name, (task, git_dir) in tasks.items():
         accepted = {f"{slug}/attempt{a['attempt']}": a["paths"].feature_patch
                     for slug, attempts in by_model.items() for a in attempts
                     if a["task"] == task_name and a["verdict"]["valid"]}
         matrices[task_name] = conflict_rows(task, git_dir, accepted)
-    text = render_markdown(metrics, per_task, by_model, matrices)
+    text = render_markdown(metrics, by_model, matrices)
     atomic.write_json(out / "metrics.json", {"models": metrics})
-    atomic.write_json(out / "report.json", {"models": per_task})
-    atomic.write_json(out / "plots" / "models.json", [
-        {"model": slug, "success_rate": m["success_rate"], "cost_per_valid": m["cost_per_valid"] or 0.0}
+    atomic.write_json(out / "plots" / "models.json", [  # null, not 0: no valid feature has no cost per valid feature
+        {"model": slug, "success_rate": m["success_rate"], "cost_per_valid": m["cost_per_valid"]}
         for slug, m in metrics.items()
     ])
     atomic.write_json(out / "plots" / "conflicts.json", [row for rows in matrices.values() for row in rows])
@@ -161,7 +194,6 @@ def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, P
 
 
 # ---------------------------------------------------------------- the stage
-
 
 
 def run() -> None:

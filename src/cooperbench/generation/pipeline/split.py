@@ -8,13 +8,7 @@ import shutil
 from dataclasses import replace
 
 from cooperbench.generation.patches.splitter import split_step
-from cooperbench.generation.pipeline.common import (
-    attempts,
-    check_inputs,
-    checked_tasks,
-    load_params,
-    publish_index,
-)
+from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks, load_params, publish_index
 from cooperbench.generation.pipeline.layout import GENERATED
 from cooperbench.generation.pipeline.records import prune
 from cooperbench.generation.util import atomic

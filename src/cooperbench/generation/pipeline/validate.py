@@ -26,10 +26,7 @@ from cooperbench.generation.pipeline.common import (
 from cooperbench.generation.pipeline.keys import verdict_key
 from cooperbench.generation.pipeline.layout import GENERATED
 from cooperbench.generation.pipeline.parallel import run_items
-from cooperbench.generation.pipeline.records import (
-    prune,
-    published_key,
-)
+from cooperbench.generation.pipeline.records import prune, published_key
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.util import atomic
 

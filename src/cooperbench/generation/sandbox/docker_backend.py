@@ -34,12 +34,7 @@ from cooperbench.generation.sandbox.base import (
     stopping,
     track,
 )
-from cooperbench.generation.sandbox.limits import (
-    BUILD_MEMORY,
-    SANDBOX_MEMORY,
-    GiB,
-    Limits,
-)
+from cooperbench.generation.sandbox.limits import BUILD_MEMORY, SANDBOX_MEMORY, GiB, Limits
 from cooperbench.generation.tasks import environment
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util.owners import pid_alive

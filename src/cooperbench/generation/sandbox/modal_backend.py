@@ -21,14 +21,7 @@ from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.sandbox import contract
-from cooperbench.generation.sandbox.base import (
-    OUTPUT_LIMIT,
-    READ_LIMIT,
-    BoundedBuffer,
-    CommandResult,
-    Sandbox,
-    track,
-)
+from cooperbench.generation.sandbox.base import OUTPUT_LIMIT, READ_LIMIT, BoundedBuffer, CommandResult, Sandbox, track
 from cooperbench.generation.tasks import environment
 from cooperbench.generation.tasks.task import Task, cache_root
 from cooperbench.generation.util.owners import pid_alive

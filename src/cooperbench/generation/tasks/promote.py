@@ -2,7 +2,7 @@
 
 It is validated again against the task's current features first (the task may have gained
 features since the attempt ran), an existing feature folder is never overwritten, and the
-attempt's record (model, settings, attempt, prompt hash, versions) is kept beside it as
+attempt's record (model, settings, cost, attempt, key, prompt hash, versions) is kept beside it as
 `provenance.json`.
 """
 
@@ -14,15 +14,11 @@ import tempfile
 from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading.validate import (
-    ValidationSettings,
-    validate_candidate,
-)
+from cooperbench.generation.grading.validate import validate_candidate
 from cooperbench.generation.pipeline.layout import AttemptPaths
+from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
-
-FILES = ("feature.md", "feature.patch", "tests.patch")
 
 
 def read_feature_file(file: Path) -> str:
@@ -37,20 +33,23 @@ def read_feature_file(file: Path) -> str:
     return text
 
 
-def provenance(attempt: Path) -> dict:
-    """What the attempt recorded of its making, wherever its layout keeps it."""
-    usage_file = AttemptPaths.folder(attempt).usage
-    if not usage_file.is_file():
-        return {"source": attempt.name, "note": "the attempt folder holds no usage.json"}
-    usage = json.loads(usage_file.read_text())
+def provenance(paths: AttemptPaths) -> dict:
+    """What the attempt recorded of its making (model, settings, cost, its key and inputs, tool
+    versions), wherever its layout keeps it."""
+    if not paths.usage.is_file():
+        raise GenerationError(f"{paths.usage}: missing: the attempt's record of its making (model, settings, cost)")
+    usage = json.loads(paths.usage.read_text())
     return {**usage["provenance"], "model": usage["model"], "replay": usage["replay"], "settings": usage["settings"],
-            "prompt_sha256": usage["prompt_sha256"]}
+            "cost": usage["cost"], "prompt_sha256": usage["prompt_sha256"]}
 
 
 def promote(task: Task, attempt: Path, git_dir: Path, settings: ValidationSettings) -> tuple[Path, dict]:
-    """Copy `attempt`'s feature into the task as the next feature folder; returns (folder, verdict)."""
-    attempt = Path(attempt)
-    texts = {name: read_feature_file(attempt / name) for name in FILES}
+    """Copy `attempt`'s feature into the task as the next feature folder; returns (folder, verdict).
+    `attempt` is a CLI attempt folder or any stage folder of a pipeline attempt."""
+    paths = AttemptPaths.of(attempt)
+    texts = {name: read_feature_file(file) for name, file in
+             (("feature.md", paths.feature_md), ("feature.patch", paths.feature_patch), ("tests.patch", paths.tests_patch))}
+    record = provenance(paths)
     verdict = validate_candidate(task, texts["feature.patch"], texts["tests.patch"], git_dir=git_dir, settings=settings)
     if not verdict["valid"]:
         raise GenerationError(f"{attempt}: not valid against the current features of {task.name}: {'; '.join(verdict['reasons'])}")
@@ -61,7 +60,7 @@ def promote(task: Task, attempt: Path, git_dir: Path, settings: ValidationSettin
     try:
         for name, text in texts.items():
             atomic.write_text(staging / name, text)
-        atomic.write_json(staging / "provenance.json", provenance(attempt))
+        atomic.write_json(staging / "provenance.json", record)
         if target.exists():
             raise GenerationError(f"{target}: appeared while promoting; nothing was overwritten")
         staging.rename(target)

@@ -18,12 +18,7 @@ from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches import diffs
-from cooperbench.generation.patches.gitutil import (
-    git_dir_of,
-    has_commit,
-    patch_applies,
-    run_git,
-)
+from cooperbench.generation.patches.gitutil import git_dir_of, has_commit, patch_applies, run_git
 from cooperbench.generation.schemas import TaskSettings, read_yaml
 from cooperbench.generation.util.owners import scratch_dir
 

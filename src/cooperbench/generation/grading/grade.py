@@ -1,0 +1,186 @@
+"""The verdict from the runs' records, and nothing else: no sandbox, no git, no clock.
+
+`validate.py` runs things (patches applied, four test runs, merges) and records what happened;
+this module turns those records into fail-to-pass, pass-to-pass and the reasons a candidate is
+invalid, the way SWE-bench keeps grading apart from running. A verdict keeps the records it was
+graded from (its `runs` and the tests patch's `scope`), so `regrade` makes it again from itself.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Callable
+
+from cooperbench.generation.grading.reports import PASSED, SKIPPED, belongs_to
+from cooperbench.generation.grading.testrun import TestRun
+from cooperbench.generation.patches import diffs
+
+if TYPE_CHECKING:
+    from cooperbench.generation.tasks.task import Task
+
+RUN_REASONS = frozenset({"resource_limit", "timeout", "report_tampered", "tests_did_not_run", "collection_error",
+                         "no_fail_to_pass", "fails_with_feature", "breaks_tests", "tests_interfere"})  # judge_runs' keys
+
+
+class Reasons:
+    """Why a candidate is invalid: a short stable key (for counting) and a sentence (for people)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, key: str, sentence: str) -> None:
+        self.items.append((key, sentence))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def touched_tests(tests_patch: str, base_file: Callable[[str], str | None] = lambda path: None) -> dict[str, set[str]]:
+    """Per test file that tests.patch keeps, the definitions it adds or changes (`base_file`
+    gives a file's text at the base commit, to place changes deep inside a definition)."""
+    scope = {}
+    for f in diffs.parse_diff(tests_patch, "tests.patch"):
+        if f.status != "deleted":
+            base = base_file(f.path) if f.status == "modified" else None
+            scope[f.path] = diffs.touched_definitions(f, base.splitlines() if base else None)
+    return scope
+
+
+def from_tests_patch(test_id: str, scope: dict[str, set[str]]) -> bool:
+    """Whether a test id is one tests.patch adds or changes: its file is in the patch and, when
+    the patch names definitions, the id names one of them (function, class, describe block)."""
+    segments = {re.sub(r"\[.*\]$", "", part).strip() for part in re.split(r"::| > ", test_id.partition("::")[2])}
+    return any(belongs_to(test_id, path) and (not names or segments & names) for path, names in scope.items())
+
+
+def grade(base: dict[str, str], before: dict[str, str], after: dict[str, str], feature: dict[str, str],
+          scope: dict[str, set[str]]) -> tuple[dict, dict]:
+    """SWE-bench style, from outcome maps alone (base, base+tests, base+feature+tests, and
+    base+feature with the base's own tests).
+
+    The tests of tests.patch ("ours") are those whose definitions it touches, and those whose
+    outcome it alone changes (base vs base+tests: a test parametrized by data the patch edits,
+    say), except tests that passed on the base and did not run at all with the patch alone: the
+    patch stopped their module from loading without the feature (a new import), which makes them
+    no tests of its own.
+    FAIL_TO_PASS: tests of ours passing with the feature that did not pass without it.
+    PASS_TO_PASS: every test passing on the bare base, judged in the run without the candidate's
+    tests (`feature`), and, for those tests.patch leaves alone, in the run with them (`after`):
+    the feature breaks none, and the candidate's tests break none. A test that fails with the
+    feature alone yet passes beside the candidate's untouching tests is `contradicted`: evidence
+    of test code that reaches other tests' outcomes."""
+    changed = {t for t in set(base) | set(before) if base.get(t) != before.get(t)
+               and not (base.get(t) == PASSED and t not in before)}
+    ours = sorted(t for t in set(before) | set(after) if from_tests_patch(t, scope) or t in changed)
+    f2p = [t for t in ours if after.get(t) == PASSED and before.get(t) != PASSED]
+    still_failing = [t for t in ours if after.get(t) not in (PASSED, SKIPPED, None)]
+    mine = set(ours)
+    p2p = sorted(t for t, outcome in base.items() if outcome == PASSED)
+    broken = [t for t in p2p if feature.get(t) != PASSED
+              or (t not in mine and after.get(t) not in (PASSED, SKIPPED, None))]
+    contradicted = [t for t in broken if t not in mine and feature.get(t) != PASSED and after.get(t) == PASSED]
+    return (
+        {"ok": bool(f2p) and not still_failing, "tests": f2p, "still_failing": still_failing},
+        {"ok": not broken, "tests": p2p, "broken": broken, "contradicted": contradicted},
+    )
+
+
+def judge_runs(base: TestRun, before: TestRun, after: TestRun, feature: TestRun, scope: dict[str, set[str]],
+               reasons: Reasons) -> tuple[dict, dict]:
+    empty = ({"ok": False, "tests": [], "still_failing": []}, {"ok": False, "tests": [], "broken": [], "contradicted": []})
+    runs = (before, after, feature)
+    for run in runs:
+        if run.limit:
+            reasons.add("resource_limit", f"the {run.label} test run hit the sandbox's {run.limit}")
+        elif run.timed_out:
+            reasons.add("timeout", f"timeout: the {run.label} test run passed the {run.timeout:g} s limit")
+    if any(r.limit or r.timed_out for r in runs):
+        return empty
+    forged = [i for run in runs for i in run.tampered]
+    if forged:
+        cut = any(run.truncated for run in runs if run.tampered)
+        reasons.add("report_tampered", f"the test report disagrees with what the run printed as it went "
+                    f"(rewritten by the tests?"
+                    f"{'; the run printed more than the sandbox keeps, so its report cannot be checked' if cut else ''}): "
+                    f"{', '.join(forged[:3])}")
+        return empty
+    for run in (after, feature):
+        if run.problem:
+            reasons.add("tests_did_not_run", f"with the feature ({run.label} run) the tests did not run: {run.problem}")
+    if after.problem or feature.problem:
+        return empty
+    fail_to_pass, pass_to_pass = grade(base.outcomes, before.outcomes, after.outcomes, feature.outcomes, scope)
+    ours_broken = sorted(m for m in after.collection_errors if any(belongs_to(m + "::", p) for p in scope))
+    if ours_broken:
+        first = ours_broken[0]
+        reasons.add("collection_error", f"tests of tests.patch do not load with the feature: {first}: {after.collection_errors[first]}")
+    if not fail_to_pass["tests"] and not ours_broken:
+        reasons.add("no_fail_to_pass", "no fail-to-pass test: no test of tests.patch fails without the feature and passes with it")
+    if fail_to_pass["still_failing"]:
+        reasons.add("fails_with_feature", f"tests of tests.patch fail with the feature: {', '.join(fail_to_pass['still_failing'][:5])}")
+    broken = pass_to_pass["broken"]
+    if broken:
+        rewritten = [t for t in broken if from_tests_patch(t, scope)]
+        reasons.add("breaks_tests", f"breaks tests that passed before (judged on the repository's own tests as at "
+                    f"the base): {', '.join(broken[:5])}" + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+                    + (f" (tests.patch rewrites {len(rewritten)} of them: the feature changes what existing tests "
+                       "expect)" if rewritten else ""))
+    if pass_to_pass["contradicted"]:
+        reasons.add("tests_interfere", "tests that fail with the feature pass beside the candidate's tests, which do "
+                    f"not touch them: {', '.join(pass_to_pass['contradicted'][:3])}")
+    return fail_to_pass, pass_to_pass
+
+
+def regrade(verdict: dict) -> dict:
+    """`verdict` graded again from its own records (runs and scope): the checks and reasons the
+    runs decide are made anew, every other reason is kept. A verdict with no runs is unchanged."""
+    if not verdict["runs"]:
+        return verdict
+    runs = {label: TestRun.from_dict(record) for label, record in verdict["runs"].items()}
+    scope = {path: set(names) for path, names in verdict["scope"].items()}
+    reasons = Reasons()
+    for key, sentence in zip(verdict["reason_keys"], verdict["reasons"]):
+        if key not in RUN_REASONS:
+            reasons.add(key, sentence)
+    fail_to_pass, pass_to_pass = judge_runs(runs["base"], runs["before"], runs["after"], runs["feature"], scope, reasons)
+    checks = {**verdict["checks"], "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass}
+    return {**verdict, "valid": not reasons, "reasons": [s for _, s in reasons.items],
+            "reason_keys": [k for k, _ in reasons.items], "checks": checks}
+
+
+def verdict_skeleton(task: Task, reasons: Reasons, backend: str) -> dict:
+    """Every verdict has these keys, so readers (the report) need no special cases."""
+    return {
+        "valid": not reasons,
+        "reasons": [sentence for _, sentence in reasons.items],
+        "reason_keys": [key for key, _ in reasons.items],
+        "task": task.name,
+        "base_commit": task.base_commit,
+        "backend": backend,
+        "checks": {},
+        "conflict_result": {"conflicts": [], "pairs": [], "copy_of": None},
+        "runs": {},
+    }
+
+
+def describe(verdict: dict) -> str:
+    """A few lines a person can read in a terminal."""
+    checks = verdict["checks"]
+    lines = [f"{'VALID' if verdict['valid'] else 'INVALID'}  {verdict['task']}  ({verdict['backend']})"]
+    if checks.get("fail_to_pass"):
+        lines.append(f"  fail-to-pass: {len(checks['fail_to_pass']['tests'])} test(s); pass-to-pass: "
+                     f"{len(checks['pass_to_pass']['tests'])} kept, {len(checks['pass_to_pass']['broken'])} broken")
+    conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"]) or "none"
+    lines.append(f"  conflicts with: {conflicts_with}")
+    lines += [f"  - {reason}" for reason in verdict["reasons"]]
+    return "\n".join(lines) + "\n"
+
+
+def not_a_candidate(task: Task, problems: list[tuple[str, str]], backend: str) -> dict:
+    """The verdict of an attempt whose diff is no candidate (no source, no tests, no description)."""
+    reasons = Reasons()
+    for key, sentence in problems:
+        reasons.add(key, sentence)
+    return verdict_skeleton(task, reasons, backend)
+
+
