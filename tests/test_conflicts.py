@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
 from cooperbench.generation import GenerationError, load_task
+from cooperbench.generation.conflicts.classify import class_counts, classify_task
 from cooperbench.generation.conflicts.merge import candidate_conflicts, conflict_matrix, render_table
+from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import resolve_repo
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
@@ -107,3 +111,62 @@ def test_second_demo_task_matrix():
     task = load_task(DEMO.parents[1] / "durations_task" / "task1")
     conflicting = {(r.f1, r.f2) for r in conflict_matrix(task, resolve_repo(task)) if r.has_conflict}
     assert conflicting == {("1", "2"), ("2", "3")}
+
+
+def merge_by_hand(git_dir, task, a: int, b: int, work) -> bool:
+    """Git's union merge of two whole features done as a person would (a work tree, two branches,
+    `git merge` with `* merge=union` in info/attributes), then the tests run on the merged tree:
+    True when they all pass. An implementation apart from classify.py's, to check it against."""
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=work, check=True,
+                              capture_output=True, text=True)
+    subprocess.run(["git", "clone", "-q", str(git_dir), str(work)], check=True)
+    git("checkout", "-q", "-b", "one", task.base_commit)
+    for branch, feature in (("one", a), ("two", b)):
+        if branch == "two":
+            git("checkout", "-q", "-b", "two", task.base_commit)
+        for patch in (task.feature(feature).tests_patch, task.feature(feature).feature_patch):
+            subprocess.run(["git", "apply"], input=patch, cwd=work, check=True, text=True)
+        git("add", "-A")
+        git("commit", "-qm", f"feature{feature}")
+    (work / ".git" / "info" / "attributes").write_text("* merge=union\n")
+    git("merge", "-q", "--no-edit", "one")
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=work,
+                           capture_output=True, text=True)
+    return tests.returncode == 0
+
+
+def test_classes_agree_with_a_union_merge_done_by_hand(demo, tmp_path):
+    """Every conflicting pair of the demo task: trivial exactly when the union merge done by hand
+    passes the tests; the evidence names what failed."""
+    task, git_dir = demo
+    records = classify_task(task, git_dir, ValidationSettings())
+    assert class_counts(records) == {"clean": 12, "trivial": 2, "hard": 1}
+    for r in records:
+        if r["has_conflict"]:
+            by_hand = merge_by_hand(git_dir, task, r["f1"], r["f2"], tmp_path / f"{r['f1']}-{r['f2']}")
+            assert (r["class"] == "trivial") == by_hand, r
+    hard = next(r for r in records if r["class"] == "hard")
+    assert (hard["f1"], hard["f2"]) == (1, 5) and hard["evidence"]["failed"] == ["tests/test_parser.py::test_inline_comments_are_removed"]
+
+
+def test_classify_cli_with_a_candidate(tmp_path):
+    out = tmp_path / "classes.json"
+    proc = run_cli("conflicts", "miniconf_task/task1", "--classify", "--candidate", str(CANDIDATES / "valid" / "feature.patch"),
+                   "--candidate-tests", str(CANDIDATES / "valid" / "tests.patch"), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    records = {(r["f1"], r["f2"]): r for r in json.loads(out.read_text())}
+    assert records[(2, 7)]["class"] == "trivial" and records[(3, 7)]["class"] == "hard"
+    assert "IndentationError" in records[(3, 7)]["evidence"]["problem"]  # the union keeps both sides: no longer Python
+    assert "6 pairs: 4 clean, 1 trivial, 1 hard" in proc.stdout
+    lonely = run_cli("conflicts", "miniconf_task/task1", "--classify", "--candidate", str(CANDIDATES / "valid" / "feature.patch"))
+    assert_one_line_error(lonely, "needs both --candidate and --candidate-tests")
+
+
+def test_quality_audit_of_the_demo_dataset(tmp_path):
+    proc = run_cli("check-dataset", "dataset", "--quality", "--json", str(tmp_path / "q.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "| miniconf_task/task1 | 15 | 3 | 2 | 1 | 2, 3, 4, 6 |" in proc.stdout
+    assert "2 tasks: 5 conflicting pairs, 3 trivial, 2 hard (60% of them trivial)" in proc.stdout
+    rows = {row["task"]: row for row in json.loads((tmp_path / "q.json").read_text())}
+    assert len(rows["durations_task/task1"]["pairs"]) == 6

@@ -21,7 +21,7 @@ from cooperbench.generation.grading.reports import (
     normalize_id,
     read_outcomes,
 )
-from cooperbench.generation.grading.validate import from_tests_patch, grade, touched_tests
+from cooperbench.generation.grading.grade import from_tests_patch, grade, touched_tests
 from cooperbench.generation.tasks.environment import grading_env, support_files
 
 PYTEST_MODULE = '''

@@ -263,3 +263,21 @@ def test_one_broken_task_costs_check_dataset_only_its_own_rows(demo_copy, tmp_pa
     rows = {(r["task"], r["feature"]): r for r in json.loads((tmp_path / "rows.json").read_text())}
     assert rows[("miniconf_task/task1", 1)]["outcome"] == "valid"
     assert rows[("miniconf_task/task2", 1)]["outcome"] == "error" and "no runner.sh" in rows[("miniconf_task/task2", 1)]["detail"]
+
+
+def test_the_rule_decides_which_conflicts_count():
+    """`require: hard`: a feature whose every conflict git's union merge already resolves is not
+    valid; one with a hard conflict is. The classes are in the verdict whatever the rule, so a
+    change of rule regrades with no run (grade.apply_rule)."""
+    from cooperbench.generation.grading.grade import apply_rule
+    from cooperbench.generation.grading.selfcheck import check_feature
+
+    task = load_task(DEMO)
+    trivial_only = check_feature(task, 2, resolve_repo(task), ValidationSettings(require="hard"))
+    assert not trivial_only["valid"] and trivial_only["reason_keys"] == ["no_hard_conflict"]
+    assert [(p["feature"], p["class"]) for p in trivial_only["conflict_result"]["pairs"] if p.get("class")] == [(3, "trivial")]
+    assert apply_rule(trivial_only, "conflict")["valid"] and apply_rule(trivial_only, "conflict")["require"] == "conflict"
+    with_hard = check_feature(task, 1, resolve_repo(task), ValidationSettings(require="hard"))
+    assert with_hard["valid"], with_hard["reasons"]
+    assert not apply_rule(with_hard, "solvable")["valid"]  # nothing resolved yet
+    assert apply_rule(with_hard, "solvable")["reason_keys"] == ["no_solved_conflict"]

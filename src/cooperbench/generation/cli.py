@@ -20,6 +20,7 @@ from cooperbench.generation.schemas import (
     DEFAULT_MODEL,
     MAX_ATTEMPTS,
     MAX_SECONDS,
+    REQUIRES,
     AgentParams,
     ModelParams,
     PromptParams,
@@ -53,6 +54,10 @@ BackendOption = Annotated[Backend, typer.Option("--backend", help="Sandbox backe
     f"{name}: {what}" for name, what in BACKENDS.items()) + ".")]
 TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", min=1, max=MAX_SECONDS, help=(
     f"Time limit per test run, seconds ({default(ValidationSettings, 'timeout')})."))]
+Require = Enum("Require", {name: name for name in REQUIRES}, type=str)
+RequireOption = Annotated[Optional[Require], typer.Option("--require", help=(
+    "What a candidate's conflicts must be: conflict (the seed's rule), hard (one that git's union merge does not "
+    f"resolve), solvable (one the resolver solved) ({default(ValidationSettings, 'require')})."))]
 
 
 @app.callback(invoke_without_command=True)
@@ -71,13 +76,14 @@ def seed(
     dataset: DatasetOption = Path("dataset"),
     repo: RepoOption = None,
     timeout: TimeoutOption = None,
+    require: RequireOption = None,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Attempts run at the same time.")] = 1,
     step_limit: Annotated[Optional[int], typer.Option("--step-limit", min=1, help=(
-        f"Agent steps per attempt ({default(ModelParams, 'step_limit')}).")) ] = None,
+        f"Agent steps per attempt ({default(ModelParams, 'step_limit')})."))] = None,
     cost_limit: Annotated[Optional[float], typer.Option("--cost-limit", min=0, help=(
-        f"Model dollars per attempt ({default(ModelParams, 'cost_limit')}).")) ] = None,
+        f"Model dollars per attempt ({default(ModelParams, 'cost_limit')})."))] = None,
     sample: Annotated[Optional[int], typer.Option("--sample", min=0, help=(
-        f"Sample number: change it for fresh attempts of the same inputs ({default(AgentParams, 'sample')}).")) ] = None,
+        f"Sample number: change it for fresh attempts of the same inputs ({default(AgentParams, 'sample')})."))] = None,
 ) -> None:
     """Seed-compatible entry: `--task T [--prompt-only | --validate F T | generation flags]`."""
     if ctx.invoked_subcommand is not None:
@@ -92,7 +98,7 @@ def seed(
         sys.stdout.write(render_prompt(loaded, find_hotspots(loaded, base_files(loaded, resolve_repo(loaded, repo)))))
         return
     if validate is not None:
-        _print_verdict(_validate(loaded, _read(validate[0]), _read(validate[1]), backend, timeout, repo), None)
+        _print_verdict(_validate(loaded, _read(validate[0]), _read(validate[1]), backend, timeout, require, repo), None)
         return
     from cooperbench.generation.pipeline.attempts import generate_features, render_summary
     from cooperbench.generation.schemas import AgentSettings
@@ -100,7 +106,7 @@ def seed(
     results = generate_features(
         loaded, AgentSettings.of(model, **given(step_limit=step_limit, cost_limit=cost_limit, sample=sample)),
         backend=backend.value, attempts=attempts, output=output, jobs=jobs, repo=repo,
-        validation=validation_settings(backend, timeout),
+        validation=validation_settings(backend, timeout, require),
     )
     typer.echo(render_summary(results, output), nl=False)
 
@@ -137,7 +143,7 @@ def prompt(
     task: TaskArgument,
     out: Annotated[Path, typer.Option("--out", help="Folder for prompt.md and hotspots.json.")],
     max_hotspots: Annotated[Optional[int], typer.Option(min=1, help=(
-        f"Hot spots listed per kind ({default(PromptParams, 'max_hotspots')}).")) ] = None,
+        f"Hot spots listed per kind ({default(PromptParams, 'max_hotspots')})."))] = None,
     dataset: DatasetOption = Path("dataset"),
     repo: RepoOption = None,
 ) -> None:
@@ -184,11 +190,12 @@ def validate(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the verdict here (JSON).")] = None,
     backend: BackendOption = Backend.local,
     timeout: TimeoutOption = None,
+    require: RequireOption = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Validate a candidate feature: applies, fail-to-pass, pass-to-pass, conflicts, novelty."""
-    verdict = _validate(load_task(task, dataset), _read(feature_patch), _read(tests_patch), backend, timeout, repo)
+    verdict = _validate(load_task(task, dataset), _read(feature_patch), _read(tests_patch), backend, timeout, require, repo)
     _print_verdict(verdict, out)
 
 
@@ -199,13 +206,14 @@ def check_feature(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the verdict here (JSON).")] = None,
     backend: BackendOption = Backend.local,
     timeout: TimeoutOption = None,
+    require: RequireOption = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Validate feature K of a task against the rest of it (what every accepted feature passes)."""
     loaded = load_task(task, dataset)
     verdict = selfcheck.check_feature(loaded, feature, resolve_repo(loaded, repo),
-                                      validation_settings(backend, timeout))
+                                      validation_settings(backend, timeout, require))
     _print_verdict(verdict, out)
 
 
@@ -215,15 +223,32 @@ def check_dataset(
     repos: Annotated[Optional[Path], typer.Option("--repos", help="A folder of clones; each task finds its own.")] = None,
     features: Annotated[Optional[str], typer.Option("--features", help="Only these feature ids, e.g. 1,3.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the rows here (JSON).")] = None,
+    quality: Annotated[bool, typer.Option("--quality", help=(
+        "Classify every conflicting pair instead (trivial: git's union merge passes both features' tests; hard: it "
+        "does not): which pairs test coordination at all."))] = False,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Pairs classified at the same time.")] = 2,
     backend: BackendOption = Backend.local,
     timeout: TimeoutOption = None,
+    require: RequireOption = None,
 ) -> None:
     """Every feature of every task, each validated against the rest of its task: a table."""
     found, problems = scan_dataset(root)
+    if quality:
+        audits = []
+        for task in found:
+            row, records = selfcheck.check_quality(task, repos, validation_settings(backend, timeout, require), jobs)
+            audits.append((row, records))
+            typer.echo(f"{task.name}: {row.conflicting} conflicting pairs, {row.trivial} trivial, {row.hard} hard", err=True)
+        if json_out:
+            atomic.write_json(json_out, [{**asdict(row), "pairs": records} for row, records in audits])
+        typer.echo(selfcheck.render_quality([row for row, _ in audits]), nl=False)
+        for problem in problems:
+            typer.echo(f"skipped: {problem}", err=True)
+        return
     wanted = [int(x) for x in features.split(",")] if features else None
     rows = []
     for task in found:
-        rows += selfcheck.check_task(task, repos, validation_settings(backend, timeout), wanted)
+        rows += selfcheck.check_task(task, repos, validation_settings(backend, timeout, require), wanted)
         typer.echo(f"{task.name}: " + ", ".join(f"feature{r.feature} {r.outcome}" for r in rows if r.task == task.name), err=True)
     rows += [selfcheck.Row(problem.split(":")[0], 0, "error", problem) for problem in problems]
     if json_out:
@@ -235,7 +260,16 @@ def check_dataset(
 def conflicts(
     task: TaskArgument,
     candidate: Annotated[Optional[Path], typer.Option("--candidate", help="Also a candidate's feature.patch.")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write [{f1, f2, has_conflict, files, regions}] here (the candidate: the next feature id).")] = None,
+    candidate_tests: Annotated[Optional[Path], typer.Option("--candidate-tests", help=(
+        "The candidate's tests.patch (with --classify)."))] = None,
+    classify: Annotated[bool, typer.Option("--classify", help=(
+        "Also classify each conflicting pair: trivial (git's union merge of the two whole features passes both "
+        "features' tests) or hard; one test run a pair."))] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help=(
+        "Write [{f1, f2, has_conflict, files, regions | class, evidence}] here (the candidate: the next feature id)."))] = None,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Pairs classified at the same time.")] = 2,
+    backend: BackendOption = Backend.local,
+    timeout: TimeoutOption = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
@@ -243,10 +277,26 @@ def conflicts(
     from cooperbench.generation.conflicts import merge as engine
 
     loaded = load_task(task, dataset)
-    results = engine.conflict_matrix(loaded, resolve_repo(loaded, repo), _read(candidate) if candidate else None)
-    if json_out:
-        atomic.write_json(json_out, [r.to_dict() for r in results])
-    typer.echo(engine.render_table(results), nl=False)
+    git_dir = resolve_repo(loaded, repo)
+    if classify:
+        from cooperbench.generation.conflicts.classify import WholeFeature, class_counts, classify_task
+
+        if bool(candidate) != bool(candidate_tests):
+            raise GenerationError("--classify with a candidate needs both --candidate and --candidate-tests")
+        whole = WholeFeature(engine.candidate_id(loaded), _read(candidate), _read(candidate_tests)) if candidate else None
+        records = classify_task(loaded, git_dir, validation_settings(backend, timeout, None), candidate=whole, jobs=jobs)
+        if json_out:
+            atomic.write_json(json_out, records)
+        for r in records:
+            detail = r["evidence"].get("problem") or ", ".join(r["evidence"].get("failed", []) + r["evidence"].get("broken", []))
+            typer.echo(f"feature{r['f1']} x feature{r['f2']}: {r['class']}" + (f" ({detail[:160]})" if detail else ""))
+        counts = class_counts(records)
+        typer.echo(f"{len(records)} pairs: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    else:
+        results = engine.conflict_matrix(loaded, git_dir, _read(candidate) if candidate else None)
+        if json_out:
+            atomic.write_json(json_out, [r.to_dict() for r in results])
+        typer.echo(engine.render_table(results), nl=False)
     if candidate:
         typer.echo(f"feature{engine.candidate_id(loaded)}: the candidate ({candidate})")
 
@@ -257,6 +307,7 @@ def promote(
     task: Annotated[str, typer.Option("--task", help="The task it was generated for.")],
     backend: BackendOption = Backend.local,
     timeout: TimeoutOption = None,
+    require: RequireOption = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
@@ -265,7 +316,7 @@ def promote(
 
     loaded = load_task(task, dataset)
     folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo),
-                                      validation_settings(backend, timeout))
+                                      validation_settings(backend, timeout, require))
     conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"])
     typer.echo(f"{folder}: added (valid; conflicts with {conflicts_with})")
 
@@ -289,15 +340,16 @@ def given(**options) -> dict:
     return {name: value for name, value in options.items() if value is not None}
 
 
-def validation_settings(backend: Backend, timeout: float | None) -> ValidationSettings:
-    return ValidationSettings(backend=backend.value, **given(timeout=timeout))
+def validation_settings(backend: Backend, timeout: float | None, require: Require | None) -> ValidationSettings:
+    return ValidationSettings(backend=backend.value, **given(timeout=timeout, require=require and require.value))
 
 
-def _validate(task, feature_patch: str, tests_patch: str, backend: Backend, timeout: float | None, repo: Path | None) -> dict:
+def _validate(task, feature_patch: str, tests_patch: str, backend: Backend, timeout: float | None,
+              require: Require | None, repo: Path | None) -> dict:
     from cooperbench.generation.grading.validate import validate_candidate
 
     return validate_candidate(task, feature_patch, tests_patch, git_dir=resolve_repo(task, repo),
-                              settings=validation_settings(backend, timeout))
+                              settings=validation_settings(backend, timeout, require))
 
 
 def _print_verdict(verdict: dict, out: Path | None) -> None:

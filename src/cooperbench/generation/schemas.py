@@ -25,6 +25,8 @@ MAX_SECONDS = 7 * 24 * 3600  # any time limit: a week
 Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
 WholeSeconds = Annotated[int, Field(gt=0, le=MAX_SECONDS, strict=True)]
 Backend = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]
+REQUIRES = ("conflict", "hard", "solvable")  # validation.require: the seed's rule, a hard conflict, a solved one
+Require = Literal[REQUIRES]  # type: ignore[valid-type]
 DEFAULT_MODEL = "gemini/gemini-3-flash-preview"  # the CLI's and the API's model when none is named
 
 
@@ -61,6 +63,7 @@ class PromptParams(Strict):
 
 class ValidationParams(Strict):
     timeout: Seconds = 300.0  # per test run
+    require: Require = "conflict"  # what a candidate's conflicts must be (grade.apply_rule)
 
 
 class ValidationSettings(ValidationParams):
@@ -87,6 +90,12 @@ class AgentSettings(Strict):
         return {"model": self.model.model_dump(mode="json"), "agent": agent}
 
 
+class ResolverParams(Strict):
+    """The conflict resolver: its model (null: none runs, hard pairs stay unresolved) and limits."""
+
+    model: ModelParams | None = None
+
+
 class Params(Strict):
     tasks: Annotated[list[TaskName], Field(min_length=1)]
     models: Annotated[dict[Slug, ModelParams], Field(min_length=1)]
@@ -96,6 +105,7 @@ class Params(Strict):
     agent: AgentParams = AgentParams()
     prompt: PromptParams = PromptParams()
     validation: ValidationParams = ValidationParams()
+    resolver: ResolverParams = ResolverParams()
     repos: dict[TaskName, str] = {}
 
     @field_validator("tasks")
@@ -168,6 +178,20 @@ class SplitRecord(Strict):
     problem_keys: list[str]
 
 
+class Resolution(Strict):
+    """resolutions/vs_feature<K>.json: the resolver on one hard pair, checked by the pipeline."""
+
+    features: list[int]
+    status: Literal["solvable", "unsolved"]
+    evidence: dict[str, Any]
+    exit_status: str
+    steps: int
+    cost: float | None
+    replay: bool
+    conflicting_files: list[str]
+    key: str
+
+
 class Verdict(Strict):
     valid: bool
     reasons: list[str]
@@ -179,6 +203,7 @@ class Verdict(Strict):
     conflict_result: dict[str, Any]
     runs: dict[str, Any]
     scope: dict[str, list[str]] = {}  # the tests patch's test files and the definitions it touches
+    require: str = "conflict"  # the rule it was graded under (validation.require)
     agent_exit_status: str | None = None
     key: str = ""
 

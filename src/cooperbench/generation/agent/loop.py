@@ -99,6 +99,7 @@ class SandboxEnvironment:
 
 
 def agent_templates() -> dict[str, str]:
+    """The feature-writing agent's mini-swe-agent templates."""
     return yaml.safe_load(files("cooperbench.generation.agent").joinpath("templates/agent.yaml").read_text(encoding="utf-8"))
 
 
@@ -107,7 +108,7 @@ def prompt_hash(prompt: str) -> str:
 
 
 def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task, trajectory: Path,
-              on_step: Callable[[int, float], None] | None = None) -> AgentOutcome:
+              on_step: Callable[[int, float], None] | None = None, *, templates: dict[str, str] | None = None) -> AgentOutcome:
     """Run the agent to an ending of its own; the trajectory is saved after every step."""
     from minisweagent.agents.default import DefaultAgent
 
@@ -123,7 +124,7 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
                     on_step(self.n_calls, self.cost)
 
     agent = ReportingAgent(
-        model, SandboxEnvironment(sandbox, settings.agent.command_timeout), **agent_templates(),
+        model, SandboxEnvironment(sandbox, settings.agent.command_timeout), **(templates or agent_templates()),
         step_limit=settings.model.step_limit, cost_limit=settings.model.cost_limit,
         wall_time_limit_seconds=settings.agent.wall_time_limit, output_path=trajectory,
     )

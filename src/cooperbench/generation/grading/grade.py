@@ -18,6 +18,7 @@ from cooperbench.generation.patches import diffs
 if TYPE_CHECKING:
     from cooperbench.generation.tasks.task import Task
 
+RULE_REASONS = frozenset({"no_hard_conflict", "no_solved_conflict"})  # apply_rule's keys
 RUN_REASONS = frozenset({"resource_limit", "timeout", "report_tampered", "tests_did_not_run", "collection_error",
                          "no_fail_to_pass", "fails_with_feature", "breaks_tests", "tests_interfere"})  # judge_runs' keys
 
@@ -129,6 +130,26 @@ def judge_runs(base: TestRun, before: TestRun, after: TestRun, feature: TestRun,
         reasons.add("tests_interfere", "tests that fail with the feature pass beside the candidate's tests, which do "
                     f"not touch them: {', '.join(pass_to_pass['contradicted'][:3])}")
     return fail_to_pass, pass_to_pass
+
+
+def apply_rule(verdict: dict, require: str) -> dict:
+    """`verdict` under `validation.require`: `conflict` (the seed's rule: a conflict with some
+    feature), `hard` (and one conflict that git's union merge does not already resolve), or
+    `solvable` (and one hard conflict the resolver solved). Pure: classes and resolutions are in
+    the verdict's pairs, so a change of rule regrades without running anything."""
+    kept = [(k, s) for k, s in zip(verdict["reason_keys"], verdict["reasons"]) if k not in RULE_REASONS]
+    classified = [p for p in verdict["conflict_result"]["pairs"] if p.get("class")]
+    hard = [p for p in classified if p["class"] == "hard"]
+    if require != "conflict" and classified and not hard:
+        names = ", ".join(f"feature{p['feature']}" for p in classified)
+        kept.append(("no_hard_conflict", f"every conflict is trivial: git's union merge of the two whole features "
+                                         f"passes both features' tests ({names})"))
+    elif require == "solvable" and hard and not any(p.get("resolution", {}).get("status") == "solvable" for p in hard):
+        tried = [p for p in hard if p.get("resolution")]
+        kept.append(("no_solved_conflict", f"no hard conflict was solved by the resolver ({len(tried)} of {len(hard)} "
+                                           "tried): no pair of this feature is known to be solvable"))
+    return {**verdict, "require": require, "valid": not kept, "reasons": [s for _, s in kept],
+            "reason_keys": [k for k, _ in kept]}
 
 
 def regrade(verdict: dict) -> dict:

@@ -97,3 +97,45 @@ def render_table(rows: list[Row]) -> str:
     lines.append("")
     lines.append(f"{len(rows)} features: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Quality:
+    """How many of a task's conflicts test coordination at all."""
+
+    task: str
+    pairs: int
+    conflicting: int
+    trivial: int
+    hard: int
+    all_trivial: list[int]  # features that conflict, and only trivially
+    detail: str = ""
+
+
+def check_quality(task: Task, repos: Path | None, settings: ValidationSettings, jobs: int = 2) -> tuple[Quality, list[dict]]:
+    """Every pair of the task's features classified (conflicts/classify.py): the counts, and the records."""
+    from cooperbench.generation.conflicts.classify import HARD, TRIVIAL, classify_task
+
+    try:
+        git_dir = find_clone(task, repos) if repos else resolve_repo(task)
+        records = classify_task(task, git_dir, settings, jobs=jobs)
+    except GenerationError as exc:
+        return Quality(task.name, 0, 0, 0, 0, [], f"error: {exc}"), []
+    conflicting = [r for r in records if r["has_conflict"]]
+    all_trivial = [f.id for f in task.features
+                   if (mine := [r for r in conflicting if f.id in (r["f1"], r["f2"])]) and all(r["class"] == TRIVIAL for r in mine)]
+    return Quality(task.name, len(records), len(conflicting), sum(r["class"] == TRIVIAL for r in records),
+                   sum(r["class"] == HARD for r in records), all_trivial), records
+
+
+def render_quality(rows: list[Quality]) -> str:
+    lines = ["| task | pairs | conflicting | trivial | hard | features whose every conflict is trivial | detail |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.task} | {r.pairs} | {r.conflicting} | {r.trivial} | {r.hard} | "
+                     f"{', '.join(map(str, r.all_trivial)) or '-'} | {r.detail.replace('|', '/')[:160] or '-'} |")
+    conflicting, trivial = sum(r.conflicting for r in rows), sum(r.trivial for r in rows)
+    share = f" ({trivial / conflicting:.0%} of them trivial)" if conflicting else ""
+    lines += ["", f"{len(rows)} tasks: {conflicting} conflicting pairs, {trivial} trivial, "
+                  f"{sum(r.hard for r in rows)} hard{share}"]
+    return "\n".join(lines) + "\n"

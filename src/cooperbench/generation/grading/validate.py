@@ -29,7 +29,10 @@ from pathlib import Path
 from cooperbench.generation.conflicts import merge as conflicts
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading import novelty, testrun
-from cooperbench.generation.grading.grade import Reasons, judge_runs, not_a_candidate, touched_tests, verdict_skeleton
+from cooperbench.generation.conflicts.classify import WholeFeature, classify_pairs, whole_features
+from cooperbench.generation.conflicts.merge import candidate_id
+from cooperbench.generation.grading.grade import (Reasons, apply_rule, judge_runs, not_a_candidate, touched_tests,
+                                                  verdict_skeleton)
 from cooperbench.generation.grading.harness import harness_changes, reads_content
 from cooperbench.generation.grading.reports import ERROR
 from cooperbench.generation.patches import diffs
@@ -194,13 +197,39 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
         base, before, after, feature, versions = run_all(task, git_dir, feature_patch, tests_patch, settings)
         scope = touched_tests(tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
         fail_to_pass, pass_to_pass = judge_runs(base, before, after, feature, scope, reasons)
+        if fail_to_pass["ok"] and pass_to_pass["ok"] and conflict_result["conflicts"]:
+            classify_conflicts(task, git_dir, feature_patch, tests_patch, conflict_result, settings)
         runs = {run.label: run.to_dict() for run in (base, before, after, feature)}
         log = {"runs": {run.label: run.log() for run in (base, before, after, feature)}, "versions": versions}
     verdict = verdict_skeleton(task, reasons, settings.backend)
     verdict["checks"] = {"static": static, "applies": applies, "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass}
     verdict.update(conflict_result=conflict_result, runs=runs, scope={path: sorted(names) for path, names in scope.items()})
+    verdict = apply_rule(verdict, settings.require)
     verdict["log"] = {**log, "seconds": round(time.monotonic() - started, 3)}
     return verdict
+
+
+def classify_conflicts(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, conflict_result: dict,
+                       settings: ValidationSettings) -> None:
+    """Give each conflicting pair of a candidate that passes its tests its class (trivial or
+    hard, with the evidence), whatever the rule: the verdict keeps them."""
+    candidate = WholeFeature(candidate_id(task), feature_patch, tests_patch)
+    wholes = {**whole_features(task), candidate.id: candidate}
+    pairs = [(k, candidate.id) for k in conflict_result["conflicts"]]
+    classes = {r["f1"]: r for r in classify_pairs(task, git_dir, wholes, pairs, settings)}
+    for pair in conflict_result["pairs"]:
+        if pair["feature"] in classes:
+            pair["class"], pair["evidence"] = classes[pair["feature"]]["class"], classes[pair["feature"]]["evidence"]
+
+
+def rule_regraded(paths: AttemptPaths, require: str) -> bool:
+    """Regrade a published verdict under another `validation.require`, with no sandbox (its key
+    leaves the rule out); True when it was rewritten."""
+    verdict = json.loads(paths.verdict_json.read_text(encoding="utf-8"))
+    if verdict.get("require") == require:
+        return False
+    atomic.write_json(paths.verdict_json, dump(parse(apply_rule(verdict, require), Verdict, paths.verdict_json)))
+    return True
 
 
 def validate_step(task: Task, git_dir: Path, paths: AttemptPaths, settings: ValidationSettings, key: str = "") -> dict:
@@ -209,7 +238,8 @@ def validate_step(task: Task, git_dir: Path, paths: AttemptPaths, settings: Vali
     split = json.loads(paths.split_json.read_text(encoding="utf-8"))
     outcome = json.loads(paths.outcome.read_text(encoding="utf-8"))
     if split["problems"]:
-        verdict = not_a_candidate(task, list(zip(split["problem_keys"], split["problems"])), settings.backend)
+        verdict = apply_rule(not_a_candidate(task, list(zip(split["problem_keys"], split["problems"])), settings.backend),
+                             settings.require)
     else:
         verdict = validate_candidate(task, read_text(paths.feature_patch), read_text(paths.tests_patch),
                                      git_dir=git_dir, settings=settings)

@@ -18,7 +18,7 @@ from pathlib import Path
 from cooperbench.generation.agent.loop import ENDINGS, agent_step
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
-from cooperbench.generation.grading.validate import validate_step
+from cooperbench.generation.grading.validate import rule_regraded, validate_step
 from cooperbench.generation.patches.splitter import split_step
 from cooperbench.generation.pipeline.keys import attempt_record, verdict_key
 from cooperbench.generation.pipeline.layout import AttemptPaths, model_slug
@@ -94,7 +94,10 @@ def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings,
     current = AttemptPaths.folder(target)
     reuse_agent = agent_done(current, record["key"])
     if reuse_agent and published_key(current.verdict_json) == verdict_key(current, digest_folder(task.path), validation):
-        say(f"[{label}] already complete for these inputs: kept")
+        if rule_regraded(current, validation.require):
+            say(f"[{label}] regraded under `require: {validation.require}`")
+        else:
+            say(f"[{label}] already complete for these inputs: kept")
         return load_result(target)
     if target.exists() and not reuse_agent:
         say(f"[{label}] its inputs changed since it ran (prompt, task, settings or code): run again")

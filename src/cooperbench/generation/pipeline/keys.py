@@ -6,7 +6,8 @@ again. An attempt's key holds its task and number, the sample, the prompt, the t
 model's and the agent's settings, the backend, and the code version of the agent on that backend
 (codeversion.py: comments, docstrings, other backends and record keeping do not move it). A
 verdict's key holds the split, the agent's ending, the task's files, the validation settings and
-the grading code's version on its backend.
+the grading code's version on its backend; not the rule (`validation.require`), which a verdict
+is regraded under from its own records (grade.apply_rule).
 """
 
 from __future__ import annotations
@@ -34,4 +35,5 @@ def verdict_key(paths: AttemptPaths, task_files: str, settings: ValidationSettin
     """The key of an attempt's verdict, from its split files and the agent's outcome."""
     return key_of({"split": digest_files([paths.feature_patch, paths.tests_patch, paths.feature_md, paths.split_json]),
                    "outcome": paths.outcome.read_text(encoding="utf-8"), "task_files": task_files,
-                   "settings": settings.model_dump(mode="json"), "code": code_version(GRADER, settings.backend)})
+                   "settings": settings.model_dump(mode="json", exclude={"require"}),  # a rule only regrades
+                   "code": code_version(GRADER, settings.backend)})

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GENERATED = Path("generated")
-KINDS = ("agent", "sessions", "split", "verdicts")  # the pipeline's per-stage folders under GENERATED
+KINDS = ("agent", "sessions", "split", "verdicts", "resolutions")  # the pipeline's per-stage folders under GENERATED
 
 
 @dataclass(frozen=True)
@@ -24,18 +24,19 @@ class AttemptPaths:
     session: Path
     split: Path
     verdict: Path
+    resolutions: Path | None = None  # the resolver's records of the attempt's hard pairs
 
     @classmethod
     def folder(cls, root: Path) -> "AttemptPaths":
         """Everything of one attempt under one folder (the CLI's layout)."""
         root = Path(root)
-        return cls(root / "agent", root / "agent", root, root)
+        return cls(root / "agent", root / "agent", root, root, root / "resolutions")
 
     @classmethod
     def pipeline(cls, model: str, task: str, attempt: int, generated: Path = GENERATED) -> "AttemptPaths":
         tail = Path(model) / task / f"attempt{attempt}"
         return cls(generated / "agent" / tail, generated / "sessions" / tail, generated / "split" / tail,
-                   generated / "verdicts" / tail)
+                   generated / "verdicts" / tail, generated / "resolutions" / tail)
 
     @classmethod
     def of(cls, folder: Path) -> "AttemptPaths":
@@ -86,6 +87,11 @@ class AttemptPaths:
     @property
     def verdict_json(self) -> Path:
         return self.verdict / "verdict.json"
+
+    def resolution(self, feature: int) -> Path:
+        """The resolver's record of the pair (this attempt's candidate, feature<feature>)."""
+        assert self.resolutions is not None
+        return self.resolutions / f"vs_feature{feature}.json"
 
 
 def model_slug(model_name: str) -> str:

@@ -12,19 +12,27 @@ from collections import Counter
 from pathlib import Path
 
 from cooperbench.generation.conflicts.merge import conflict_matrix
+from cooperbench.generation.grading.novelty import COPY_SIMILARITY, closest_feature
 from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks, git_dir_for, load_params
 from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
-from cooperbench.generation.schemas import Usage, Verdict, dump, read_json
+from cooperbench.generation.grading.grade import apply_rule
+from cooperbench.generation.schemas import Resolution, Usage, Verdict, dump, read_json
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
 
-def read_attempt(task: str, attempt: int, paths: AttemptPaths) -> dict:
+def read_attempt(task: str, attempt: int, paths: AttemptPaths, require: str) -> dict:
+    """An attempt's records, its verdict graded under `require` with the resolver's records of its
+    hard pairs in it (so `require: solvable` counts what the resolve stage found)."""
+    verdict = dump(read_json(paths.verdict_json, Verdict))
+    for pair in verdict["conflict_result"]["pairs"]:
+        if pair.get("class") == "hard" and paths.resolution(pair["feature"]).is_file():
+            pair["resolution"] = dump(read_json(paths.resolution(pair["feature"]), Resolution))
     return {
         "task": task,
         "attempt": attempt,
         "paths": paths,
-        "verdict": dump(read_json(paths.verdict_json, Verdict)),
+        "verdict": apply_rule(verdict, require),
         "usage": dump(read_json(paths.usage, Usage)),
     }
 
@@ -38,10 +46,33 @@ def wilson(successes: int, n: int, z: float = 1.96) -> list[float] | None:
     return [round(max(0.0, (centre - half) / (1 + z * z / n)), 4), round(min(1.0, (centre + half) / (1 + z * z / n)), 4)]
 
 
-def aggregate(attempts: list[dict]) -> dict:
+def distinct(valid: list[dict], tasks: dict[str, Task]) -> int:
+    """Valid features counted once however many attempts wrote them: two attempts' source changes
+    as alike as a copy of an existing feature would be (novelty.py: names renamed, strings blanked)
+    are one feature."""
+    kept: dict[str, list[str]] = {}
+    for a in valid:
+        task = tasks[a["task"]]
+        patch = a["paths"].feature_patch.read_text(encoding="utf-8", errors="surrogateescape")
+        seen = kept.setdefault(a["task"], [])
+        _, score = closest_feature(patch, dict(enumerate(seen)), task.test_patterns) if seen else (None, 0.0)
+        if score < COPY_SIMILARITY:
+            seen.append(patch)
+    return sum(len(patches) for patches in kept.values())
+
+
+def _ratio(numerator: float, denominator: float, digits: int = 2) -> float | None:
+    """A ratio, or None when there is nothing to divide by (never 0: that would read as a result)."""
+    return round(numerator / denominator, digits) if denominator else None
+
+
+def aggregate(attempts: list[dict], tasks: dict[str, Task]) -> dict:
     """Aggregates over some attempts (one model's, or one model's on one task)."""
     n = len(attempts)
     valid = [a for a in attempts if a["verdict"]["valid"]]
+    pairs = [p for a in valid for p in a["verdict"]["conflict_result"]["pairs"] if p.get("class") in ("trivial", "hard")]
+    hard = sum(p["class"] == "hard" for p in pairs)
+    solved = sum(p.get("resolution", {}).get("status") == "solvable" for p in pairs)
     costs = [a["usage"]["cost"] for a in attempts if a["usage"]["cost"] is not None]
     cost_known = len(costs) == n
     tokens = Counter()
@@ -57,14 +88,22 @@ def aggregate(attempts: list[dict]) -> dict:
         "tokens": dict(sorted(tokens.items())),
         "total_cost": round(sum(costs), 6) if cost_known else None,
         "cost_per_valid": round(sum(costs) / len(valid), 6) if cost_known and valid else None,
-        "conflicts_per_valid": round(sum(len(a["verdict"]["conflict_result"]["conflicts"]) for a in valid) / len(valid), 2) if valid else None,
+        "conflicts_per_valid": _ratio(sum(len(a["verdict"]["conflict_result"]["conflicts"]) for a in valid), len(valid)),
+        "hard_per_valid": _ratio(hard, len(valid)) if pairs else None,
+        "trivial_share": _ratio(len(pairs) - hard, len(pairs), 4),
+        "cost_per_hard": _ratio(sum(costs), hard, 6) if cost_known else None,
+        "solvable_share": _ratio(solved, hard, 4),
+        "cost_per_solvable": _ratio(sum(costs), solved, 6) if cost_known else None,
+        "distinct_valid": distinct(valid, tasks),
         "replay": all(a["usage"]["replay"] for a in attempts),
         "failure_reasons": dict(sorted(Counter(k for a in attempts for k in a["verdict"].get("reason_keys", [])).items())),
     }
 
 
-def conflict_rows(task: Task, git_dir: Path, accepted: dict[str, Path]) -> list[dict]:
-    """Heatmap rows for one task: existing features and accepted generated ones on both axes."""
+def conflict_rows(task: Task, git_dir: Path, accepted: dict[str, Path], classes: dict[tuple[str, str], str]) -> list[dict]:
+    """Heatmap rows for one task: existing features and accepted generated ones on both axes; a
+    conflicting pair is `trivial` or `hard` where its verdict classified it (a generated feature
+    against an existing one), `conflict` elsewhere."""
     extra = {label: patch.read_text(encoding="utf-8", errors="surrogateescape") for label, patch in accepted.items()}
     pairs = conflict_matrix(task, git_dir, extra=extra)
     order = list(dict.fromkeys(_axis(k) for pair in pairs for k in (pair.f1, pair.f2)))
@@ -72,8 +111,13 @@ def conflict_rows(task: Task, git_dir: Path, accepted: dict[str, Path]) -> list[
     for pair in pairs:
         a, b = _axis(pair.f1), _axis(pair.f2)
         for x, y in ((a, b), (b, a)):
-            rows.append({"task": task.name, "feature": x, "other": y, "conflict": int(pair.has_conflict)})
+            kind = classes.get((pair.f1, pair.f2)) or classes.get((pair.f2, pair.f1)) or "conflict"
+            rows.append({"task": task.name, "feature": x, "other": y, "conflict": int(pair.has_conflict),
+                         "class": kind if pair.has_conflict else "clean"})
     return sorted(rows, key=lambda r: (order.index(r["other"]), order.index(r["feature"])))
+
+
+MARKS = {"clean": ".", "conflict": "X", "trivial": "t", "hard": "H"}
 
 
 def _axis(key: str) -> str:
@@ -117,14 +161,20 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
     if any(m["replay"] for m in metrics.values()):
         lines += ["Models marked (replay) replayed recorded sessions: no live model was called.", ""]
     lines += ["Success rates are given with their 95% (Wilson) interval. Timings are not results: they are in "
-              "generated/logs/.", "",
-              "| model | attempts | valid | success | exits | mean steps | tokens in/out | cost | cost/valid | conflicts/valid |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "generated/logs/. Valid: under `validation.require`; hard/valid and the shares count the valid "
+              "features' conflicting pairs (trivial: git's union merge already passes both features' tests; "
+              "solvable: the resolver's merge passes both). Costs are the feature agent's.", "",
+              "| model | attempts | valid | distinct | success | exits | mean steps | tokens in/out | cost | cost/valid | "
+              "conflicts/valid | hard/valid | trivial share | solvable share | cost/hard |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for slug, m in metrics.items():
         exits = ", ".join(f"{k} {v}" for k, v in m["exit_statuses"].items())
-        lines.append(f"| {slug}{' (replay)' if m['replay'] else ''} | {m['attempts']} | {m['valid']} | {_rate(m)} | "
-                     f"{exits} | {m['mean_steps']} | {m['tokens'].get('prompt', 0)}/{m['tokens'].get('completion', 0)} | "
-                     f"{_money(m['total_cost'])} | {_money(m['cost_per_valid'])} | {_number(m['conflicts_per_valid'])} |")
+        share = "-" if m["trivial_share"] is None else f"{m['trivial_share']:.0%}"
+        solvable = "-" if m["solvable_share"] is None else f"{m['solvable_share']:.0%}"
+        lines.append(f"| {slug}{' (replay)' if m['replay'] else ''} | {m['attempts']} | {m['valid']} | {m['distinct_valid']} | "
+                     f"{_rate(m)} | {exits} | {m['mean_steps']} | {m['tokens'].get('prompt', 0)}/{m['tokens'].get('completion', 0)} | "
+                     f"{_money(m['total_cost'])} | {_money(m['cost_per_valid'])} | {_number(m['conflicts_per_valid'])} | "
+                     f"{_number(m['hard_per_valid'])} | {share} | {solvable} | {_money(m['cost_per_hard'])} |")
     lines += ["", "## Models", "", "| model | litellm model | step limit | cost limit | temperature | wall time limit |",
               "|---|---|---|---|---|---|"]
     for slug, m in metrics.items():
@@ -146,7 +196,9 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for slug, rows in by_model.items():
         for a in rows:
-            conflicts = ", ".join(str(c) for c in a["verdict"]["conflict_result"]["conflicts"]) or "-"
+            classes = {p["feature"]: p.get("class") for p in a["verdict"]["conflict_result"]["pairs"]}
+            conflicts = ", ".join(f"{c}" + (f" ({classes[c]})" if classes.get(c) else "")
+                                  for c in a["verdict"]["conflict_result"]["conflicts"]) or "-"
             reasons_text = "; ".join(a["verdict"]["reasons"]).replace("|", "\\|")[:160] or "-"
             checks = a["verdict"]["checks"]
             f2p = len(checks["fail_to_pass"]["tests"]) if checks.get("fail_to_pass") else "-"
@@ -158,12 +210,13 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
     for task_name, rows in matrices.items():
         names = list(dict.fromkeys(r["other"] for r in rows))  # rows come sorted by "other"
         short = {name: _short(name, names) for name in names}
-        cells = {(r["feature"], r["other"]): r["conflict"] for r in rows}
+        cells = {(r["feature"], r["other"]): r["class"] for r in rows}
         lines += ["", f"## Conflicts in {task_name}", "",
-                  "X: the two source patches conflict under git merge; . they merge cleanly.", "", "```"]
+                  "H: a hard conflict, t: a trivial one (git's union merge of the two features passes both "
+                  "features' tests), X: a conflict not classified here; . they merge cleanly.", "", "```"]
         lines.append("    " + " ".join(short[n].rjust(3) for n in names))
         for row in names:
-            marks = ("-" if row == col else ("X" if cells[(row, col)] else ".") for col in names)
+            marks = ("-" if row == col else MARKS[cells[(row, col)]] for col in names)
             lines.append(short[row].rjust(3) + " " + " ".join(m.rjust(3) for m in marks))
         lines.append("```")
         lines += [f"- {short[n]}: {n}" for n in names if not n.startswith("feature")]
@@ -173,15 +226,19 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
 def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, Path]], out: Path) -> str:
     """Write metrics.json (per model, and per task within each), report.md and plots/*.json under
     `out`; return the report text."""
-    metrics = {slug: {"model": ran_as(attempts)[0], **aggregate(attempts),
-                      "tasks": {name: aggregate([a for a in attempts if a["task"] == name]) for name in tasks}}
+    loaded = {name: task for name, (task, _) in tasks.items()}
+    metrics = {slug: {"model": ran_as(attempts)[0], **aggregate(attempts, loaded),
+                      "tasks": {name: aggregate([a for a in attempts if a["task"] == name], loaded) for name in tasks}}
                for slug, attempts in by_model.items()}
     matrices = {}
     for task_name, (task, git_dir) in tasks.items():
         accepted = {f"{slug}/attempt{a['attempt']}": a["paths"].feature_patch
                     for slug, attempts in by_model.items() for a in attempts
                     if a["task"] == task_name and a["verdict"]["valid"]}
-        matrices[task_name] = conflict_rows(task, git_dir, accepted)
+        classes = {(f"{slug}/attempt{a['attempt']}", str(p["feature"])): p["class"]
+                   for slug, attempts in by_model.items() for a in attempts if a["task"] == task_name and a["verdict"]["valid"]
+                   for p in a["verdict"]["conflict_result"]["pairs"] if p.get("class")}
+        matrices[task_name] = conflict_rows(task, git_dir, accepted, classes)
     text = render_markdown(metrics, by_model, matrices)
     atomic.write_json(out / "metrics.json", {"models": metrics})
     atomic.write_json(out / "plots" / "models.json", [  # null, not 0: no valid feature has no cost per valid feature
@@ -200,7 +257,9 @@ def run() -> None:
     params = load_params()
     tasks = checked_tasks(params)
     for slug in params.models:
-        check_inputs(slug, "sessions", "split", "verdicts")
-    by_model = {slug: [read_attempt(task, k, paths) for task, k, paths in attempts(params, slug)] for slug in params.models}
+        check_inputs(slug, "sessions", "split", "verdicts", "resolutions")
+    require = params.validation.require
+    by_model = {slug: [read_attempt(task, k, paths, require) for task, k, paths in attempts(params, slug)]
+                for slug in params.models}
     located = {name: (task, git_dir_for(params, task)) for name, task in tasks.items()}
     print(write_report(by_model, located, GENERATED), end="")

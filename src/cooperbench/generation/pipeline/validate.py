@@ -12,7 +12,8 @@ import shutil
 from dataclasses import replace
 
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading.validate import validate_step
+from cooperbench.generation.grading.grade import apply_rule
+from cooperbench.generation.grading.validate import rule_regraded, validate_step
 from cooperbench.generation.pipeline.common import (
     LOGS,
     attempts,
@@ -38,12 +39,14 @@ def run(slug: str) -> None:
     tasks = checked_tasks(params)
     check_inputs(slug, "agent", "split")
     settings = ValidationSettings(**params.validation.model_dump(), backend=params.backend)
-    jobs, kept = [], []
+    jobs, kept, regraded = [], [], 0
     for task_name, k, paths in attempts(params, slug):
         key = verdict_key(paths, task_digest(task_name), settings)
         kept.append(paths.verdict)
         if published_key(paths.verdict_json) != key:
             jobs.append((task_name, k, paths, key))
+        else:
+            regraded += rule_regraded(paths, settings.require)
     prune(GENERATED / "verdicts" / slug, kept)
     git_dirs = {name: git_dir_for(params, tasks[name]) for name in {job[0] for job in jobs}}
 
@@ -60,5 +63,9 @@ def run(slug: str) -> None:
     run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job[0]} attempt{job[1]}", what="validations",
               retries=params.agent.retries)
     publish_index("verdicts", slug)
-    valid = sum(json.loads((p / "verdict.json").read_text())["valid"] for p in kept)
-    print(f"{slug}: {valid}/{len(kept)} valid ({len(jobs)} validated now)")
+    verdicts = [json.loads((p / "verdict.json").read_text()) for p in kept]
+    valid = sum(v["valid"] for v in verdicts)
+    waiting = sum(apply_rule(v, "hard")["valid"] for v in verdicts) if settings.require == "solvable" else 0
+    print(f"{slug}: {valid}/{len(kept)} valid under `require: {settings.require}`"
+          + (f" ({waiting} with a hard conflict for the resolve stage)" if settings.require == "solvable" else "")
+          + f" ({len(jobs)} validated now" + (f", {regraded} regraded under the rule" if regraded else "") + ")")

@@ -1,0 +1,162 @@
+"""How much coordination a conflict needs: `clean`, `trivial` or `hard`.
+
+A pair of features whose source patches merge under git's default merge is `clean`: no conflict.
+A conflicting pair is `trivial` when git's union merge (keep both sides of every conflict) of the
+two whole features (each its source and tests, on its own branch off the base) already works:
+in one run of the task's own runner (its tests patch: the merged test files; its feature patch:
+the merged source), every test of both features' tests patches passes and no test that passed
+on the base fails. Otherwise it is `hard`: the union merge leaves conflicts git cannot keep both
+sides of, or it does not build, or a test fails; the record says which.
+
+A benchmark pair that is trivial tests no coordination: two agents that never talk get it right.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from cooperbench.generation.conflicts.merge import merge_pair
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.grading import testrun
+from cooperbench.generation.grading.grade import from_tests_patch, touched_tests
+from cooperbench.generation.grading.reports import PASSED, SKIPPED
+from cooperbench.generation.patches import diffs
+from cooperbench.generation.patches.gitutil import apply_to_index, read_blob, run_git, scratch_objects, temp_index, write_tree
+from cooperbench.generation.sandbox.backends import open_sandbox
+from cooperbench.generation.schemas import ValidationSettings
+from cooperbench.generation.tasks.task import Task
+
+CLEAN, TRIVIAL, HARD = "clean", "trivial", "hard"
+SHOWN = 10  # test ids kept per list in a record
+
+
+@dataclass(frozen=True)
+class WholeFeature:
+    """A feature as an agent of the benchmark would leave it: its source and its tests."""
+
+    id: int
+    feature_patch: str
+    tests_patch: str
+
+
+def whole_features(task: Task) -> dict[int, WholeFeature]:
+    return {f.id: WholeFeature(f.id, f.feature_patch, f.tests_patch) for f in task.features}
+
+
+def whole_commit(task: Task, git_dir: Path, whole: WholeFeature, env: dict[str, str]) -> str:
+    """A commit on the base holding the whole feature (its tests patch, then its source patch)."""
+    with temp_index(git_dir, task.base_commit, env) as indexed:
+        for name, patch in (("tests.patch", whole.tests_patch), ("feature.patch", whole.feature_patch)):
+            error = apply_to_index(git_dir, patch, indexed) if patch.strip() else None
+            if error:
+                raise GenerationError(f"feature{whole.id} {name} does not apply to the base ({error})")
+        tree = write_tree(git_dir, indexed)
+    return run_git(["commit-tree", tree, "-p", task.base_commit, "-m", f"feature{whole.id}"], git_dir, env=env).stdout.strip()
+
+
+def union_merge(task: Task, git_dir: Path, a: WholeFeature, b: WholeFeature) -> tuple[str, str] | str:
+    """(tests patch, feature patch) of git's union merge of two whole features, against the base;
+    or why there is none (a patch that does not apply, a conflict union cannot resolve)."""
+    with scratch_objects(git_dir) as env, tempfile.NamedTemporaryFile("w", suffix=".attributes") as attributes:
+        attributes.write("* merge=union\n")
+        attributes.flush()
+        try:
+            commits = [whole_commit(task, git_dir, whole, env) for whole in (a, b)]
+        except GenerationError as exc:
+            return str(exc)
+        union_env = {**env, "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.attributesFile",
+                     "GIT_CONFIG_VALUE_0": attributes.name}
+        conflicting, files, merged = merge_pair(git_dir, commits[0], commits[1], union_env)
+        if conflicting:
+            return f"the union merge leaves conflicts it cannot keep both sides of in {', '.join(files)}"
+        diff = run_git(["diff", "--binary", "--full-index", "--no-renames", task.base_commit, merged], git_dir, env=env).stdout
+    parsed = diffs.parse_diff(diff, "the union merge")
+    tests = diffs.join([f for f in parsed if diffs.is_test_path(f.path, task.test_patterns)])
+    source = diffs.join([f for f in parsed if not diffs.is_test_path(f.path, task.test_patterns)])
+    return tests, source
+
+
+def judge_union(run: testrun.TestRun, base: testrun.TestRun, scope: dict[str, set[str]]) -> tuple[str, dict]:
+    """The class of a conflicting pair from its union-merge run, and the evidence."""
+    if run.timed_out or run.limit:
+        return HARD, {"problem": f"the union merge's test run {'timed out' if run.timed_out else 'hit ' + str(run.limit)}"}
+    if run.problem:
+        return HARD, {"problem": f"the union merge does not build or run: {run.problem}"}
+    ours = sorted(t for t in run.outcomes if from_tests_patch(t, scope))
+    failed = [t for t in ours if run.outcomes[t] not in (PASSED, SKIPPED)]
+    broken = sorted(t for t, outcome in base.outcomes.items() if outcome == PASSED and t not in ours
+                    and run.outcomes.get(t) not in (PASSED, SKIPPED, None))
+    evidence = {"tests": len(ours), "failed": failed[:SHOWN], "broken": broken[:SHOWN],
+                "failed_count": len(failed), "broken_count": len(broken)}
+    if not ours:
+        return HARD, {**evidence, "problem": "no test of either feature ran on the union merge"}
+    return (HARD if failed or broken else TRIVIAL), evidence
+
+
+def classify_pairs(task: Task, git_dir: Path, wholes: dict[int, WholeFeature], pairs: list[tuple[int, int]],
+                   settings: ValidationSettings, *, jobs: int = 2) -> list[dict]:
+    """One record per pair: `{"f1", "f2", "has_conflict", "class", "files", "evidence"}`. A clean
+    pair costs one git merge; a conflicting one a union merge and one test run (the base run is
+    the validation's, shared)."""
+    from cooperbench.generation.conflicts.merge import conflict_matrix
+    from cooperbench.generation.grading.validate import base_run
+
+    extra = {str(i): w.feature_patch for i, w in wholes.items() if i not in {f.id for f in task.features}}
+    merged = {(int(r.f1), int(r.f2)): r for r in conflict_matrix(task, git_dir, extra=extra)}
+    base = base_run(task, git_dir, settings) if any(merged[pair].has_conflict for pair in _ordered(pairs)) else None
+    reader = {}
+
+    def base_file(path: str) -> str | None:
+        if path not in reader:
+            reader[path] = read_blob(git_dir, task.base_commit, path)
+        return reader[path]
+
+    def one(pair: tuple[int, int]) -> dict:
+        a, b = pair
+        result = merged[_ordered([pair])[0]]
+        record = {"f1": a, "f2": b, "has_conflict": result.has_conflict, "files": result.files}
+        if not result.has_conflict:
+            return {**record, "class": CLEAN, "evidence": {}}
+        union = union_merge(task, git_dir, wholes[a], wholes[b])
+        if isinstance(union, str):
+            return {**record, "class": HARD, "evidence": {"problem": union}}
+        scope = touched_tests(wholes[a].tests_patch, base_file)
+        for path, names in touched_tests(wholes[b].tests_patch, base_file).items():
+            scope[path] = scope.get(path, set()) | names
+        with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
+            run = testrun.run_tests(sandbox, [("tests.patch", union[0]), ("feature.patch", union[1])], "union",
+                                    settings.timeout)
+        kind, evidence = judge_union(run, base, scope)
+        return {**record, "class": kind, "evidence": evidence}
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, pairs))
+
+
+def _ordered(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Pairs as conflict_matrix keys them: existing features in id order, then extras."""
+    return [(min(a, b), max(a, b)) for a, b in pairs]
+
+
+def task_pairs(task: Task) -> list[tuple[int, int]]:
+    ids = sorted(f.id for f in task.features)
+    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:]]
+
+
+def classify_task(task: Task, git_dir: Path, settings: ValidationSettings, *, candidate: WholeFeature | None = None,
+                  jobs: int = 2) -> list[dict]:
+    """Every pair of the task's features, or, with a candidate, the candidate against each."""
+    wholes = whole_features(task)
+    if candidate is None:
+        return classify_pairs(task, git_dir, wholes, task_pairs(task), settings, jobs=jobs)
+    if candidate.id in wholes:
+        raise GenerationError(f"candidate id {candidate.id} is already a feature of {task.name}")
+    wholes[candidate.id] = candidate
+    return classify_pairs(task, git_dir, wholes, [(f.id, candidate.id) for f in task.features], settings, jobs=jobs)
+
+
+def class_counts(records: list[dict]) -> dict[str, int]:
+    return {kind: sum(r["class"] == kind for r in records) for kind in (CLEAN, TRIVIAL, HARD)}

@@ -1,0 +1,8 @@
+"""DVC stage `resolve@<model>`: see cooperbench.generation.pipeline.resolve."""
+
+import sys
+
+from cooperbench.generation.pipeline.common import main
+from cooperbench.generation.pipeline.resolve import run
+
+main(run, sys.argv[1])
