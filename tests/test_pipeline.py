@@ -98,12 +98,14 @@ def project(tmp_path_factory):
 
 def test_stages_and_first_repro(project):
     stages = dvc(project, "stage", "list", "--name-only").stdout.split()
-    # prompt + (agent, split, validate) per model + report: tasks and attempts run inside their stage
+    # prompt + (agent, split, validate, resolve) per model + report: tasks and attempts run inside their stage
     assert sorted(stages) == sorted([
         "prompt", "agent@replay_conflicting", "agent@replay_isolated", "split@replay_conflicting", "split@replay_isolated",
-        "validate@replay_conflicting", "validate@replay_isolated", "report"])
+        "validate@replay_conflicting", "validate@replay_isolated", "resolve@replay_conflicting", "resolve@replay_isolated",
+        "report"])
     log = (project / "first-repro.log").read_text()
-    assert log.count("Running stage") == 8
+    assert log.count("Running stage") == 10
+    assert "replay_conflicting: 4 hard pairs, 4 solvable (4 resolved now, 0 kept)" in log
     assert "prompts: 2 written, 0 kept" in log
     assert "replay_conflicting: 4 attempts (4 run now, 0 kept): Submitted 4" in log
     assert log.rstrip().count("# Feature generation report") == 1  # the report is printed
@@ -183,6 +185,37 @@ def test_a_change_that_cannot_change_a_result_reruns_no_attempt(project):
         restore(project)
 
 
+def test_the_resolver_and_the_rule(project):
+    """`require: solvable` (the shipped params): each replay_conflicting candidate has one hard
+    conflict, which the replayed resolver solves, checked by both features' own tests. Changing the
+    rule reruns only validate and report work: verdicts are regraded, nothing runs again."""
+    record = json.loads((project / part("resolutions", "replay_conflicting", 1) / "vs_feature3.json").read_text())
+    assert record["status"] == "solvable" and record["replay"] and record["features"] == [3, 7]
+    assert (project / part("resolutions", "replay_conflicting", 1) / "vs_feature3.patch").read_text().startswith("diff --git")
+    verdict = json.loads((project / part("verdicts", "replay_conflicting", 1) / "verdict.json").read_text())
+    assert {p["feature"]: p.get("class") for p in verdict["conflict_result"]["pairs"] if p.get("class")} == {2: "trivial", 3: "hard"}
+    try:
+        edit_params(project, lambda p: p["validation"].update(require="hard"))
+        proc = dvc(project, "repro")
+        assert set(ran(proc)) == {"validate@replay_conflicting", "validate@replay_isolated", "resolve@replay_conflicting",
+                                  "resolve@replay_isolated", "report"}
+        assert "(0 validated now, 4 regraded under the rule)" in proc.stdout
+        assert "replay_conflicting: 4 hard pairs, 4 solvable (0 resolved now, 4 kept)" in proc.stdout
+        edit_params(project, lambda p: p["validation"].update(require="conflict"))
+        dvc(project, "repro")
+        metrics = json.loads((project / "generated" / "metrics.json").read_text())["models"]
+        assert metrics["replay_conflicting"]["valid"] == 4 and metrics["replay_conflicting"]["solvable_share"] == 1.0
+        edit_params(project, lambda p: p.update(resolver={}))  # no resolver: nothing is solvable
+        edit_params(project, lambda p: p["validation"].update(require="solvable"))
+        proc = dvc(project, "repro")
+        assert "no resolver model (resolver.model)" in proc.stdout
+        metrics = json.loads((project / "generated" / "metrics.json").read_text())["models"]
+        assert metrics["replay_conflicting"]["valid"] == 0
+        assert metrics["replay_conflicting"]["failure_reasons"] == {"no_solved_conflict": 4}
+    finally:
+        restore(project)
+
+
 def test_noop_repro_runs_nothing(project):
     proc = dvc(project, "repro")
     assert ran(proc) == []
@@ -215,8 +248,8 @@ def test_a_new_model_runs_only_its_stages(project):
     edit_params(project, add_model)
     try:
         proc = dvc(project, "repro")
-        models = [s for s in ran(proc) if s.startswith(("agent@", "split@", "validate@"))]
-        assert models == ["agent@replay_again", "split@replay_again", "validate@replay_again"]
+        models = [s for s in ran(proc) if s.startswith(("agent@", "split@", "validate@", "resolve@"))]
+        assert models == ["agent@replay_again", "split@replay_again", "validate@replay_again", "resolve@replay_again"]
     finally:
         restore(project)
 
