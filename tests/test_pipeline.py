@@ -124,7 +124,7 @@ def test_stages_and_first_repro(project):
     plots = {row["model"]: row for row in json.loads((project / "generated" / "plots" / "models.json").read_text())}
     assert plots["replay_isolated"]["cost_per_valid"] is None  # not 0.0, which would read as the cheapest
     report = (project / "generated" / "report.md").read_text()
-    assert "| replay_conflicting (replay) | 4 | 4 | 100% (51%-100%) | Submitted 4 |" in report
+    assert "| replay_conflicting (replay) | 4 | 4 | 2 | 100% (51%-100%) | Submitted 4 |" in report  # 2 distinct: attempts alike
     assert "| replay_conflicting | `replay/conflicting` | 75 | $2.0000 |" in report
     assert "| `no_conflict` | 4 |" in report
     assert "## Conflicts in durations_task/task1" in report and "replayed recorded sessions" in report
