@@ -176,7 +176,8 @@ def test_a_change_that_cannot_change_a_result_reruns_no_attempt(project):
             module.write_text(module.read_text() + "\n# a comment\n")
         proc = dvc(project, "repro")
         assert "replay_conflicting: 4 attempts (0 run now, 4 kept)" in proc.stdout
-        assert "replay_conflicting: 4/4 valid under `require: conflict` (0 validated now)" in proc.stdout
+        assert "(4 with a hard conflict for the resolve stage) (0 validated now)" in proc.stdout
+        assert "replay_conflicting: 4 hard pairs, 4 solvable (0 resolved now, 4 kept)" in proc.stdout
         template = package / "agent" / "templates" / "agent.yaml"
         template.write_text(template.read_text() + "\n# the agent's template\n")
         proc = dvc(project, "repro")
