@@ -96,6 +96,62 @@ def test_a_real_pytest_feature_is_valid_against_the_rest_of_its_task(real_tasks,
     assert all("test_cache" in t for t in checks["fail_to_pass"]["tests"])
     assert verdict["runs"]["after"]["runners"] == ["pytest"]
     assert verdict["conflict_result"]["conflicts"] == [2, 4, 5]
+    classes = {p["feature"]: p["class"] for p in verdict["conflict_result"]["pairs"] if p.get("class")}
+    assert classes == {2: "trivial", 4: "trivial", 5: "trivial"}  # the union merge passes both suites each time
+    assert all(not p["evidence"]["failed"] and p["evidence"]["tests"] for p in verdict["conflict_result"]["pairs"] if p.get("class"))
+
+
+def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_repos, tmp_path):
+    """dspy task8394 (pytest): git's union merge of two whole features done by hand in a work tree
+    (`git merge` with `* merge=union`), its diff run in the task's runner; a pair is trivial
+    exactly when no test fails there that passed on the bare base and with each feature alone.
+    One trivial pair, one hard."""
+    from cooperbench.generation.conflicts.classify import classify_task
+    from cooperbench.generation.grading import testrun
+    from cooperbench.generation.grading.reports import PASSED, SKIPPED
+    from cooperbench.generation.grading.validate import base_run
+    from cooperbench.generation.patches import diffs
+    from cooperbench.generation.sandbox.backends import open_sandbox
+
+    task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
+    git_dir = find_clone(task, real_repos)
+    records = classify_task(task, git_dir, ValidationSettings())
+    assert sum(r["class"] == "trivial" for r in records) == 7 and sum(r["class"] == "hard" for r in records) == 2
+    base = base_run(task, git_dir, ValidationSettings()).outcomes
+    for record in (next(r for r in records if r["class"] == kind) for kind in ("trivial", "hard")):
+        work = tmp_path / f"{record['f1']}-{record['f2']}"
+        # a worktree (the real repositories are partial clones, which do not clone)
+        subprocess.run(["git", f"--git-dir={git_dir}", "worktree", "add", "-q", "--detach", str(work), task.base_commit],
+                       check=True, capture_output=True)
+
+        def run(*args: str) -> str:
+            return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=work, check=True,
+                                  capture_output=True, text=True).stdout
+
+        for branch, feature in (("one", record["f1"]), ("two", record["f2"])):
+            run("checkout", "-q", "-B", branch, task.base_commit)
+            for patch in (task.feature(feature).tests_patch, task.feature(feature).feature_patch):
+                subprocess.run(["git", "apply"], input=patch, cwd=work, check=True, text=True, capture_output=True)
+            run("add", "-A")
+            run("commit", "-qm", f"feature{feature}")
+        (tmp_path / "union").write_text("* merge=union\n")
+        run("-c", f"core.attributesFile={tmp_path / 'union'}", "merge", "-q", "--no-edit", "one")
+        merged = diffs.parse_diff(run("diff", "--binary", task.base_commit, "HEAD"), "the merge by hand")
+        tests = diffs.join([f for f in merged if diffs.is_test_path(f.path, task.test_patterns)])
+        source = diffs.join([f for f in merged if not diffs.is_test_path(f.path, task.test_patterns)])
+        runs = {}
+        for label, patches in (("merged", (tests, source)),
+                               *((f, (task.feature(f).tests_patch, task.feature(f).feature_patch)) for f in (record["f1"], record["f2"]))):
+            with open_sandbox(task, "local", git_dir) as sandbox:
+                runs[label] = testrun.run_tests(sandbox, [("tests.patch", patches[0]), ("feature.patch", patches[1])],
+                                                str(label), 300).outcomes
+        outcome = runs["merged"]
+        alone = [runs[record["f1"]], runs[record["f2"]]]
+        failing = [t for t, o in outcome.items() if o not in (PASSED, SKIPPED) and base.get(t) in (PASSED, None)
+                   and all(a.get(t) in (PASSED, SKIPPED, None) for a in alone) or
+                   o not in (PASSED, SKIPPED) and any(a.get(t) == PASSED for a in alone)]
+        subprocess.run(["git", f"--git-dir={git_dir}", "worktree", "remove", "--force", str(work)], check=True)
+        assert (record["class"] == "trivial") == (bool(outcome) and not failing), (record, failing[:3])
 
 
 def test_a_real_jest_feature_is_valid_against_the_rest_of_its_task(real_tasks, real_repos):

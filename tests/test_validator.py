@@ -14,7 +14,7 @@ import time
 import pytest
 from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
-from cooperbench.generation import load_task
+from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.api import validate_generated_feature
 from cooperbench.generation.grading.grade import regrade
 from cooperbench.generation.grading.validate import validate_candidate
@@ -281,3 +281,15 @@ def test_the_rule_decides_which_conflicts_count():
     assert with_hard["valid"], with_hard["reasons"]
     assert not apply_rule(with_hard, "solvable")["valid"]  # nothing resolved yet
     assert apply_rule(with_hard, "solvable")["reason_keys"] == ["no_solved_conflict"]
+
+
+def test_the_api_finds_a_tasks_clone_in_the_projects_params(tmp_path, monkeypatch):
+    """Run from a project folder, validate_generated_feature uses the clone params.yaml's `repos:`
+    names for the task, as the pipeline does, and an error names no CLI flag."""
+    (tmp_path / "params.yaml").write_text(
+        "tasks: [miniconf_task/task1]\nmodels: {m: {name: replay/x}}\nattempts: 1\n"
+        f"repos: {{miniconf_task/task1: {tmp_path / 'no-such-clone'}}}\n")
+    monkeypatch.chdir(tmp_path)
+    feature, tests = candidate("valid")
+    with pytest.raises(GenerationError, match="no-such-clone: no such repository folder"):
+        validate_generated_feature("miniconf_task", 1, feature, tests, dataset_root=ROOT / "dataset")

@@ -5,7 +5,7 @@ A conflicting pair is `trivial` when git's union merge (keep both sides of every
 two whole features (each its source and tests, on its own branch off the base) already works:
 in one run of the task's own runner (its tests patch: the merged test files; its feature patch:
 the merged source), every test of both features' tests patches passes and no test that passed
-on the base fails. Otherwise it is `hard`: the union merge leaves conflicts git cannot keep both
+on the base fails (each judged against the features' own runs: judge_union). Otherwise it is `hard`: the union merge leaves conflicts git cannot keep both
 sides of, or it does not build, or a test fails; the record says which.
 
 A benchmark pair that is trivial tests no coordination: two agents that never talk get it right.
@@ -14,6 +14,7 @@ A benchmark pair that is trivial tests no coordination: two agents that never ta
 from __future__ import annotations
 
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,16 +80,23 @@ def union_merge(task: Task, git_dir: Path, a: WholeFeature, b: WholeFeature) -> 
     return tests, source
 
 
-def judge_union(run: testrun.TestRun, base: testrun.TestRun, scope: dict[str, set[str]]) -> tuple[str, dict]:
-    """The class of a conflicting pair from its union-merge run, and the evidence."""
+def judge_union(run: testrun.TestRun, base: testrun.TestRun, scope: dict[str, set[str]],
+                alone: list[dict[str, str]]) -> tuple[str, dict]:
+    """The class of a conflicting pair from its union-merge run, and the evidence. What the merge
+    broke is judged against each feature alone (`alone`: the outcomes of each feature's own run,
+    its tests with its source), so a test a feature's tests patch rewrites, or one that fails with
+    a feature even unmerged, is not laid at the merge's door: a feature's test fails on the merge
+    when it passed with some feature alone; another test is broken when it passed on the base and
+    with every feature alone."""
     if run.timed_out or run.limit:
         return HARD, {"problem": f"the union merge's test run {'timed out' if run.timed_out else 'hit ' + str(run.limit)}"}
     if run.problem:
         return HARD, {"problem": f"the union merge does not build or run: {run.problem}"}
     ours = sorted(t for t in run.outcomes if from_tests_patch(t, scope))
-    failed = [t for t in ours if run.outcomes[t] not in (PASSED, SKIPPED)]
+    failed = [t for t in ours if run.outcomes[t] not in (PASSED, SKIPPED) and any(a.get(t) == PASSED for a in alone)]
     broken = sorted(t for t, outcome in base.outcomes.items() if outcome == PASSED and t not in ours
-                    and run.outcomes.get(t) not in (PASSED, SKIPPED, None))
+                    and run.outcomes.get(t) not in (PASSED, SKIPPED, None)
+                    and all(a.get(t) in (PASSED, SKIPPED, None) for a in alone))
     evidence = {"tests": len(ours), "failed": failed[:SHOWN], "broken": broken[:SHOWN],
                 "failed_count": len(failed), "broken_count": len(broken)}
     if not ours:
@@ -97,12 +105,27 @@ def judge_union(run: testrun.TestRun, base: testrun.TestRun, scope: dict[str, se
 
 
 def classify_pairs(task: Task, git_dir: Path, wholes: dict[int, WholeFeature], pairs: list[tuple[int, int]],
-                   settings: ValidationSettings, *, jobs: int = 2) -> list[dict]:
+                   settings: ValidationSettings, *, jobs: int = 2, alone: dict[int, dict[str, str]] | None = None
+                   ) -> list[dict]:
     """One record per pair: `{"f1", "f2", "has_conflict", "class", "files", "evidence"}`. A clean
-    pair costs one git merge; a conflicting one a union merge and one test run (the base run is
-    the validation's, shared)."""
+    pair costs one git merge; a conflicting one a union merge and one test run, plus each of its
+    features' own run once (`alone` gives those already made: a candidate's validation has its
+    own); the base run is the validation's, shared."""
     from cooperbench.generation.conflicts.merge import conflict_matrix
     from cooperbench.generation.grading.validate import base_run
+
+    alone_runs: dict[int, dict[str, str]] = dict(alone or {})
+    alone_locks = {i: threading.Lock() for i in wholes}
+
+    def alone_outcomes(i: int) -> dict[str, str]:
+        """Feature i's own run (its tests with its source), once per feature."""
+        with alone_locks[i]:
+            if i not in alone_runs:
+                with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
+                    alone_runs[i] = testrun.run_tests(sandbox, [("tests.patch", wholes[i].tests_patch),
+                                                                ("feature.patch", wholes[i].feature_patch)],
+                                                      f"feature{i}-alone", settings.timeout).outcomes
+            return alone_runs[i]
 
     extra = {str(i): w.feature_patch for i, w in wholes.items() if i not in {f.id for f in task.features}}
     merged = {(int(r.f1), int(r.f2)): r for r in conflict_matrix(task, git_dir, extra=extra)}
@@ -129,7 +152,7 @@ def classify_pairs(task: Task, git_dir: Path, wholes: dict[int, WholeFeature], p
         with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
             run = testrun.run_tests(sandbox, [("tests.patch", union[0]), ("feature.patch", union[1])], "union",
                                     settings.timeout)
-        kind, evidence = judge_union(run, base, scope)
+        kind, evidence = judge_union(run, base, scope, [alone_outcomes(a), alone_outcomes(b)])
         return {**record, "class": kind, "evidence": evidence}
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

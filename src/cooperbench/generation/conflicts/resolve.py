@@ -72,7 +72,9 @@ def source_part(patch: str, task: Task) -> str:
 
 def check_resolution(task: Task, git_dir: Path, source: str, wholes: tuple[WholeFeature, WholeFeature],
                      settings: ValidationSettings) -> tuple[str, dict]:
-    """Each feature's own tests patch with the resolution's source, in the runner contract."""
+    """Each feature's own tests patch with the resolution's source, in the runner contract,
+    judged against that feature's own run (judge_union): what fails with the feature alone is
+    not the resolution's doing."""
     from cooperbench.generation.grading.validate import base_run
 
     added = "".join(line[1:] + "\n" for line in source.splitlines() if line.startswith("+") and not line.startswith("+++"))
@@ -81,13 +83,18 @@ def check_resolution(task: Task, git_dir: Path, source: str, wholes: tuple[Whole
     if not source.strip():
         return UNSOLVED, {"problem": "the resolution changes no source file"}
     base = base_run(task, git_dir, settings)
+    alone = {}
+    for whole in wholes:
+        with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
+            alone[whole.id] = testrun.run_tests(sandbox, [("tests.patch", whole.tests_patch), ("feature.patch", whole.feature_patch)],
+                                                f"feature{whole.id}-alone", settings.timeout).outcomes
     evidence = {}
     for whole in wholes:
         scope = touched_tests(whole.tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
         with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
             run = testrun.run_tests(sandbox, [("tests.patch", whole.tests_patch), ("feature.patch", source)],
                                     f"resolved-feature{whole.id}", settings.timeout)
-        kind, found = judge_union(run, base, scope)
+        kind, found = judge_union(run, base, scope, [alone[whole.id]])
         evidence[f"feature{whole.id}"] = found
         if kind != "trivial":  # judge_union's word for "every test of the suite passes, nothing broken"
             return UNSOLVED, {**evidence, "problem": f"feature{whole.id}'s tests do not pass with the resolution"}

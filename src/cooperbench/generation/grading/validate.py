@@ -198,7 +198,7 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
         scope = touched_tests(tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
         fail_to_pass, pass_to_pass = judge_runs(base, before, after, feature, scope, reasons)
         if fail_to_pass["ok"] and pass_to_pass["ok"] and conflict_result["conflicts"]:
-            classify_conflicts(task, git_dir, feature_patch, tests_patch, conflict_result, settings)
+            classify_conflicts(task, git_dir, feature_patch, tests_patch, conflict_result, settings, after.outcomes)
         runs = {run.label: run.to_dict() for run in (base, before, after, feature)}
         log = {"runs": {run.label: run.log() for run in (base, before, after, feature)}, "versions": versions}
     verdict = verdict_skeleton(task, reasons, settings.backend)
@@ -210,13 +210,13 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
 
 
 def classify_conflicts(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, conflict_result: dict,
-                       settings: ValidationSettings) -> None:
+                       settings: ValidationSettings, alone: dict[str, str]) -> None:
     """Give each conflicting pair of a candidate that passes its tests its class (trivial or
     hard, with the evidence), whatever the rule: the verdict keeps them."""
     candidate = WholeFeature(candidate_id(task), feature_patch, tests_patch)
     wholes = {**whole_features(task), candidate.id: candidate}
     pairs = [(k, candidate.id) for k in conflict_result["conflicts"]]
-    classes = {r["f1"]: r for r in classify_pairs(task, git_dir, wholes, pairs, settings)}
+    classes = {r["f1"]: r for r in classify_pairs(task, git_dir, wholes, pairs, settings, alone={candidate.id: alone})}
     for pair in conflict_result["pairs"]:
         if pair["feature"] in classes:
             pair["class"], pair["evidence"] = classes[pair["feature"]]["class"], classes[pair["feature"]]["evidence"]
