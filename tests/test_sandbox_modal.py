@@ -225,9 +225,9 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     assert [r.success for r in results] == [True, True]
     assert all(r.usage["backend"] == "modal" and r.verdict["backend"] == "modal" for r in results)
     assert all(kwargs["block_network"] and kwargs["image"].object_id == "im-demo" for kwargs in created)
-    # per attempt: agent, before, after, feature, and one union-merge run per conflicting pair (features 2
-    # and 3); the base run once in the process (looked up once per task, not per attempt)
-    assert len(created) == 2 * (4 + 2) + 1
+    # per attempt: agent, before, after, feature, one union-merge run per conflicting pair (features 2
+    # and 3) and those features' own runs; the base run once in the process (not once per attempt)
+    assert len(created) == 2 * (4 + 2 + 2) + 1
 
 
 def test_reaper_terminates_sandboxes_of_dead_owners(monkeypatch):
