@@ -53,7 +53,7 @@ def test_shipped_valid_replay_end_to_end(tmp_path, monkeypatch):
     assert result.attempt_dir == attempt
     usage = json.loads((attempt / "agent" / "usage.json").read_text())
     assert usage["replay"] is True and "replayed session" in usage["note"]
-    assert usage["exit_status"] == "Submitted" and usage["steps"] == 8
+    assert usage["exit_status"] == "Submitted" and usage["steps"] == 10
     assert len(usage["prompt_sha256"]) == 64
     assert {"task", "attempt", "sample", "key", "mini-swe-agent", "litellm"} <= set(usage["provenance"])
     log = json.loads((attempt / "agent" / "agent-log.json").read_text())  # what depends on the moment
@@ -62,9 +62,9 @@ def test_shipped_valid_replay_end_to_end(tmp_path, monkeypatch):
     assert outcome["submission_matches_tree"] and outcome["diff_problem"] is None
     trajectory = json.loads(result.trajectory_path.read_text())
     assert trajectory["trajectory_format"] == "mini-swe-agent-1.1"
-    assert trajectory["info"]["replay"] == {"session": "replay/conflicting", "turns": 8}
+    assert trajectory["info"]["replay"] == {"session": "replay/conflicting", "turns": 10}
     assert str(tmp_path) not in result.trajectory_path.read_text()  # no host path
-    assert [m["role"] for m in trajectory["messages"]].count("tool") == 7  # the commands really ran
+    assert [m["role"] for m in trajectory["messages"]].count("tool") == 9  # the commands really ran
     outputs = [m["content"] for m in trajectory["messages"] if m["role"] == "tool"]
     assert any("." * 27 + " " in o and "." * 28 not in o for o in outputs)  # pytest -qq: the 27 tests ran here
     assert not any("timestamp" in (m.get("extra") or {}) for m in trajectory["messages"])  # times are in the log

@@ -161,10 +161,14 @@ def test_a_base_image_that_cannot_be_had_is_named_when_a_step_fails_without_it(d
 
 def test_replayed_agent_attempt_on_docker(daemon, tmp_path):
     """The whole attempt (agent, split, validation) in containers of the task's environment."""
+    from test_verify import json_answer, verify_answers
+
     from cooperbench.generation.api import generate_feature
 
     before = len(ours(daemon))
     result = generate_feature(DEMO, "replay/conflicting", "docker", output=tmp_path)
     assert result.success, result.verdict["reasons"]
     assert result.usage["backend"] == "docker" and result.verdict["backend"] == "docker"
+    early, late = verify_answers(result.trajectory_path)  # cooperbench-verify, answered from containers
+    assert "NOT VALID" in early and json_answer(late)["valid"]
     assert len(ours(daemon)) == before

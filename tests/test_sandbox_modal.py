@@ -201,7 +201,7 @@ class LocalBackedSandbox:
 
 def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolated_cache):
     """Attempts through the modal backend, everything of ours real up to the SDK: each attempt
-    gets one sandbox for the agent and two for validation, all with the network blocked."""
+    gets its sandboxes (counted below), all with the network blocked."""
     from cooperbench.generation.pipeline.attempts import generate_features
     from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.tasks.environment import plan_for
@@ -225,9 +225,11 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     assert [r.success for r in results] == [True, True]
     assert all(r.usage["backend"] == "modal" and r.verdict["backend"] == "modal" for r in results)
     assert all(kwargs["block_network"] and kwargs["image"].object_id == "im-demo" for kwargs in created)
-    # per attempt: agent, before, after, feature, one union-merge run per conflicting pair (features 2
-    # and 3) and those features' own runs; the base run once in the process (not once per attempt)
-    assert len(created) == 2 * (4 + 2 + 2) + 1
+    # per attempt: the agent, and twice (its cooperbench-verify check before submitting, and the
+    # verdict) before, after, feature and one union-merge run per conflicting pair (features 2 and
+    # 3); once in the process per test timeout (the checks run at the agent's command timeout, the
+    # verdict at validation.timeout), not once per attempt: the base run and those features' own runs
+    assert len(created) == 2 * (1 + 2 * (3 + 2)) + 2 * (1 + 2)
 
 
 def test_reaper_terminates_sandboxes_of_dead_owners(monkeypatch):

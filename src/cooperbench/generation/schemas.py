@@ -55,6 +55,7 @@ class AgentParams(Strict):
     command_timeout: WholeSeconds = 180
     retries: PositiveInt = 3
     max_total_cost: PositiveFloat | None = None
+    verify_calls: Annotated[int, Field(ge=0, le=1000, strict=True)] = 10  # cooperbench-verify checks per run (0: not offered)
 
 
 class PromptParams(Strict):

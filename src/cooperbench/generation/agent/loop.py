@@ -27,20 +27,23 @@ import yaml
 
 from cooperbench.generation.agent.models import is_model_behaviour, make_model, price_known
 from cooperbench.generation.agent.replay import is_replay
-from cooperbench.generation.errors import GenerationError, InfrastructureError
-from cooperbench.generation.patches.diffs import PATCH_LIMIT
+from cooperbench.generation.errors import InfrastructureError
+from cooperbench.generation.patches import worktree
 from cooperbench.generation.pipeline import provenance
 from cooperbench.generation.pipeline.layout import AttemptPaths
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.base import Sandbox
-from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE, REPO_DIR
+from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE, REPO_DIR, VERIFY_COMMAND, VERIFY_REQUEST
 from cooperbench.generation.schemas import AgentSettings, Outcome, Usage, dump, parse
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 from cooperbench.generation.util.progress import say
 
+# cooperbench-verify's answer (agent/verify.py), handed in so that the agent's code version holds
+# the grader only in runs that offer it
+Verify = Callable[[Sandbox, list[str]], str]
+
 SUBMIT_MARKER = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
-DESCRIPTION_LIMIT = 256 * 1024
 SANDBOX_LIMIT = "SandboxLimit"  # a limit (disk) closed the agent's sandbox: its result, not a failure to retry
 ENDINGS = frozenset({"Submitted", "LimitsExceeded", "TimeExceeded", "RepeatedFormatError", "ReplayExhausted",
                      "ContextWindowExceededError", SANDBOX_LIMIT})
@@ -64,8 +67,8 @@ class AgentOutcome:
 class SandboxEnvironment:
     """mini-swe-agent's Environment protocol over one of our sandboxes."""
 
-    def __init__(self, sandbox: Sandbox, timeout: int):
-        self.sandbox = sandbox
+    def __init__(self, sandbox: Sandbox, timeout: int, verify: Verify | None = None):
+        self.sandbox, self.verify = sandbox, verify
         self.config = {"backend": sandbox.backend, "cwd": REPO_DIR, "timeout": timeout}
 
     def execute(self, action: dict, cwd: str = "", *, timeout: int | None = None) -> dict[str, Any]:
@@ -83,6 +86,10 @@ class SandboxEnvironment:
             raise LimitsExceeded({"role": "exit", "content": f"the sandbox was closed: {self.sandbox.closed_by}",
                                   "extra": {"exit_status": SANDBOX_LIMIT, "submission": ""}})
         lines = output["output"].lstrip().splitlines(keepends=True)
+        if lines and lines[0].startswith(VERIFY_REQUEST) and result.exit_code == 0:
+            arguments = lines[0][len(VERIFY_REQUEST):].split()
+            output["output"] = (self.verify(self.sandbox, arguments) if self.verify
+                                else f"{VERIFY_COMMAND} is not offered in this run\n")
         if lines and lines[0].strip() == SUBMIT_MARKER and result.exit_code == 0:
             submission = "".join(lines[1:])
             raise Submitted({"role": "exit", "content": submission,
@@ -91,7 +98,8 @@ class SandboxEnvironment:
 
     def get_template_vars(self, **kwargs) -> dict[str, Any]:
         """Only what the prompt templates need: never the host's environment."""
-        return {**self.config, "repo_dir": REPO_DIR, "description_file": DESCRIPTION_FILE, **kwargs}
+        return {**self.config, "repo_dir": REPO_DIR, "description_file": DESCRIPTION_FILE,
+                "verify_command": VERIFY_COMMAND if self.verify else "", **kwargs}
 
     def serialize(self) -> dict:
         return {"info": {"config": {"environment": self.config,
@@ -108,7 +116,8 @@ def prompt_hash(prompt: str) -> str:
 
 
 def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task, trajectory: Path,
-              on_step: Callable[[int, float], None] | None = None, *, templates: dict[str, str] | None = None) -> AgentOutcome:
+              on_step: Callable[[int, float], None] | None = None, *, templates: dict[str, str] | None = None,
+              verify: Verify | None = None) -> AgentOutcome:
     """Run the agent to an ending of its own; the trajectory is saved after every step."""
     from minisweagent.agents.default import DefaultAgent
 
@@ -124,7 +133,7 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
                     on_step(self.n_calls, self.cost)
 
     agent = ReportingAgent(
-        model, SandboxEnvironment(sandbox, settings.agent.command_timeout), **(templates or agent_templates()),
+        model, SandboxEnvironment(sandbox, settings.agent.command_timeout, verify), **(templates or agent_templates()),
         step_limit=settings.model.step_limit, cost_limit=settings.model.cost_limit,
         wall_time_limit_seconds=settings.agent.wall_time_limit, output_path=trajectory,
     )
@@ -137,12 +146,9 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
                                       f"{str(exc).splitlines()[0][:200] if str(exc) else 'no message'})") from None
         result = {"exit_status": type(exc).__name__, "submission": ""}
     wall_time = time.monotonic() - started
-    diff, diff_problem = work_tree_diff(sandbox, task.base_commit)
+    diff, diff_problem = worktree.work_tree_diff(sandbox, task.base_commit)
     submission = result.get("submission") or ""
-    try:
-        description = sandbox.read_file(DESCRIPTION_FILE, DESCRIPTION_LIMIT).decode("utf-8", "replace")
-    except (OSError, GenerationError):
-        description = None
+    description = worktree.description(sandbox)
     return AgentOutcome(
         exit_status=result.get("exit_status") or "unknown",
         submission=submission, diff=diff, diff_problem=diff_problem, description=description,
@@ -152,46 +158,6 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
         wall_time=round(wall_time, 3),
         submission_matches_tree=submission.strip() == diff.strip(),
     )
-
-
-# Git in the sandbox with nothing of the agent's but the work tree's files: a git folder of our
-# own (the sandbox repository's objects read as alternates), no system, global or repository
-# config, no hooks, no external diff or textconv, and every attribute that could change content
-# (filters, end-of-line conversion, encodings) overridden by our own info/attributes. A tree's
-# `diff=<name>` still names the hunk headers' language: with no config, no driver runs anything.
-DIFF_SCRIPT = """set -e
-scratch=$(mktemp -d /tmp/.cooperbench-diff-XXXXXX)
-export GIT_DIR="$scratch/git" GIT_INDEX_FILE="$scratch/index" HOME="$scratch" XDG_CONFIG_HOME="$scratch"
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_ALTERNATE_OBJECT_DIRECTORIES={repo}/.git/objects
-unset GIT_WORK_TREE GIT_EXTERNAL_DIFF GIT_DIFF_OPTS GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT
-git init -q --bare "$GIT_DIR"
-printf '* !text !eol !filter !ident !merge !working-tree-encoding\n' > "$GIT_DIR/info/attributes"
-safe="-c core.hooksPath=/dev/null -c core.fsmonitor=false -c core.autocrlf=false -c core.attributesFile=/dev/null -c diff.external="
-git $safe read-tree {base}
-git $safe --work-tree={repo} add -A
-git $safe --work-tree={repo} diff --cached --binary --no-ext-diff --no-textconv --no-color {base} > "$scratch/diff"
-echo "$scratch/diff"
-"""
-
-
-def work_tree_diff(sandbox: Sandbox, base_commit: str) -> tuple[str, str | None]:
-    """Everything the agent changed, new files included, against the base commit, taken by git
-    configured as DIFF_SCRIPT says (nothing the agent set can shape it); or no diff and the reason
-    (too big, or the repository's git data gone)."""
-    if sandbox.closed_by:
-        return "", f"the sandbox was closed ({sandbox.closed_by}): no diff to take"
-    result = sandbox.run(DIFF_SCRIPT.format(repo=REPO_DIR, base=base_commit), timeout=300, cwd="/tmp")
-    where = (result.stdout.strip().splitlines() or [""])[-1]
-    if not result.ok or not where.startswith("/tmp/.cooperbench-diff-"):
-        why = (result.stderr.strip().splitlines() or [f"exit {result.exit_code}"])[-1][:200]
-        return "", f"the work tree's diff could not be taken (was .git removed?): {why}"
-    try:
-        data = sandbox.read_file(where, PATCH_LIMIT + 1)
-    except FileNotFoundError:
-        return "", "the work tree's diff could not be read"
-    if len(data) > PATCH_LIMIT:
-        return "", f"the diff is over the {PATCH_LIMIT // 2**20} MiB limit"
-    return data.decode("utf-8", "surrogateescape"), None
 
 
 def token_usage(messages: list[dict]) -> dict[str, int]:
@@ -224,7 +190,7 @@ def settle_trajectory(path: Path) -> dict:
 
 
 def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, paths: AttemptPaths,
-               *, label: str = "", record: dict | None = None) -> tuple[dict, dict]:
+               *, label: str = "", record: dict | None = None, verify: Verify | None = None) -> tuple[dict, dict]:
     """Run the agent in a fresh sandbox and write its files to `paths` (which the caller then
     publishes). `record` (the attempt's identity) goes into outcome.json and usage.json. Returns
     the outcome and the run's log (wall time, message times, the project's commit): written
@@ -233,7 +199,7 @@ def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, 
         folder.mkdir(parents=True, exist_ok=True)
     network = task.network
     with open_sandbox(task, backend, git_dir, network=network) as sandbox:
-        outcome = run_agent(sandbox, prompt, settings, task, paths.trajectory,
+        outcome = run_agent(sandbox, prompt, settings, task, paths.trajectory, verify=verify,
                             on_step=lambda steps, cost: say(f"[{label}] step {steps}  ${cost:.4f}") if label else None)
     moments = settle_trajectory(paths.trajectory) if paths.trajectory.exists() else {}
     replay = is_replay(settings.model.name)

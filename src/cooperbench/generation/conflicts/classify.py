@@ -13,6 +13,7 @@ A benchmark pair that is trivial tests no coordination: two agents that never ta
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,14 @@ from cooperbench.generation.grading import testrun
 from cooperbench.generation.grading.grade import from_tests_patch, touched_tests
 from cooperbench.generation.grading.reports import PASSED, SKIPPED
 from cooperbench.generation.patches import diffs
-from cooperbench.generation.patches.gitutil import apply_to_index, read_blob, run_git, scratch_objects, temp_index, write_tree
+from cooperbench.generation.patches.gitutil import (
+    apply_to_index,
+    read_blob,
+    run_git,
+    scratch_objects,
+    temp_index,
+    write_tree,
+)
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import Task
@@ -104,28 +112,42 @@ def judge_union(run: testrun.TestRun, base: testrun.TestRun, scope: dict[str, se
     return (HARD if failed or broken else TRIVIAL), evidence
 
 
+_alone_runs: dict[tuple, dict[str, str]] = {}  # this process's features' own runs, by feature and settings
+_alone_locks: dict[tuple, threading.Lock] = {}
+_alone_guard = threading.Lock()
+
+
+def alone_run(task: Task, git_dir: Path, settings: ValidationSettings, whole: WholeFeature) -> dict[str, str]:
+    """The outcomes of a whole feature's own run (its tests with its source), made once per
+    feature and settings in a process, as the base run is: candidates classified one after another
+    (the verdict, the agent's own checks) share them."""
+    patches = hashlib.sha256(f"{whole.tests_patch}\0{whole.feature_patch}".encode()).hexdigest()
+    memo = (str(task.path), task.base_commit, str(git_dir), settings.backend, settings.timeout, patches)
+    with _alone_guard:
+        lock = _alone_locks.setdefault(memo, threading.Lock())
+    with lock:
+        if memo not in _alone_runs:
+            with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
+                _alone_runs[memo] = testrun.run_tests(sandbox, [("tests.patch", whole.tests_patch),
+                                                                ("feature.patch", whole.feature_patch)],
+                                                      f"feature{whole.id}-alone", settings.timeout).outcomes
+        return _alone_runs[memo]
+
+
 def classify_pairs(task: Task, git_dir: Path, wholes: dict[int, WholeFeature], pairs: list[tuple[int, int]],
                    settings: ValidationSettings, *, jobs: int = 2, alone: dict[int, dict[str, str]] | None = None
                    ) -> list[dict]:
     """One record per pair: `{"f1", "f2", "has_conflict", "class", "files", "evidence"}`. A clean
     pair costs one git merge; a conflicting one a union merge and one test run, plus each of its
-    features' own run once (`alone` gives those already made: a candidate's validation has its
-    own); the base run is the validation's, shared."""
+    features' own run once per process (`alone` gives those already made: a candidate's validation
+    has its own); the base run is the validation's, shared."""
     from cooperbench.generation.conflicts.merge import conflict_matrix
     from cooperbench.generation.grading.validate import base_run
 
-    alone_runs: dict[int, dict[str, str]] = dict(alone or {})
-    alone_locks = {i: threading.Lock() for i in wholes}
+    given = alone or {}
 
     def alone_outcomes(i: int) -> dict[str, str]:
-        """Feature i's own run (its tests with its source), once per feature."""
-        with alone_locks[i]:
-            if i not in alone_runs:
-                with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
-                    alone_runs[i] = testrun.run_tests(sandbox, [("tests.patch", wholes[i].tests_patch),
-                                                                ("feature.patch", wholes[i].feature_patch)],
-                                                      f"feature{i}-alone", settings.timeout).outcomes
-            return alone_runs[i]
+        return given[i] if i in given else alone_run(task, git_dir, settings, wholes[i])
 
     extra = {str(i): w.feature_patch for i, w in wholes.items() if i not in {f.id for f in task.features}}
     merged = {(int(r.f1), int(r.f2)): r for r in conflict_matrix(task, git_dir, extra=extra)}

@@ -27,12 +27,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cooperbench.generation.conflicts import merge as conflicts
-from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading import novelty, testrun
 from cooperbench.generation.conflicts.classify import WholeFeature, classify_pairs, whole_features
 from cooperbench.generation.conflicts.merge import candidate_id
-from cooperbench.generation.grading.grade import (Reasons, apply_rule, judge_runs, not_a_candidate, touched_tests,
-                                                  verdict_skeleton)
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.grading import novelty, testrun
+from cooperbench.generation.grading.grade import (
+    Reasons,
+    apply_rule,
+    judge_runs,
+    not_a_candidate,
+    touched_tests,
+    verdict_skeleton,
+)
 from cooperbench.generation.grading.harness import harness_changes, reads_content
 from cooperbench.generation.grading.reports import ERROR
 from cooperbench.generation.patches import diffs

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from cooperbench.generation.agent.loop import agent_step
 from cooperbench.generation.agent.models import check_model, probe_model
+from cooperbench.generation.agent.verify import verifier_for
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.common import (
     LOGS,
@@ -101,8 +102,10 @@ def run(slug: str) -> None:
             staged = AttemptPaths(atomic.staging_dir(job.paths.agent), atomic.staging_dir(job.paths.session),
                                   job.paths.split, job.paths.verdict)
             try:
-                _, log = agent_step(job.task, git_dirs[job.task.name], job.prompt, settings, params.backend, staged,
-                                    label=f"{slug} {job.task.name} attempt{job.attempt}", record=job.record)
+                git_dir = git_dirs[job.task.name]
+                _, log = agent_step(job.task, git_dir, job.prompt, settings, params.backend, staged,
+                                    label=f"{slug} {job.task.name} attempt{job.attempt}", record=job.record,
+                                    verify=verifier_for(job.task, git_dir, settings, params.backend))
                 budget.add(json.loads(staged.usage.read_text())["cost"])
                 atomic.replace_dir(staged.session, job.paths.session)
                 atomic.replace_dir(staged.agent, job.paths.agent)

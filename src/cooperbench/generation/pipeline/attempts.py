@@ -18,6 +18,7 @@ from pathlib import Path
 from cooperbench.generation.agent.loop import ENDINGS, agent_step
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
+from cooperbench.generation.agent.verify import verifier_for
 from cooperbench.generation.grading.validate import rule_regraded, validate_step
 from cooperbench.generation.patches.splitter import split_step
 from cooperbench.generation.pipeline.keys import attempt_record, verdict_key
@@ -107,7 +108,8 @@ def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings,
         if reuse_agent:
             shutil.copytree(current.agent, paths.agent)
         else:
-            _, log = agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record)
+            _, log = agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record,
+                                verify=verifier_for(task, git_dir, settings, backend))
             atomic.write_json(paths.agent / "agent-log.json", log)
         split_step(task, paths)
         verdict = validate_step(task, git_dir, paths, validation, key=verdict_key(paths, digest_folder(task.path), validation))

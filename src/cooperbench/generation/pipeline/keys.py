@@ -4,7 +4,8 @@ used alike by the CLI, the API, the DVC stages and `lineage`.
 A result published with the key its inputs give now is done: it is kept, never run (or billed)
 again. An attempt's key holds its task and number, the sample, the prompt, the task's files, the
 model's and the agent's settings, the backend, and the code version of the agent on that backend
-(codeversion.py: comments, docstrings, other backends and record keeping do not move it). A
+(codeversion.py: comments, docstrings, other backends and record keeping do not move it), and
+the grader's too when the agent may ask it (`agent.verify_calls`). A
 verdict's key holds the split, the agent's ending, the task's files, the validation settings and
 the grading code's version on its backend; not the rule (`validation.require`), which a verdict
 is regraded under from its own records (grade.apply_rule).
@@ -21,12 +22,15 @@ from cooperbench.generation.schemas import AgentSettings, ValidationSettings
 AGENT = "cooperbench.generation.agent.loop"  # what makes an attempt
 GRADER = "cooperbench.generation.grading.validate"  # what makes a verdict
 PROMPTER = "cooperbench.generation.agent.prompt"  # what makes a prompt
+VERIFIER = "cooperbench.generation.agent.verify"  # what answers cooperbench-verify, when it is offered
 
 
 def attempt_record(task: str, attempt: int, prompt: str, task_files: str, settings: AgentSettings, backend: str) -> dict:
     """An attempt's identity: what it depends on, and the key that hashes it all."""
     inputs = {"prompt": prompt_hash(prompt), "task_files": task_files, "settings": key_of(settings.record()),
               "backend": backend, "code": code_version(AGENT, backend)}
+    if settings.agent.verify_calls:  # the agent reads the grader's answers (agent/verify.py)
+        inputs["verifier"] = code_version(VERIFIER, backend)
     record = {"task": task, "attempt": attempt, "sample": settings.agent.sample, "inputs": inputs}
     return {**record, "key": key_of(record)}
 

@@ -12,10 +12,10 @@ from collections import Counter
 from pathlib import Path
 
 from cooperbench.generation.conflicts.merge import conflict_matrix
+from cooperbench.generation.grading.grade import apply_rule
 from cooperbench.generation.grading.novelty import COPY_SIMILARITY, closest_feature
 from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks, git_dir_for, load_params
 from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
-from cooperbench.generation.grading.grade import apply_rule
 from cooperbench.generation.schemas import Resolution, Usage, Verdict, dump, read_json
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic

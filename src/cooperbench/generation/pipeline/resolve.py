@@ -24,8 +24,16 @@ from cooperbench.generation.conflicts.resolve import resolve_pair
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading.grade import apply_rule
 from cooperbench.generation.pipeline.codeversion import code_version
-from cooperbench.generation.pipeline.common import (LOGS, attempts, check_inputs, checked_tasks, git_dir_for, load_params,
-                                                    publish_index, task_digest)
+from cooperbench.generation.pipeline.common import (
+    LOGS,
+    attempts,
+    check_inputs,
+    checked_tasks,
+    git_dir_for,
+    load_params,
+    publish_index,
+    task_digest,
+)
 from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
 from cooperbench.generation.pipeline.parallel import run_items
 from cooperbench.generation.pipeline.records import digest_files, key_of, prune, published_key

@@ -3,7 +3,7 @@
 The benchmark's runner contract is `runner.sh <tests.patch> [feature.patch]`, the patches under
 /patches, the repository at /workspace/repo. Around it sit our own places: the support files
 (install shims, the pytest reporter), the environment's state, the test reports, and the file
-the agent writes its feature's description to.
+the agent writes its feature's description to, and the agent's one command of ours.
 """
 
 WORKSPACE = "/workspace"  # the task's environment (written while building, read-only after)
@@ -22,3 +22,5 @@ SHIM_DIR = f"{SUPPORT_DIR}/bin"
 PLUGIN_DIR = f"{SUPPORT_DIR}/python"
 PACKAGE_CACHE_DIR = "/cooperbench-package-cache"  # pip's and uv's caches while building, shared per repository
 DESCRIPTION_FILE = ".feature_description.md"  # the agent's feature.md, at the repository root
+VERIFY_COMMAND = "cooperbench-verify"  # on the agent's PATH (SHIM_DIR): it prints VERIFY_REQUEST, answered outside
+VERIFY_REQUEST = "COOPERBENCH_VERIFY_REQUEST"

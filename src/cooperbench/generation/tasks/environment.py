@@ -37,6 +37,8 @@ from cooperbench.generation.sandbox.contract import (
     RUNNER_PATH,
     SHIM_DIR,
     STATE_DIR,
+    VERIFY_COMMAND,
+    VERIFY_REQUEST,
 )
 from cooperbench.generation.tasks.dockerfile import (
     INSTALL,
@@ -97,6 +99,8 @@ def support_files() -> dict[str, tuple[bytes, int]]:
     root = files("cooperbench.generation.sandbox").joinpath("support")
     shim = root.joinpath("shim.sh").read_bytes()
     entries = {f"bin/{name}": (shim, 0o755) for name in SHIM_NAMES}
+    # it only asks; the agent's environment answers (agent/verify.py)
+    entries[f"bin/{VERIFY_COMMAND}"] = (f'#!/bin/sh\necho "{VERIFY_REQUEST} $*"\n'.encode(), 0o755)
     for module in ("cooperbench_pytest.py", "sitecustomize.py"):  # the reporter, and what loads it safely
         entries[f"python/{module}"] = (root.joinpath(module).read_bytes(), 0o644)
     return entries
