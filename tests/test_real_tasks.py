@@ -182,3 +182,31 @@ def test_an_environment_row_still_gets_its_conflicts(real_tasks, real_repos):
     expected = sorted({p["f2"] if p["f1"] == 1 else p["f1"] for p in gold if p["repo"] == "typst_task"
                        and p["task_id"] == 6554 and 1 in (p["f1"], p["f2"]) and p["has_conflict"]})
     assert row.outcome == "environment" and row.conflicts == ",".join(map(str, expected)) and expected
+
+
+def test_an_agent_on_a_partial_sparse_clone_is_checked_as_the_pipeline_checks(real_tasks, real_repos):
+    """dspy's clone is partial and sparse (a file over 4 MB never fetched, left out of the work
+    tree): an agent's work tree diff holds its own changes only, and cooperbench-verify in its
+    sandbox says what the verdict says (feature 1 against the rest: every conflict trivial)."""
+    from cooperbench.generation.agent.verify import verifier_for
+    from cooperbench.generation.grading.selfcheck import without
+    from cooperbench.generation.patches.diffs import parse_diff
+    from cooperbench.generation.patches.worktree import work_tree_diff
+    from cooperbench.generation.sandbox.backends import open_sandbox
+    from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE
+    from cooperbench.generation.schemas import AgentSettings
+
+    task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
+    rest, feature, git_dir = without(task, 1), task.feature(1), find_clone(task, real_repos)
+    with open_sandbox(rest, "local", git_dir) as sandbox:
+        sandbox.write_file("/tmp/work.patch", (feature.tests_patch + feature.feature_patch).encode())
+        sandbox.write_file(DESCRIPTION_FILE, feature.description.encode())
+        assert sandbox.run("git apply /tmp/work.patch", timeout=60).ok
+        diff, problem = work_tree_diff(sandbox, task.base_commit)
+        answer = json.loads(verifier_for(rest, git_dir, AgentSettings.of("replay/none"), "local")(sandbox, ["--json"]))
+    own = {f.path for patch in (feature.tests_patch, feature.feature_patch) for f in parse_diff(patch, "patch")}
+    assert problem is None and {f.path for f in parse_diff(diff, "the diff")} == own | {DESCRIPTION_FILE}
+    assert answer["source_files"] and answer["test_files"] and set(answer["source_files"] + answer["test_files"]) == own
+    assert answer["conflicts"] == [2, 4, 5] and set(answer["classes"].values()) == {"trivial"}
+    assert answer["fail_to_pass"] and answer["broken"] == []
+    assert not answer["valid"] and answer["reasons"][0].startswith("every conflict is trivial")

@@ -322,6 +322,36 @@ def promote(
 
 
 @app.command()
+def expand(
+    task: TaskArgument,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=1000, help="Expansion rounds: one feature accepted a round.")] = 1,
+    model: Annotated[list[str], typer.Option("--model", help=(
+        "litellm model name, or replay/<session>; repeat it for a model per round (the last one repeats).")
+        )] = [DEFAULT_MODEL],  # noqa: B006 (typer reads the default)
+    attempts: Annotated[int, typer.Option("--attempts", min=1, max=MAX_ATTEMPTS, help="Attempts per round.")] = 1,
+    output: Annotated[Path, typer.Option("--output", help="Where the rounds and expansion_log.json go.")] = Path("runs"),
+    resolver: Annotated[Optional[str], typer.Option("--resolver", help=(
+        "The resolver's model, for --require solvable."))] = None,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Attempts run at the same time.")] = 1,
+    backend: BackendOption = Backend.local,
+    timeout: TimeoutOption = None,
+    require: RequireOption = None,
+    repo: RepoOption = None,
+    dataset: DatasetOption = Path("dataset"),
+) -> None:
+    """Grow a task: each round generates attempts and adds the best valid one as feature<N+1>/."""
+    from cooperbench.generation.pipeline.expand import expand as run_expand
+    from cooperbench.generation.pipeline.expand import render_log
+    from cooperbench.generation.schemas import AgentSettings
+    from cooperbench.generation.tasks.task import find_task_dir
+
+    log = run_expand(find_task_dir(task, dataset), rounds, [AgentSettings.of(name) for name in model],
+                     validation=validation_settings(backend, timeout, require), attempts=attempts, output=output,
+                     jobs=jobs, repo=repo, resolver=AgentSettings.of(resolver) if resolver else None)
+    typer.echo(render_log(log), nl=False)
+
+
+@app.command()
 def lineage(
     params: Annotated[Path, typer.Option("--params", help="The pipeline's params.yaml.")] = Path("params.yaml"),
 ) -> None:

@@ -17,6 +17,8 @@ DESCRIPTION_LIMIT = 256 * 1024
 # config, no hooks, no external diff or textconv, and every attribute that could change content
 # (filters, end-of-line conversion, encodings) overridden by our own info/attributes. A tree's
 # `diff=<name>` still names the hunk headers' language: with no config, no driver runs anything.
+# A file of the base whose content a partial clone never fetched (and its sparse checkout leaves
+# out of the work tree, as the dataset's repositories do with files over a size) is no change.
 DIFF_SCRIPT = """set -e
 scratch=$(mktemp -d /tmp/.cooperbench-diff-XXXXXX)
 export GIT_DIR="$scratch/git" GIT_INDEX_FILE="$scratch/index" HOME="$scratch" XDG_CONFIG_HOME="$scratch"
@@ -26,6 +28,10 @@ git init -q --bare "$GIT_DIR"
 printf '* !text !eol !filter !ident !merge !working-tree-encoding\n' > "$GIT_DIR/info/attributes"
 safe="-c core.hooksPath=/dev/null -c core.fsmonitor=false -c core.autocrlf=false -c core.attributesFile=/dev/null -c diff.external="
 git $safe read-tree {base}
+git $safe ls-tree -r {base} > "$scratch/entries"
+cut -f1 "$scratch/entries" | cut -d' ' -f3 | git $safe cat-file --batch-check='%(objectname)' > "$scratch/check"
+paste "$scratch/check" "$scratch/entries" | awk -F'\\t' '$1 ~ / missing$/ {{print $3}}' \
+  | git $safe --work-tree={repo} update-index --skip-worktree --stdin
 git $safe --work-tree={repo} add -A
 git $safe --work-tree={repo} diff --cached --binary --no-ext-diff --no-textconv --no-color {base} > "$scratch/diff"
 echo "$scratch/diff"

@@ -38,6 +38,7 @@ from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
 from cooperbench.generation.pipeline.parallel import run_items
 from cooperbench.generation.pipeline.records import digest_files, key_of, prune, published_key
 from cooperbench.generation.schemas import AgentSettings, Resolution, ValidationSettings, dump, parse
+from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
 RESOLVER = "cooperbench.generation.conflicts.resolve"  # what makes a resolution
@@ -56,6 +57,45 @@ def pair_files(record: Path) -> tuple[Path, Path, Path]:
     return record, record.with_suffix(".patch"), record.with_suffix(".trajectory.json")
 
 
+def resolution_key(paths: AttemptPaths, feature: int, task_files: str, settings: AgentSettings,
+                   validation: ValidationSettings) -> str:
+    """The key of one pair's resolution: the candidate's split, the feature, the task's files,
+    the resolver's settings, the validation's and the resolver's code on its backend."""
+    split = digest_files([paths.feature_patch, paths.tests_patch, paths.feature_md, paths.split_json])
+    return key_of({"split": split, "feature": feature, "task_files": task_files, "resolver": settings.record(),
+                   "validation": validation.model_dump(mode="json"), "code": code_version(RESOLVER, validation.backend)})
+
+
+def resolve_recorded(task: Task, git_dir: Path, paths: AttemptPaths, feature: int, settings: AgentSettings,
+                     validation: ValidationSettings, key: str, *, label: str = "") -> dict:
+    """One hard pair of a candidate resolved, its files written beside the candidate (pair_files);
+    the record last, since its key says the pair is done. Returns the record."""
+    wholes = whole_features(task)
+    candidate = WholeFeature(candidate_id(task), paths.feature_patch.read_text(encoding="utf-8", errors="surrogateescape"),
+                             paths.tests_patch.read_text(encoding="utf-8", errors="surrogateescape"))
+    descriptions = {feature: task.feature(feature).description, candidate.id: paths.feature_md.read_text(encoding="utf-8")}
+    record_file = paths.resolution(feature)
+    staging = atomic.staging_dir(record_file.parent / f"vs_feature{feature}")
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        trajectory = staging / "trajectory.json"
+        record = resolve_pair(task, git_dir, wholes[feature], candidate, descriptions, settings, validation, trajectory,
+                              label=label)
+        patch = record.pop("patch")
+        record = dump(parse({**record, "replay": is_replay(settings.model.name), "key": key}, Resolution, record_file))
+        _, patch_file, trajectory_file = pair_files(record_file)
+        if trajectory.exists():
+            atomic.write_text(trajectory_file, trajectory.read_text(encoding="utf-8"))
+        if patch:
+            atomic.write_text(patch_file, patch)
+        else:
+            patch_file.unlink(missing_ok=True)
+        atomic.write_json(record_file, record)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return record
+
+
 def run(slug: str) -> None:
     params = load_params()
     if slug not in params.models:
@@ -69,10 +109,7 @@ def run(slug: str) -> None:
     validation = ValidationSettings(**params.validation.model_dump(exclude={"require"}), backend=params.backend)
     for task_name, k, paths in attempts(params, slug):
         for feature in hard_pairs(paths) if settings else []:
-            split = digest_files([paths.feature_patch, paths.tests_patch, paths.feature_md, paths.split_json])
-            key = key_of({"split": split, "feature": feature, "task_files": task_digest(task_name),
-                          "resolver": settings.record(), "validation": validation.model_dump(mode="json"),
-                          "code": code_version(RESOLVER, params.backend)})
+            key = resolution_key(paths, feature, task_digest(task_name), settings, validation)
             kept.append(paths.resolution(feature))
             if published_key(paths.resolution(feature)) != key:
                 jobs.append((task_name, k, paths, feature, key))
@@ -91,33 +128,11 @@ def run(slug: str) -> None:
 
         def one(job) -> None:
             task_name, k, paths, feature, key = job
-            task = tasks[task_name]
             started = time.monotonic()
-            wholes = whole_features(task)
-            candidate = WholeFeature(candidate_id(task), paths.feature_patch.read_text(encoding="utf-8", errors="surrogateescape"),
-                                     paths.tests_patch.read_text(encoding="utf-8", errors="surrogateescape"))
-            descriptions = {feature: task.feature(feature).description, candidate.id: paths.feature_md.read_text(encoding="utf-8")}
-            record_file = paths.resolution(feature)
-            staging = atomic.staging_dir(record_file.parent / f"vs_feature{feature}")
-            try:
-                staging.mkdir(parents=True, exist_ok=True)
-                trajectory = staging / "trajectory.json"
-                record = resolve_pair(task, git_dirs[task_name], wholes[feature], candidate, descriptions, settings,
-                                      validation, trajectory, label=f"{slug} {task_name} attempt{k} vs feature{feature}")
-                patch = record.pop("patch")
-                record = dump(parse({**record, "replay": is_replay(settings.model.name), "key": key}, Resolution, record_file))
-                _, patch_file, trajectory_file = pair_files(record_file)
-                if trajectory.exists():
-                    atomic.write_text(trajectory_file, trajectory.read_text(encoding="utf-8"))
-                if patch:
-                    atomic.write_text(patch_file, patch)
-                else:
-                    patch_file.unlink(missing_ok=True)
-                atomic.write_json(record_file, record)  # last: its key says the pair is done
-                atomic.write_json(LOGS / "resolve" / slug / task_name / f"attempt{k}-vs_feature{feature}.json",
-                                  {"seconds": round(time.monotonic() - started, 3)})
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+            resolve_recorded(tasks[task_name], git_dirs[task_name], paths, feature, settings, validation, key,
+                             label=f"{slug} {task_name} attempt{k} vs feature{feature}")
+            atomic.write_json(LOGS / "resolve" / slug / task_name / f"attempt{k}-vs_feature{feature}.json",
+                              {"seconds": round(time.monotonic() - started, 3)})
 
         run_items(jobs, one, jobs=params.jobs, name=lambda job: f"{job[0]} attempt{job[1]} vs feature{job[3]}",
                   what="resolutions", retries=params.agent.retries)

@@ -43,13 +43,15 @@ def provenance(paths: AttemptPaths) -> dict:
             "cost": usage["cost"], "prompt_sha256": usage["prompt_sha256"]}
 
 
-def promote(task: Task, attempt: Path, git_dir: Path, settings: ValidationSettings) -> tuple[Path, dict]:
+def promote(task: Task, attempt: Path, git_dir: Path, settings: ValidationSettings,
+            extra: dict | None = None) -> tuple[Path, dict]:
     """Copy `attempt`'s feature into the task as the next feature folder; returns (folder, verdict).
-    `attempt` is a CLI attempt folder or any stage folder of a pipeline attempt."""
+    `attempt` is a CLI attempt folder or any stage folder of a pipeline attempt; `extra` goes into
+    its provenance (an expansion round says which)."""
     paths = AttemptPaths.of(attempt)
     texts = {name: read_feature_file(file) for name, file in
              (("feature.md", paths.feature_md), ("feature.patch", paths.feature_patch), ("tests.patch", paths.tests_patch))}
-    record = provenance(paths)
+    record = {**provenance(paths), **(extra or {})}
     verdict = validate_candidate(task, texts["feature.patch"], texts["tests.patch"], git_dir=git_dir, settings=settings)
     if not verdict["valid"]:
         raise GenerationError(f"{attempt}: not valid against the current features of {task.name}: {'; '.join(verdict['reasons'])}")
