@@ -255,6 +255,27 @@ def test_a_new_model_runs_only_its_stages(project):
         restore(project)
 
 
+def test_a_decomposing_model_plans_once_and_implements_a_part_an_attempt(project):
+    """`strategy: decompose` in params.yaml, through real DVC: the agent stage asks the (replayed)
+    plan once, keeps it beside the attempts, and gives attempt k part k of it."""
+    def decompose(params):
+        params.update(tasks=["miniconf_task/task1"], models={"replay_decompose": {"name": "replay/decompose"}},
+                      strategy="decompose", decompose={"feature": 2})
+        params["validation"]["require"] = "hard"
+
+    edit_params(project, decompose)
+    try:
+        proc = dvc(project, "repro")
+        assert "replay_decompose: 2 attempts (2 run now, 0 kept): Submitted 2" in proc.stdout
+        plan = json.loads((project / "generated" / "agent" / "replay_decompose" / TASK / "decompose-plan.json").read_text())
+        assert plan["feature"] == 2 and len(plan["parts"]) == 2 and plan["replay"]
+        metrics = json.loads((project / "generated" / "metrics.json").read_text())["models"]["replay_decompose"]
+        assert metrics["valid"] == 2 and metrics["hard_per_valid"] == 1.0
+        assert ran(dvc(project, "repro")) == []
+    finally:
+        restore(project)
+
+
 def test_editing_one_task_redoes_only_that_tasks_attempts(project):
     feature_md = project / "dataset" / "durations_task" / "task1" / "feature1" / "feature.md"
     original = feature_md.read_text()

@@ -21,7 +21,9 @@ from cooperbench.generation.schemas import (
     MAX_ATTEMPTS,
     MAX_SECONDS,
     REQUIRES,
+    STRATEGIES,
     AgentParams,
+    DecomposeParams,
     ModelParams,
     PromptParams,
     ValidationSettings,
@@ -54,6 +56,14 @@ BackendOption = Annotated[Backend, typer.Option("--backend", help="Sandbox backe
     f"{name}: {what}" for name, what in BACKENDS.items()) + ".")]
 TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", min=1, max=MAX_SECONDS, help=(
     f"Time limit per test run, seconds ({default(ValidationSettings, 'timeout')})."))]
+Strategy = Enum("Strategy", {name: name for name in STRATEGIES}, type=str)
+StrategyOption = Annotated[Strategy, typer.Option("--strategy", help=(
+    "generate: each attempt a feature of the agent's design; decompose: one planning call splits a large feature "
+    "(--feature, else the largest) into parts, each attempt implements one."))]
+FeatureOption = Annotated[Optional[int], typer.Option("--feature", min=1, help=(
+    "With --strategy decompose: the feature to split (default: the largest of "
+    f"{DecomposeParams.model_fields['min_files'].default}+ files or {DecomposeParams.model_fields['min_lines'].default}+ "
+    "source lines)."))]
 Require = Enum("Require", {name: name for name in REQUIRES}, type=str)
 RequireOption = Annotated[Optional[Require], typer.Option("--require", help=(
     "What a candidate's conflicts must be: conflict (the seed's rule), hard (one that git's union merge does not "
@@ -84,6 +94,8 @@ def seed(
         f"Model dollars per attempt ({default(ModelParams, 'cost_limit')})."))] = None,
     sample: Annotated[Optional[int], typer.Option("--sample", min=0, help=(
         f"Sample number: change it for fresh attempts of the same inputs ({default(AgentParams, 'sample')})."))] = None,
+    strategy: StrategyOption = Strategy.generate,
+    feature: FeatureOption = None,
 ) -> None:
     """Seed-compatible entry: `--task T [--prompt-only | --validate F T | generation flags]`."""
     if ctx.invoked_subcommand is not None:
@@ -106,7 +118,8 @@ def seed(
     results = generate_features(
         loaded, AgentSettings.of(model, **given(step_limit=step_limit, cost_limit=cost_limit, sample=sample)),
         backend=backend.value, attempts=attempts, output=output, jobs=jobs, repo=repo,
-        validation=validation_settings(backend, timeout, require),
+        validation=validation_settings(backend, timeout, require), strategy=strategy.value,
+        decompose=DecomposeParams(**given(feature=feature)),
     )
     typer.echo(render_summary(results, output), nl=False)
 
@@ -336,6 +349,8 @@ def expand(
     backend: BackendOption = Backend.local,
     timeout: TimeoutOption = None,
     require: RequireOption = None,
+    strategy: StrategyOption = Strategy.generate,
+    feature: FeatureOption = None,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
@@ -347,7 +362,8 @@ def expand(
 
     log = run_expand(find_task_dir(task, dataset), rounds, [AgentSettings.of(name) for name in model],
                      validation=validation_settings(backend, timeout, require), attempts=attempts, output=output,
-                     jobs=jobs, repo=repo, resolver=AgentSettings.of(resolver) if resolver else None)
+                     jobs=jobs, repo=repo, resolver=AgentSettings.of(resolver) if resolver else None,
+                     strategy=strategy.value, decompose=DecomposeParams(**given(feature=feature)))
     typer.echo(render_log(log), nl=False)
 
 

@@ -62,6 +62,17 @@ class PromptParams(Strict):
     max_hotspots: PositiveInt = 8
 
 
+STRATEGIES = ("generate", "decompose")  # a feature of the agent's own design, or a part of a large existing one
+
+
+class DecomposeParams(Strict):
+    """`--strategy decompose`: which feature is split (null: the largest large one) and what is large."""
+
+    feature: PositiveInt | None = None
+    min_files: PositiveInt = 3
+    min_lines: PositiveInt = 50
+
+
 class ValidationParams(Strict):
     timeout: Seconds = 300.0  # per test run
     require: Require = "conflict"  # what a candidate's conflicts must be (grade.apply_rule)
@@ -107,6 +118,8 @@ class Params(Strict):
     prompt: PromptParams = PromptParams()
     validation: ValidationParams = ValidationParams()
     resolver: ResolverParams = ResolverParams()
+    strategy: Literal[STRATEGIES] = "generate"  # type: ignore[valid-type]
+    decompose: DecomposeParams = DecomposeParams()
     repos: dict[TaskName, str] = {}
 
     @field_validator("tasks")

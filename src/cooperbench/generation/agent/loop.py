@@ -117,12 +117,12 @@ def prompt_hash(prompt: str) -> str:
 
 def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task, trajectory: Path,
               on_step: Callable[[int, float], None] | None = None, *, templates: dict[str, str] | None = None,
-              verify: Verify | None = None) -> AgentOutcome:
+              verify: Verify | None = None, attempt: int | None = None) -> AgentOutcome:
     """Run the agent to an ending of its own; the trajectory is saved after every step."""
     from minisweagent.agents.default import DefaultAgent
 
     os.environ["MSWEA_MODEL_RETRY_STOP_AFTER_ATTEMPT"] = str(max(1, settings.agent.retries))
-    model = make_model(settings.model.name, settings.model.kwargs(), task.path)
+    model = make_model(settings.model.name, settings.model.kwargs(), task.path, attempt)
 
     class ReportingAgent(DefaultAgent):
         def step(self):
@@ -200,6 +200,7 @@ def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, 
     network = task.network
     with open_sandbox(task, backend, git_dir, network=network) as sandbox:
         outcome = run_agent(sandbox, prompt, settings, task, paths.trajectory, verify=verify,
+                            attempt=(record or {}).get("attempt"),
                             on_step=lambda steps, cost: say(f"[{label}] step {steps}  ${cost:.4f}") if label else None)
     moments = settle_trajectory(paths.trajectory) if paths.trajectory.exists() else {}
     replay = is_replay(settings.model.name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cooperbench.generation.agent.replay import is_replay, make_replay_model, recorded_turns, replay_file
+from cooperbench.generation.agent.replay import is_replay, make_replay_model, recorded_turns, sessions
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.util.redact import is_secret
 
@@ -37,7 +37,8 @@ def check_model(model_name: str, task_path: Path) -> None:
     """Fail in one line on an unknown model name, a missing API key, or a missing or unreadable
     replay file."""
     if is_replay(model_name):
-        recorded_turns(replay_file(model_name, task_path))
+        for session in sessions(model_name, task_path):
+            recorded_turns(session)
         return
     litellm = _litellm()
     load_dotenv_file()
@@ -75,10 +76,10 @@ def price_known(model_name: str) -> bool:
     return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))
 
 
-def make_model(model_name: str, model_kwargs: dict, task_path: Path):
+def make_model(model_name: str, model_kwargs: dict, task_path: Path, attempt: int | None = None):
     _litellm()
     if is_replay(model_name):
-        return make_replay_model(model_name, task_path)
+        return make_replay_model(model_name, task_path, attempt)
     from minisweagent.models.litellm_model import LitellmModel
 
     return LitellmModel(model_name=model_name, model_kwargs=dict(model_kwargs), cost_tracking="ignore_errors")

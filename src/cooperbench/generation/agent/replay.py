@@ -10,6 +10,7 @@ nothing and says so: its cost is 0 and `usage.json` marks the run as a replay.
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 
@@ -22,17 +23,21 @@ def is_replay(model_name: str) -> bool:
     return model_name.startswith(REPLAY_PREFIX)
 
 
-def replay_file(model_name: str, task_path: Path) -> Path:
-    """`replay/<name>`: `<task>/replays/<name>.traj.json`, or a path to a trajectory file."""
+def replay_file(model_name: str, task_path: Path, attempt: int | None = None) -> Path:
+    """`replay/<name>`: `<task>/replays/<name>.traj.json`, or a path to a trajectory file; for
+    attempt k, `<name>.attempt<k>.traj.json` first when there is one (a session per attempt, as a
+    replayed decomposition has: one per sub-feature)."""
     name = model_name[len(REPLAY_PREFIX):]
     candidates = [Path(name), task_path / "replays" / f"{name}.traj.json"]
+    if attempt is not None:
+        candidates.insert(0, task_path / "replays" / f"{name}.attempt{attempt}.traj.json")
     allowed = (task_path.resolve(), Path.cwd().resolve())
     for candidate in candidates:
         if candidate.is_file():
             if not any(candidate.resolve().is_relative_to(root) for root in allowed):
                 raise GenerationError(f"{model_name}: {candidate.resolve()} is outside the task folder and the project: refused")
             return candidate
-    raise GenerationError(f"{model_name}: no recorded session at {candidates[1]} (nor a file named {name})")
+    raise GenerationError(f"{model_name}: no recorded session at {candidates[-1]} (nor a file named {name})")
 
 
 def recorded_turns(path: Path) -> list[dict]:
@@ -72,14 +77,26 @@ def _commands(message: dict) -> list[str]:
     return commands
 
 
-def make_replay_model(model_name: str, task_path: Path):
+def sessions(model_name: str, task_path: Path) -> list[Path]:
+    """Every session a replay model may play for the task: its own and its per-attempt ones."""
+    name = model_name[len(REPLAY_PREFIX):]
+    own = sorted((task_path / "replays").glob(f"{glob.escape(name)}.attempt*.traj.json"))
+    try:
+        return [replay_file(model_name, task_path), *own]
+    except GenerationError:
+        if own:
+            return own
+        raise
+
+
+def make_replay_model(model_name: str, task_path: Path, attempt: int | None = None):
     """A mini-swe-agent LitellmModel whose completions come from the recording."""
     import litellm
     from minisweagent.exceptions import LimitsExceeded
     from minisweagent.models.litellm_model import LitellmModel
     from minisweagent.models.utils.actions_toolcall import BASH_TOOL
 
-    turns = recorded_turns(replay_file(model_name, task_path))
+    turns = recorded_turns(replay_file(model_name, task_path, attempt))
 
     class ReplayModel(LitellmModel):
         """Each query answers with the next recorded turn, through litellm.completion."""

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from cooperbench.generation.agent.decompose import PLAN_FILE, attempt_prompts, planned
 from cooperbench.generation.agent.loop import agent_step
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.verify import verifier_for
@@ -68,6 +69,22 @@ def settings_for(params: Params, slug: str) -> AgentSettings:
     return AgentSettings(model=params.models[slug], agent=params.agent)
 
 
+def stage_prompts(params: Params, settings: AgentSettings, tasks: dict[str, Task], slug: str) -> dict[str, dict[int, str]]:
+    """Per task, attempt k's prompt: the task's (the prompt stage's), or under `strategy:
+    decompose` part k of the model's plan, kept beside its attempts (asked for once per key)."""
+    numbers = list(range(1, params.attempts + 1))
+    prompts = {}
+    for name, task in tasks.items():
+        prompt = (PROMPTS / name / "prompt.md").read_text(encoding="utf-8")
+        prompts[name] = dict.fromkeys(numbers, prompt)
+        if params.strategy == "decompose":
+            check_model(settings.model.name, task.path)
+            folder = AttemptPaths.pipeline(slug, name, 1).agent.parent
+            plan = planned(task, settings, params.decompose, params.attempts, folder / PLAN_FILE)
+            prompts[name] = attempt_prompts(task, prompt, plan, numbers)
+    return prompts
+
+
 def is_done(paths: AttemptPaths, key: str) -> bool:
     return paths.usage.is_file() and published_key(paths.outcome) == key
 
@@ -79,8 +96,9 @@ def run(slug: str) -> None:
     settings = settings_for(params, slug)
     tasks = checked_tasks(params)
     jobs, kept = [], []
+    prompts = stage_prompts(params, settings, tasks, slug)
     for task_name, k, paths in attempts(params, slug):
-        prompt = (PROMPTS / task_name / "prompt.md").read_text(encoding="utf-8")
+        prompt = prompts[task_name][k]
         record = attempt_record(task_name, k, prompt, task_digest(task_name), settings, params.backend)
         kept.append(paths)
         if not is_done(paths, record["key"]):

@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cooperbench.generation.agent.decompose import PLAN_FILE, attempt_prompts, planned
 from cooperbench.generation.agent.loop import ENDINGS, agent_step
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
@@ -25,7 +26,7 @@ from cooperbench.generation.pipeline.keys import attempt_record, verdict_key
 from cooperbench.generation.pipeline.layout import AttemptPaths, model_slug
 from cooperbench.generation.pipeline.parallel import run_items
 from cooperbench.generation.pipeline.records import digest_folder, published_key
-from cooperbench.generation.schemas import AgentSettings, ValidationSettings
+from cooperbench.generation.schemas import AgentSettings, DecomposeParams, ValidationSettings
 from cooperbench.generation.tasks.task import Task, resolve_repo
 from cooperbench.generation.util import atomic
 from cooperbench.generation.util.progress import say
@@ -133,17 +134,27 @@ def prepare(task: Task, settings: AgentSettings, repo: Path | None) -> tuple[Pat
 
 def generate_features(task: Task, settings: AgentSettings, *, backend: str = "local", attempts: int = 1,
                       output: Path = Path("generated"), jobs: int = 1, repo: Path | None = None,
-                      validation: ValidationSettings | None = None) -> list[GenerationResult]:
-    """Attempts 1..N for one task and model, up to `jobs` at a time."""
+                      validation: ValidationSettings | None = None, strategy: str = "generate",
+                      decompose: DecomposeParams = DecomposeParams()) -> list[GenerationResult]:
+    """Attempts 1..N for one task and model, up to `jobs` at a time: each a feature of the agent's
+    own design, or (`strategy` decompose) each a part of a large feature (agent/decompose.py)."""
     git_dir, prompt = prepare(task, settings, repo)
     validation = validation or ValidationSettings(backend=backend)
+    numbers = list(range(1, attempts + 1))
+    prompts = dict.fromkeys(numbers, prompt)
+    if strategy == "decompose":
+        plan = planned(task, settings, decompose, attempts, attempt_dir(output, task, settings.model.name, 1).parent
+                       / PLAN_FILE)
+        say(f"[{task.name}] plan: {len(plan['parts'])} parts of feature{plan['feature']}: "
+            + "; ".join(p["title"] for p in plan["parts"]))
+        prompts = attempt_prompts(task, prompt, plan, numbers)
     results: dict[int, GenerationResult] = {}
 
     def one(k: int) -> None:
         target = attempt_dir(output, task, settings.model.name, k)
-        results[k] = run_attempt(task, git_dir, prompt, settings, backend, target, validation, k)
+        results[k] = run_attempt(task, git_dir, prompts[k], settings, backend, target, validation, k)
 
-    run_items(list(range(1, attempts + 1)), one, jobs=jobs, name=lambda k: f"attempt{k}", what="attempts",
+    run_items(numbers, one, jobs=jobs, name=lambda k: f"attempt{k}", what="attempts",
               retries=settings.agent.retries)
     return [results[k] for k in sorted(results)]
 

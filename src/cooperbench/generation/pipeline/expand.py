@@ -26,7 +26,7 @@ from cooperbench.generation.pipeline.attempts import GenerationResult, generate_
 from cooperbench.generation.pipeline.layout import AttemptPaths
 from cooperbench.generation.pipeline.records import digest_folder
 from cooperbench.generation.pipeline.resolve import pair_files, resolution_key, resolve_recorded
-from cooperbench.generation.schemas import AgentSettings, ValidationSettings
+from cooperbench.generation.schemas import AgentSettings, DecomposeParams, ValidationSettings
 from cooperbench.generation.tasks.promote import promote
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
 from cooperbench.generation.util import atomic
@@ -47,7 +47,8 @@ def task_folder(output: Path, task: Task) -> Path:
 
 def expand(task_dir: Path, rounds: int, models: list[AgentSettings], *, validation: ValidationSettings,
            attempts: int = 1, output: Path = Path("runs"), jobs: int = 1, repo: Path | None = None,
-           resolver: AgentSettings | None = None) -> dict:
+           resolver: AgentSettings | None = None, strategy: str = "generate",
+           decompose: DecomposeParams = DecomposeParams()) -> dict:
     """Run rounds 1..`rounds` (those not done yet); returns the log."""
     if not models:
         raise GenerationError("expand: name at least one model")
@@ -67,7 +68,7 @@ def expand(task_dir: Path, rounds: int, models: list[AgentSettings], *, validati
             say(f"[expand {task.name}] round {number}: {attempts} attempt(s) of {settings.model.name} "
                 f"on {len(task.features)} features")
             entry = run_round(task, git_dir, number, settings, validation, attempts=attempts, jobs=jobs,
-                              folder=folder, repo=repo, resolver=resolver)
+                              folder=folder, repo=repo, resolver=resolver, strategy=strategy, decompose=decompose)
             log["rounds"].append(entry)
             write_log(log_file, log)
         if entry["accepted"] is not None and entry["status"] == "promoting":
@@ -82,10 +83,12 @@ def expand(task_dir: Path, rounds: int, models: list[AgentSettings], *, validati
 
 
 def run_round(task: Task, git_dir: Path, number: int, settings: AgentSettings, validation: ValidationSettings, *,
-              attempts: int, jobs: int, folder: Path, repo: Path | None, resolver: AgentSettings | None) -> dict:
+              attempts: int, jobs: int, folder: Path, repo: Path | None, resolver: AgentSettings | None,
+              strategy: str, decompose: DecomposeParams) -> dict:
     """One round's attempts, graded, ranked, and (under `solvable`) resolved; the log entry."""
     results = generate_features(task, settings, backend=validation.backend, attempts=attempts,
-                                output=folder / f"round{number}", jobs=jobs, repo=repo, validation=checkable(validation))
+                                output=folder / f"round{number}", jobs=jobs, repo=repo, validation=checkable(validation),
+                                strategy=strategy, decompose=decompose)
     entries = [attempt_entry(result, folder) for result in results]
     ranked = sorted((e for e in entries if e["valid"]), key=rank)
     resolutions, accepted = [], None
@@ -106,6 +109,7 @@ def run_round(task: Task, git_dir: Path, number: int, settings: AgentSettings, v
     return {
         "round": number,
         "model": settings.model.name,
+        "strategy": strategy,
         "replay": any(e["replay"] for e in entries),
         "features_before": [f.id for f in task.features],
         "attempts": entries,

@@ -23,6 +23,7 @@ AGENT = "cooperbench.generation.agent.loop"  # what makes an attempt
 GRADER = "cooperbench.generation.grading.validate"  # what makes a verdict
 PROMPTER = "cooperbench.generation.agent.prompt"  # what makes a prompt
 VERIFIER = "cooperbench.generation.agent.verify"  # what answers cooperbench-verify, when it is offered
+PLANNER = "cooperbench.generation.agent.decompose"  # what makes a decomposition's plan
 
 
 def attempt_record(task: str, attempt: int, prompt: str, task_files: str, settings: AgentSettings, backend: str) -> dict:
@@ -41,3 +42,10 @@ def verdict_key(paths: AttemptPaths, task_files: str, settings: ValidationSettin
                    "outcome": paths.outcome.read_text(encoding="utf-8"), "task_files": task_files,
                    "settings": settings.model_dump(mode="json", exclude={"require"}),  # a rule only regrades
                    "code": code_version(GRADER, settings.backend)})
+
+
+def plan_key(task_files: str, settings: AgentSettings, prompt: str) -> str:
+    """The key of a decomposition's plan: the task's files, the model's settings, the planning
+    prompt (which names the feature and the number of parts) and the planner's code."""
+    return key_of({"task_files": task_files, "settings": settings.record(), "prompt": prompt_hash(prompt),
+                   "code": code_version(PLANNER)})
