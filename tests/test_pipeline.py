@@ -102,9 +102,10 @@ def test_stages_and_first_repro(project):
     assert sorted(stages) == sorted([
         "prompt", "agent@replay_conflicting", "agent@replay_isolated", "split@replay_conflicting", "split@replay_isolated",
         "validate@replay_conflicting", "validate@replay_isolated", "resolve@replay_conflicting", "resolve@replay_isolated",
-        "report"])
+        "audit", "report"])
     log = (project / "first-repro.log").read_text()
-    assert log.count("Running stage") == 10
+    assert log.count("Running stage") == 11
+    assert "audit: 2 tasks (2 audited now, 0 kept)" in log
     assert "replay_conflicting: 4 hard pairs, 4 solvable (4 resolved now, 0 kept)" in log
     assert "prompts: 2 written, 0 kept" in log
     assert "replay_conflicting: 4 attempts (4 run now, 0 kept): Submitted 4" in log
@@ -137,7 +138,8 @@ def test_lineage_in_dvc_lock_and_records(project):
     assert "models.replay_isolated" not in agent["params"]["params.yaml"]  # its own model entry only
     deps = {d["path"] for d in agent["deps"]}
     assert {"generated/prompts", "src/cooperbench/generation/agent/loop.py"} <= deps
-    assert "src/cooperbench/generation/grading/validate.py" not in deps and "dataset" not in deps  # dataset/ enters through prompt
+    assert "src/cooperbench/generation/grading/validate.py" in deps  # cooperbench-verify's answers come from the grader
+    assert "dataset" not in deps  # dataset/ enters through prompt
     split_deps = {d["path"] for d in lock["split@replay_conflicting"]["deps"]}
     assert "generated/index/agent/replay_conflicting.json" in split_deps and "generated/agent/replay_conflicting" not in split_deps
     outcome = json.loads((project / part("agent", "replay_conflicting", 1) / "outcome.json").read_text())

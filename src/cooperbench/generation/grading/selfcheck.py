@@ -114,18 +114,25 @@ class Quality:
 
 def check_quality(task: Task, repos: Path | None, settings: ValidationSettings, jobs: int = 2) -> tuple[Quality, list[dict]]:
     """Every pair of the task's features classified (conflicts/classify.py): the counts, and the records."""
-    from cooperbench.generation.conflicts.classify import HARD, TRIVIAL, classify_task
+    from cooperbench.generation.conflicts.classify import classify_task
 
     try:
         git_dir = find_clone(task, repos) if repos else resolve_repo(task)
         records = classify_task(task, git_dir, settings, jobs=jobs)
     except GenerationError as exc:
         return Quality(task.name, 0, 0, 0, 0, [], f"error: {exc}"), []
+    return quality_of(task, records), records
+
+
+def quality_of(task: Task, records: list[dict]) -> Quality:
+    """The counts of a task's classified pairs."""
+    from cooperbench.generation.conflicts.classify import HARD, TRIVIAL
+
     conflicting = [r for r in records if r["has_conflict"]]
     all_trivial = [f.id for f in task.features
                    if (mine := [r for r in conflicting if f.id in (r["f1"], r["f2"])]) and all(r["class"] == TRIVIAL for r in mine)]
     return Quality(task.name, len(records), len(conflicting), sum(r["class"] == TRIVIAL for r in records),
-                   sum(r["class"] == HARD for r in records), all_trivial), records
+                   sum(r["class"] == HARD for r in records), all_trivial)
 
 
 def render_quality(rows: list[Quality]) -> str:

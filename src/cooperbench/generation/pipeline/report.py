@@ -8,12 +8,15 @@ the report's table of attempts.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 from cooperbench.generation.conflicts.merge import conflict_matrix
 from cooperbench.generation.grading.grade import apply_rule
 from cooperbench.generation.grading.novelty import COPY_SIMILARITY, closest_feature
+from cooperbench.generation.grading.selfcheck import Quality, render_quality
+from cooperbench.generation.pipeline.audit import audit_file
 from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks, git_dir_for, load_params
 from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
 from cooperbench.generation.schemas import Resolution, Usage, Verdict, dump, read_json
@@ -156,7 +159,8 @@ def ran_as(attempts: list[dict]) -> tuple[str, dict]:
     return attempts[0]["usage"]["model"], attempts[0]["usage"]["settings"]
 
 
-def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: dict[str, list[dict]]) -> str:
+def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: dict[str, list[dict]],
+                    quality: list[Quality] = ()) -> str:
     lines = ["# Feature generation report", ""]
     if any(m["replay"] for m in metrics.values()):
         lines += ["Models marked (replay) replayed recorded sessions: no live model was called.", ""]
@@ -207,13 +211,18 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
             lines.append(f"| {a['task']} | {slug} | {a['attempt']} | {a['usage']['exit_status']} | {a['usage']['steps']} | "
                          f"{_money(a['usage']['cost'])} | {'yes' if a['verdict']['valid'] else 'no'} | {f2p} | {kept} | "
                          f"{conflicts} | {reasons_text} |")
+    if quality:
+        lines += ["", "## Quality of the tasks' own pairs", "",
+                  "Every pair of each task's features, classified (the `audit` stage; `check-dataset --quality`): "
+                  "a trivial conflict is one git's union merge of the two whole features already resolves.", "",
+                  render_quality(list(quality)).rstrip()]
     for task_name, rows in matrices.items():
         names = list(dict.fromkeys(r["other"] for r in rows))  # rows come sorted by "other"
         short = {name: _short(name, names) for name in names}
         cells = {(r["feature"], r["other"]): r["class"] for r in rows}
         lines += ["", f"## Conflicts in {task_name}", "",
                   "H: a hard conflict, t: a trivial one (git's union merge of the two features passes both "
-                  "features' tests), X: a conflict not classified here; . they merge cleanly.", "", "```"]
+                  "features' tests), X: a conflict not classified; . they merge cleanly.", "", "```"]
         lines.append("    " + " ".join(short[n].rjust(3) for n in names))
         for row in names:
             marks = ("-" if row == col else MARKS[cells[(row, col)]] for col in names)
@@ -223,9 +232,12 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
     return "\n".join(lines) + "\n"
 
 
-def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, Path]], out: Path) -> str:
+def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, Path]], out: Path,
+                 audits: dict[str, dict] | None = None) -> str:
     """Write metrics.json (per model, and per task within each), report.md and plots/*.json under
-    `out`; return the report text."""
+    `out`; return the report text. `audits` (the audit stage's records, by task) give the tasks'
+    own pairs their classes and the quality table."""
+    audits = audits or {}
     loaded = {name: task for name, (task, _) in tasks.items()}
     metrics = {slug: {"model": ran_as(attempts)[0], **aggregate(attempts, loaded),
                       "tasks": {name: aggregate([a for a in attempts if a["task"] == name], loaded) for name in tasks}}
@@ -238,8 +250,11 @@ def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, P
         classes = {(f"{slug}/attempt{a['attempt']}", str(p["feature"])): p["class"]
                    for slug, attempts in by_model.items() for a in attempts if a["task"] == task_name and a["verdict"]["valid"]
                    for p in a["verdict"]["conflict_result"]["pairs"] if p.get("class")}
+        classes |= {(str(r["f1"]), str(r["f2"])): r["class"] for r in audits.get(task_name, {}).get("pairs", [])
+                    if r["has_conflict"]}
         matrices[task_name] = conflict_rows(task, git_dir, accepted, classes)
-    text = render_markdown(metrics, by_model, matrices)
+    quality = [Quality(**audits[name]["quality"]) for name in tasks if name in audits]
+    text = render_markdown(metrics, by_model, matrices, quality)
     atomic.write_json(out / "metrics.json", {"models": metrics})
     atomic.write_json(out / "plots" / "models.json", [  # null, not 0: no valid feature has no cost per valid feature
         {"model": slug, "success_rate": m["success_rate"], "cost_per_valid": m["cost_per_valid"]}
@@ -262,4 +277,5 @@ def run() -> None:
     by_model = {slug: [read_attempt(task, k, paths, require) for task, k, paths in attempts(params, slug)]
                 for slug in params.models}
     located = {name: (task, git_dir_for(params, task)) for name, task in tasks.items()}
-    print(write_report(by_model, located, GENERATED), end="")
+    audits = {name: json.loads(audit_file(name).read_text(encoding="utf-8")) for name in tasks}
+    print(write_report(by_model, located, GENERATED, audits), end="")
