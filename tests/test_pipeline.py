@@ -98,7 +98,7 @@ def project(tmp_path_factory):
 
 def test_stages_and_first_repro(project):
     stages = dvc(project, "stage", "list", "--name-only").stdout.split()
-    # prompt + (agent, split, validate, resolve) per model + report: tasks and attempts run inside their stage
+    # prompt + (agent, split, validate, resolve) per model + audit + report: tasks and attempts run inside their stage
     assert sorted(stages) == sorted([
         "prompt", "agent@replay_conflicting", "agent@replay_isolated", "split@replay_conflicting", "split@replay_isolated",
         "validate@replay_conflicting", "validate@replay_isolated", "resolve@replay_conflicting", "resolve@replay_isolated",
@@ -129,6 +129,9 @@ def test_stages_and_first_repro(project):
     assert "| replay_conflicting | `replay/conflicting` | 75 | $2.0000 |" in report
     assert "| `no_conflict` | 4 |" in report
     assert "## Conflicts in durations_task/task1" in report and "replayed recorded sessions" in report
+    assert "| miniconf_task/task1 | 15 | 3 | 2 | 1 | 2, 3, 4, 6 | - |" in report  # the audit of the tasks' own pairs
+    audit = json.loads((project / "generated" / "audit" / "durations_task" / "task1.json").read_text())
+    assert {(r["f1"], r["f2"]): r["class"] for r in audit["pairs"] if r["has_conflict"]} == {(1, 2): "trivial", (2, 3): "hard"}
 
 
 def test_lineage_in_dvc_lock_and_records(project):
@@ -287,6 +290,7 @@ def test_editing_one_task_redoes_only_that_tasks_attempts(project):
         proc = dvc(project, "repro", "agent@replay_isolated")
         assert "prompts: 1 written, 1 kept" in proc.stdout
         assert "replay_isolated: 4 attempts (2 run now, 2 kept)" in proc.stdout  # durations' only
+        assert "audit: 2 tasks (1 audited now, 1 kept)" in dvc(project, "repro", "audit").stdout
     finally:
         feature_md.write_text(original)
         restore(project)

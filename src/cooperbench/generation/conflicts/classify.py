@@ -94,17 +94,24 @@ def judge_union(run: testrun.TestRun, base: testrun.TestRun, scope: dict[str, se
     broke is judged against each feature alone (`alone`: the outcomes of each feature's own run,
     its tests with its source), so a test a feature's tests patch rewrites, or one that fails with
     a feature even unmerged, is not laid at the merge's door: a feature's test fails on the merge
-    when it passed with some feature alone; another test is broken when it passed on the base and
-    with every feature alone."""
+    when it passed with some feature alone and does not pass (a skip is no pass: code that raises
+    SkipTest proves nothing); another test that passed on the base is broken when it fails on the
+    merge and with no feature alone, or when it passed with every feature alone and is skipped or
+    gone on the merge."""
     if run.timed_out or run.limit:
         return HARD, {"problem": f"the union merge's test run {'timed out' if run.timed_out else 'hit ' + str(run.limit)}"}
     if run.problem:
         return HARD, {"problem": f"the union merge does not build or run: {run.problem}"}
     ours = sorted(t for t in run.outcomes if from_tests_patch(t, scope))
-    failed = [t for t in ours if run.outcomes[t] not in (PASSED, SKIPPED) and any(a.get(t) == PASSED for a in alone)]
-    broken = sorted(t for t, outcome in base.outcomes.items() if outcome == PASSED and t not in ours
-                    and run.outcomes.get(t) not in (PASSED, SKIPPED, None)
-                    and all(a.get(t) in (PASSED, SKIPPED, None) for a in alone))
+    failed = [t for t in ours if run.outcomes[t] != PASSED and any(a.get(t) == PASSED for a in alone)]
+
+    def broken_by_merge(t: str) -> bool:
+        outcome = run.outcomes.get(t)
+        if outcome in (SKIPPED, None):
+            return all(a.get(t) == PASSED for a in alone)
+        return outcome != PASSED and all(a.get(t) in (PASSED, SKIPPED, None) for a in alone)
+
+    broken = sorted(t for t, outcome in base.outcomes.items() if outcome == PASSED and t not in ours and broken_by_merge(t))
     evidence = {"tests": len(ours), "failed": failed[:SHOWN], "broken": broken[:SHOWN],
                 "failed_count": len(failed), "broken_count": len(broken)}
     if not ours:

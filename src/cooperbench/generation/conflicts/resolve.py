@@ -20,7 +20,7 @@ from string import Template
 import yaml
 
 from cooperbench.generation.agent.loop import run_agent, settle_trajectory
-from cooperbench.generation.conflicts.classify import WholeFeature, judge_union, union_merge, whole_commit
+from cooperbench.generation.conflicts.classify import WholeFeature, alone_run, judge_union, union_merge, whole_commit
 from cooperbench.generation.conflicts.merge import merge_pair
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading import testrun
@@ -75,19 +75,19 @@ def check_resolution(task: Task, git_dir: Path, source: str, wholes: tuple[Whole
     """Each feature's own tests patch with the resolution's source, in the runner contract,
     judged against that feature's own run (judge_union): what fails with the feature alone is
     not the resolution's doing."""
-    from cooperbench.generation.grading.validate import base_run
+    from cooperbench.generation.grading.validate import base_run, harness_of
 
     added = "".join(line[1:] + "\n" for line in source.splitlines() if line.startswith("+") and not line.startswith("+++"))
     if MARKER.search(added):
         return UNSOLVED, {"problem": "the resolution still holds conflict markers"}
     if not source.strip():
         return UNSOLVED, {"problem": "the resolution changes no source file"}
+    own = {path for whole in wholes for path in harness_of(task, git_dir, whole.feature_patch, f"feature{whole.id}")}
+    harness = [path for path in harness_of(task, git_dir, source, "the resolution") if path not in own]
+    if harness:
+        return UNSOLVED, {"problem": f"the resolution changes the test harness: {', '.join(harness)}"}
     base = base_run(task, git_dir, settings)
-    alone = {}
-    for whole in wholes:
-        with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
-            alone[whole.id] = testrun.run_tests(sandbox, [("tests.patch", whole.tests_patch), ("feature.patch", whole.feature_patch)],
-                                                f"feature{whole.id}-alone", settings.timeout).outcomes
+    alone = {whole.id: alone_run(task, git_dir, settings, whole) for whole in wholes}
     evidence = {}
     for whole in wholes:
         scope = touched_tests(whole.tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))

@@ -131,17 +131,20 @@ def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, set
 # ---------------------------------------------------------------- the verdict
 
 
+def harness_of(task: Task, git_dir: Path, patch: str, name: str) -> list[str]:
+    """The test-harness files a patch to the base changes (harness.py), each with what it is."""
+    files = diffs.parse_diff(patch, name)
+    modified = [f.path for f in files if f.status in ("modified", "renamed") and reads_content(f.path)]
+    after = post_images(git_dir, task.base_commit, patch, modified)
+    return harness_changes(patch, name, base_paths=tree_paths(git_dir, task.base_commit), after=after.get,
+                           before=lambda path: read_blob(git_dir, task.base_commit, path))
+
+
 def static_checks(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, reasons: Reasons) -> dict:
     feature_files = diffs.parse_diff(feature_patch, "feature.patch")
     test_files = diffs.parse_diff(tests_patch, "tests.patch")
     touches_tests = [f.path for f in feature_files if diffs.is_test_path(f.path, task.test_patterns)]
-    base_paths = tree_paths(git_dir, task.base_commit)
-    harness = []
-    for name, patch, files in (("feature.patch", feature_patch, feature_files), ("tests.patch", tests_patch, test_files)):
-        modified = [f.path for f in files if f.status in ("modified", "renamed") and reads_content(f.path)]
-        after = post_images(git_dir, task.base_commit, patch, modified)
-        harness += harness_changes(patch, name, base_paths=base_paths, after=after.get,
-                                   before=lambda path: read_blob(git_dir, task.base_commit, path))
+    harness = [*harness_of(task, git_dir, feature_patch, "feature.patch"), *harness_of(task, git_dir, tests_patch, "tests.patch")]
     if not feature_files:
         reasons.add("empty_feature", "feature.patch is empty")
     if not test_files:
