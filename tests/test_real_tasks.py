@@ -164,6 +164,10 @@ def test_a_real_jest_feature_is_valid_against_the_rest_of_its_task(real_tasks, r
     assert f2p == ["src/__tests__/useForm.test.tsx::useForm > should update async default values for "
                    "controlled components only once in strict mode"]
     assert len(verdict["checks"]["pass_to_pass"]["tests"]) == 60 and verdict["checks"]["pass_to_pass"]["broken"] == []
+    pairs = {p["feature"]: p for p in verdict["conflict_result"]["pairs"] if p.get("class")}
+    assert {k: p["class"] for k, p in pairs.items()} == {2: "hard", 3: "trivial", 4: "hard", 5: "hard"}  # jest's classes
+    assert pairs[2]["evidence"]["failed"] == f2p  # feature 1's test fails on the union merge with feature 2
+    assert "the test file failed to run" in pairs[4]["evidence"]["problem"]  # the merged file does not even load
 
 
 def test_a_real_cargo_task_names_what_cannot_be_had_here(real_tasks, real_repos):

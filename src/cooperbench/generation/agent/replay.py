@@ -25,11 +25,11 @@ def is_replay(model_name: str) -> bool:
 
 def replay_file(model_name: str, task_path: Path, attempt: int | None = None) -> Path:
     """`replay/<name>`: `<task>/replays/<name>.traj.json`, or a path to a trajectory file; for
-    attempt k, `<name>.attempt<k>.traj.json` first when there is one (a session per attempt, as a
-    replayed decomposition has: one per sub-feature)."""
+    attempt k of a named session, `<name>.attempt<k>.traj.json` first when there is one (a session
+    per attempt, as a replayed decomposition has: one per sub-feature)."""
     name = model_name[len(REPLAY_PREFIX):]
     candidates = [Path(name), task_path / "replays" / f"{name}.traj.json"]
-    if attempt is not None:
+    if attempt is not None and "/" not in name:
         candidates.insert(0, task_path / "replays" / f"{name}.attempt{attempt}.traj.json")
     allowed = (task_path.resolve(), Path.cwd().resolve())
     for candidate in candidates:
@@ -80,7 +80,7 @@ def _commands(message: dict) -> list[str]:
 def sessions(model_name: str, task_path: Path) -> list[Path]:
     """Every session a replay model may play for the task: its own and its per-attempt ones."""
     name = model_name[len(REPLAY_PREFIX):]
-    own = sorted((task_path / "replays").glob(f"{glob.escape(name)}.attempt*.traj.json"))
+    own = [] if "/" in name else sorted((task_path / "replays").glob(f"{glob.escape(name)}.attempt*.traj.json"))
     try:
         return [replay_file(model_name, task_path), *own]
     except GenerationError:
