@@ -52,11 +52,22 @@ def test_a_stage_process_loads_only_its_closure():
         "cooperbench.generation.sandbox.contract"}  # places only, no sandbox code
 
 
-def test_the_agent_stage_does_not_depend_on_validation_code():
-    """A change to validation must not rerun (and re-bill) the agent stage."""
+def test_validation_code_reaches_an_attempt_only_through_cooperbench_verify():
+    """The agent stage runs the grader (its agents may ask cooperbench-verify), so DVC reruns it
+    on a grading change; but the agent's own code version holds no grading code, and an attempt's
+    key adds the grader's only when the tool is offered: with `agent.verify_calls: 0` a grading
+    change reruns (and re-bills) no attempt."""
+    from cooperbench.generation.pipeline.codeversion import module_file
+    from cooperbench.generation.pipeline.keys import AGENT, VERIFIER
+
+    grading = ("src/cooperbench/generation/grading/", "src/cooperbench/generation/conflicts/")
     agent = declared_code(STAGES["agent"])
-    assert not {d for d in agent if d.startswith(("src/cooperbench/generation/grading/", "src/cooperbench/generation/conflicts/"))}
+    assert "src/cooperbench/generation/grading/validate.py" in agent
     assert "src/cooperbench/generation/pipeline/report.py" not in agent
+    own = {str(p.relative_to(ROOT)) for p in import_closure(module_file(AGENT))}
+    assert not {d for d in own if d.startswith(grading)}
+    assert {str(p.relative_to(ROOT)) for p in import_closure(module_file(VERIFIER))} & {
+        "src/cooperbench/generation/grading/validate.py"}
 
 
 def package_copy(tmp_path: Path) -> Path:

@@ -86,10 +86,12 @@ class SandboxEnvironment:
             raise LimitsExceeded({"role": "exit", "content": f"the sandbox was closed: {self.sandbox.closed_by}",
                                   "extra": {"exit_status": SANDBOX_LIMIT, "submission": ""}})
         lines = output["output"].lstrip().splitlines(keepends=True)
-        if lines and lines[0].startswith(VERIFY_REQUEST) and result.exit_code == 0:
-            arguments = lines[0][len(VERIFY_REQUEST):].split()
-            output["output"] = (self.verify(self.sandbox, arguments) if self.verify
-                                else f"{VERIFY_COMMAND} is not offered in this run\n")
+        asked = next((i for i, line in enumerate(lines) if line.startswith(VERIFY_REQUEST)), None)
+        if asked is not None:  # cooperbench-verify ran: its line becomes the answer, the rest stays
+            arguments = lines[asked][len(VERIFY_REQUEST):].split()
+            lines[asked] = (self.verify(self.sandbox, arguments) if self.verify
+                            else f"{VERIFY_COMMAND} is not offered in this run\n")
+            output["output"] = "".join(lines)
         if lines and lines[0].strip() == SUBMIT_MARKER and result.exit_code == 0:
             submission = "".join(lines[1:])
             raise Submitted({"role": "exit", "content": submission,
