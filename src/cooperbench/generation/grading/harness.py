@@ -28,6 +28,7 @@ from pathlib import PurePosixPath
 from typing import Callable
 
 from cooperbench.generation.patches import diffs
+from cooperbench.generation.util import syntax
 
 HARNESS_NAMES = {
     "conftest.py": "a pytest plugin file", "pytest.ini": "pytest settings", ".pytest.ini": "pytest settings",
@@ -147,7 +148,7 @@ def python_plugin_hooks(text: str) -> bool:
     """Whether a module names `pytest_plugins` or a `pytest11` entry point anywhere in its syntax
     tree (an assignment, a string, an attribute). A module that does not parse loads nothing."""
     try:
-        tree = ast.parse(text)
+        tree = syntax.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     for node in ast.walk(tree):

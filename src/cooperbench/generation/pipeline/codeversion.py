@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from cooperbench.generation.sandbox import BACKENDS, backend_module
+from cooperbench.generation.util import syntax
 
 PACKAGE = "cooperbench.generation"
 SRC = Path(__file__).resolve().parents[3]  # the folder holding the `cooperbench` package
@@ -42,7 +43,7 @@ def _parents(name: str) -> list[str]:
 
 def _imports(path: Path) -> tuple[set[str], set[Path]]:
     """(modules of the package that `path` imports, package data it opens)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = syntax.parse(path.read_text(encoding="utf-8"))
     modules, data = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -82,7 +83,7 @@ def behaviour(file: Path) -> bytes:
     (comments and formatting are not in a tree); any other file's bytes."""
     if file.suffix != ".py":
         return file.read_bytes()
-    tree = ast.parse(file.read_text(encoding="utf-8"))
+    tree = syntax.parse(file.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
