@@ -91,3 +91,12 @@ def test_the_command_line(durations, tmp_path):
     refused = run_cli("expand", str(durations), "--require", "solvable", "--model", "replay/conflicting")
     assert_one_line_error(refused, "needs a resolver model")
     assert not (durations / "feature6").exists()
+
+
+def test_an_unreadable_log_is_one_line(durations, tmp_path):
+    log = tmp_path / "runs" / "durations_task" / "task1" / "expansion_log.json"
+    log.parent.mkdir(parents=True)
+    log.write_text("{not json")
+    proc = run_cli("expand", str(durations), "--model", "replay/conflicting", "--output", str(tmp_path / "runs"))
+    assert_one_line_error(proc, "expansion_log.json: not an expansion log")
+    assert not (durations / "feature5").exists()

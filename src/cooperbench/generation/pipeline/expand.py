@@ -57,7 +57,7 @@ def expand(task_dir: Path, rounds: int, models: list[AgentSettings], *, validati
     task = load_task(task_dir)
     folder = task_folder(output, task)
     log_file = folder / LOG_NAME
-    log = json.loads(log_file.read_text()) if log_file.is_file() else {"task": task.name, "rounds": []}
+    log = read_log(log_file) if log_file.is_file() else {"task": task.name, "rounds": []}
     log |= {"require": validation.require, "rounds_asked": rounds}
     git_dir = resolve_repo(task, repo)
     for number in range(1, rounds + 1):
@@ -194,6 +194,17 @@ def provenance_key(feature_dir: Path) -> str | None:
 def total_cost(costs: list[float | None]) -> float | None:
     """The sum, or None when any part's price is unknown."""
     return None if any(c is None for c in costs) else round(sum(costs), 6)
+
+
+def read_log(file: Path) -> dict:
+    """An earlier run's log, to resume from; one line when it cannot be read."""
+    try:
+        log = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(log.get("rounds"), list):
+            raise ValueError("no rounds")
+        return log
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise GenerationError(f"{file}: not an expansion log ({type(exc).__name__}); move it away to start again") from None
 
 
 def write_log(file: Path, log: dict) -> None:
