@@ -1,7 +1,7 @@
 """Per-test outcomes from every runner kind, graded the SWE-bench way.
 
 The pytest records come from real pytest runs with the plugin loaded exactly as test runs load it
-(PYTEST_ADDOPTS, PYTHONPATH); go, cargo and jest records are recorded samples of their output.
+(the support files' sitecustomize on PYTHONPATH); go, cargo and jest records are recorded samples of their output.
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ def test_random_ids(token):
 def run_pytest(project: Path, reports: Path, *args: str) -> None:
     plugin_dir = project / "plugin"
     plugin_dir.mkdir(exist_ok=True)
-    (plugin_dir / "cooperbench_pytest.py").write_bytes(support_files()["python/cooperbench_pytest.py"][0])
+    for name, (data, _mode) in support_files().items():
+        if name.startswith("python/"):
+            (plugin_dir / name.removeprefix("python/")).write_bytes(data)
     env = {**os.environ, **grading_env(), "PYTHONPATH": str(plugin_dir), "COOPERBENCH_REPORTS": str(reports)}
     subprocess.run([sys.executable, "-m", "pytest", "-q", *args], cwd=project, env=env, capture_output=True)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cooperbench.generation.conflicts.merge import merge_pair
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading import testrun
+from cooperbench.generation.grading import tamper, testrun
 from cooperbench.generation.grading.grade import from_tests_patch, touched_tests
 from cooperbench.generation.grading.reports import PASSED, SKIPPED
 from cooperbench.generation.patches import diffs
@@ -102,6 +102,9 @@ def judge_union(run: testrun.TestRun, base: testrun.TestRun, scope: dict[str, se
         return HARD, {"problem": f"the union merge's test run {'timed out' if run.timed_out else 'hit ' + str(run.limit)}"}
     if run.problem:
         return HARD, {"problem": f"the union merge does not build or run: {run.problem}"}
+    if run.tampering or run.unfinished:
+        found = "; ".join(run.tampering[:3]) or "the test process ended before pytest finished"
+        return HARD, {"problem": f"the merged source reaches into the test runner: {found}"}
     ours = sorted(t for t in run.outcomes if from_tests_patch(t, scope))
     failed = [t for t in ours if run.outcomes[t] != PASSED and any(a.get(t) == PASSED for a in alone)]
 
@@ -119,6 +122,11 @@ def judge_union(run: testrun.TestRun, base: testrun.TestRun, scope: dict[str, se
     return (HARD if failed or broken else TRIVIAL), evidence
 
 
+def watched(task: Task, git_dir: Path, source_patch: str) -> dict:
+    """The guard's watch list for a run with this source patch (tamper.guard_config)."""
+    return tamper.guard_config(source_patch, "the source patch", lambda path: read_blob(git_dir, task.base_commit, path))
+
+
 _alone_runs: dict[tuple, dict[str, str]] = {}  # this process's features' own runs, by feature and settings
 _alone_locks: dict[tuple, threading.Lock] = {}
 _alone_guard = threading.Lock()
@@ -134,10 +142,11 @@ def alone_run(task: Task, git_dir: Path, settings: ValidationSettings, whole: Wh
         lock = _alone_locks.setdefault(memo, threading.Lock())
     with lock:
         if memo not in _alone_runs:
+            guard = watched(task, git_dir, whole.feature_patch)
             with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
                 _alone_runs[memo] = testrun.run_tests(sandbox, [("tests.patch", whole.tests_patch),
                                                                 ("feature.patch", whole.feature_patch)],
-                                                      f"feature{whole.id}-alone", settings.timeout).outcomes
+                                                      f"feature{whole.id}-alone", settings.timeout, guard).outcomes
         return _alone_runs[memo]
 
 
@@ -180,7 +189,7 @@ def classify_pairs(task: Task, git_dir: Path, wholes: dict[int, WholeFeature], p
             scope[path] = scope.get(path, set()) | names
         with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
             run = testrun.run_tests(sandbox, [("tests.patch", union[0]), ("feature.patch", union[1])], "union",
-                                    settings.timeout)
+                                    settings.timeout, watched(task, git_dir, union[1]))
         kind, evidence = judge_union(run, base, scope, [alone_outcomes(a), alone_outcomes(b)])
         return {**record, "class": kind, "evidence": evidence}
 

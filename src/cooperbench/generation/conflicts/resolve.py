@@ -20,10 +20,10 @@ from string import Template
 import yaml
 
 from cooperbench.generation.agent.loop import run_agent, settle_trajectory
-from cooperbench.generation.conflicts.classify import WholeFeature, alone_run, judge_union, union_merge, whole_commit
+from cooperbench.generation.conflicts.classify import WholeFeature, alone_run, judge_union, union_merge, watched, whole_commit
 from cooperbench.generation.conflicts.merge import merge_pair
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading import testrun
+from cooperbench.generation.grading import tamper, testrun
 from cooperbench.generation.grading.grade import touched_tests
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import read_blob, run_git, scratch_objects
@@ -86,6 +86,10 @@ def check_resolution(task: Task, git_dir: Path, source: str, wholes: tuple[Whole
     harness = [path for path in harness_of(task, git_dir, source, "the resolution") if path not in own]
     if harness:
         return UNSOLVED, {"problem": f"the resolution changes the test harness: {', '.join(harness)}"}
+    screened = tamper.screen(source, "the resolution", lambda path: read_blob(git_dir, task.base_commit, path))
+    if screened:
+        return UNSOLVED, {"problem": "; ".join(sentence for _, sentence in screened)}
+    guard = watched(task, git_dir, source)
     base = base_run(task, git_dir, settings)
     alone = {whole.id: alone_run(task, git_dir, settings, whole) for whole in wholes}
     evidence = {}
@@ -93,7 +97,7 @@ def check_resolution(task: Task, git_dir: Path, source: str, wholes: tuple[Whole
         scope = touched_tests(whole.tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
         with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
             run = testrun.run_tests(sandbox, [("tests.patch", whole.tests_patch), ("feature.patch", source)],
-                                    f"resolved-feature{whole.id}", settings.timeout)
+                                    f"resolved-feature{whole.id}", settings.timeout, guard)
         kind, found = judge_union(run, base, scope, [alone[whole.id]])
         evidence[f"feature{whole.id}"] = found
         if kind != "trivial":  # judge_union's word for "every test of the suite passes, nothing broken"

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from cooperbench.generation.tasks.task import Task
 
 RULE_REASONS = frozenset({"no_hard_conflict", "no_solved_conflict"})  # apply_rule's keys
-RUN_REASONS = frozenset({"resource_limit", "timeout", "report_tampered", "tests_did_not_run", "collection_error",
+RUN_REASONS = frozenset({"resource_limit", "timeout", "report_tampered", "tampers_with_tests", "unfinished",
+                         "tests_did_not_run", "collection_error",
                          "no_fail_to_pass", "fails_with_feature", "breaks_tests", "tests_interfere"})  # judge_runs' keys
 
 
@@ -104,6 +105,16 @@ def judge_runs(base: TestRun, before: TestRun, after: TestRun, feature: TestRun,
                     f"(rewritten by the tests?"
                     f"{'; the run printed more than the sandbox keeps, so its report cannot be checked' if cut else ''}): "
                     f"{', '.join(forged[:3])}")
+        return empty
+    found = sorted({f for run in (after, feature) for f in run.tampering})
+    if found:
+        reasons.add("tampers_with_tests", "the feature's code reaches into the test runner while the tests run: "
+                    + "; ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else ""))
+        return empty
+    ended = [run.label for run in (after, feature) if run.unfinished and not base.unfinished]
+    if ended:
+        reasons.add("unfinished", f"the {' and '.join(ended)} test run ended before pytest finished (os._exit, a "
+                    "crash, a kill, or the reporter taken out): its closing check did not run")
         return empty
     for run in (after, feature):
         if run.problem:

@@ -29,6 +29,8 @@ class Outcomes:
     collection_errors: dict[str, str] = field(default_factory=dict)  # module or file -> message
     runners: list[str] = field(default_factory=list)  # which runner kinds reported
     tampered: list[str] = field(default_factory=list)  # ids whose report disagrees with the run's output
+    tampering: list[str] = field(default_factory=list)  # what the guard and the reporter's closing check found
+    unfinished: int = 0  # pytest processes that reported tests but never reached the closing check
 
     def add(self, test_id: str, outcome: str) -> None:
         """Two ids that normalize alike are one test: the worse outcome stands."""
@@ -46,14 +48,23 @@ class Runner:
     report_prefix: str | None = None  # report files under REPORTS_DIR; None: read the output
 
 
-def parse_pytest_jsonl(text: str, outcomes: Outcomes) -> None:
-    """Lines of the cooperbench_pytest plugin: {id, when, outcome[, message]}."""
-    for line in text.splitlines():
+def records(text: str) -> list[dict]:
+    """The JSON objects of a JSON-lines text (lines split on "\n" only; others skipped)."""
+    found = []
+    for line in text.split("\n"):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except ValueError:
             continue
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def parse_pytest_jsonl(text: str, outcomes: Outcomes) -> None:
+    """Lines of the cooperbench_pytest plugin: {id, when, outcome[, message]}."""
+    for record in records(text):
+        if not isinstance(record.get("id"), str):
             continue
         outcome = record.get("outcome")
         if record.get("when") == "collect":
@@ -128,6 +139,35 @@ RUNNERS = (
 ECHO_PREFIX = "@@cooperbench-pytest "
 
 
+def tampering(reports: dict[str, bytes], output: str) -> tuple[list[str], int]:
+    """What the guard (guard-*.jsonl, one file per process) and the reporter's closing records
+    (in its files, and echoed on the output) found, each as `what (file:line)`; and how many
+    reporting pytest processes never wrote their closing record."""
+    found, unfinished = [], 0
+    echoed = records("\n".join(line[len(ECHO_PREFIX):] for line in output.split("\n") if line.startswith(ECHO_PREFIX)))
+    for name in sorted(reports):
+        if not name.startswith(("guard-", "pytest-")):
+            continue
+        lines = records(reports[name].decode("utf-8", "replace"))
+        ends = [r for r in lines if r.get("end") is True]
+        if name.startswith("pytest-") and any("id" in r for r in lines) and not ends:
+            unfinished += 1
+        for record in lines if name.startswith("guard-") else [f for end in ends for f in end.get("tampering") or []]:
+            found.append(finding(record))
+    for end in (r for r in echoed if r.get("end") is True):
+        found += [finding(f) for f in end.get("tampering") or []]
+    return sorted(set(filter(None, found))), unfinished
+
+
+def finding(record: object) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    what = str(record.get("guard") or record.get("what") or "")[:200]
+    where = str(record.get("file") or "")[-120:]
+    line = record.get("line")
+    return f"{what} ({where}{f':{line}' if isinstance(line, int) else ''})" if where else what or None
+
+
 def tampered_ids(reports: dict[str, bytes], output: str) -> list[str]:
     """Test ids whose pytest report disagrees with the copy echoed on the run's stdout while it
     ran: a test process that rewrote the report file after the fact. Judged whether or not the
@@ -136,7 +176,7 @@ def tampered_ids(reports: dict[str, bytes], output: str) -> list[str]:
     from_files, from_stream = Outcomes(), Outcomes()
     for name in sorted(n for n in reports if n.startswith("pytest-")):
         parse_pytest_jsonl(reports[name].decode("utf-8", "replace"), from_files)
-    echoed = [line[len(ECHO_PREFIX):] for line in output.splitlines() if line.startswith(ECHO_PREFIX)]
+    echoed = [line[len(ECHO_PREFIX):] for line in output.split("\n") if line.startswith(ECHO_PREFIX)]
     parse_pytest_jsonl("\n".join(echoed), from_stream)
     ids = set(from_files.tests) | set(from_stream.tests)
     return sorted(i for i in ids if from_files.tests.get(i) != from_stream.tests.get(i))
@@ -146,6 +186,7 @@ def read_outcomes(reports: dict[str, bytes], output: str) -> Outcomes:
     """Every runner's record of one run: report files (name -> bytes) and the run's output."""
     outcomes = Outcomes()
     outcomes.tampered = tampered_ids(reports, output)
+    outcomes.tampering, outcomes.unfinished = tampering(reports, output)
     for runner in RUNNERS:
         before = (len(outcomes.tests), len(outcomes.collection_errors))
         if runner.report_prefix:

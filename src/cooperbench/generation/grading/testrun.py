@@ -5,6 +5,7 @@ environment, and per-test outcomes read from the structured records runners.py k
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import asdict, dataclass, field
 
@@ -28,6 +29,8 @@ class TestRun:
     limit: str | None = None
     problem: str | None = None  # why the run says nothing about the tests (they did not start)
     tampered: list[str] = field(default_factory=list)  # ids whose report was rewritten after the fact
+    tampering: list[str] = field(default_factory=list)  # the watched code's reach into the test runner
+    unfinished: int = 0  # pytest processes that ended before their closing check
     truncated: bool = False  # the output was longer than the sandbox keeps
     duration: float = 0.0
     output_tail: str = ""
@@ -54,16 +57,22 @@ class TestRun:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, timeout: float) -> TestRun:
-    """Run the runner with `patches` ((file name, text), tests patch first) in `sandbox`."""
+def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, timeout: float,
+              guard: dict | None = None) -> TestRun:
+    """Run the runner with `patches` ((file name, text), tests patch first) in `sandbox`; `guard`
+    (tamper.guard_config) names the source files whose reach into the test runner is watched."""
     for name, text in patches:
         sandbox.write_file(f"{PATCHES_DIR}/{name}", text.encode("utf-8", "surrogateescape"))
     command = f"bash {RUNNER_PATH} " + " ".join(shlex.quote(name) for name, _ in patches)
-    result = sandbox.run(command, timeout=timeout, env=grading_env())
+    env = grading_env()
+    if guard and guard.get("watch"):
+        env["COOPERBENCH_GUARD"] = json.dumps({**guard, "reports": REPORTS_DIR})
+    result = sandbox.run(command, timeout=timeout, env=env)
     output = result.stdout + result.stderr
     found = read_outcomes(sandbox.read_dir(REPORTS_DIR), output)
     run = TestRun(label, timeout, found.tests, found.collection_errors, found.runners, result.exit_code, result.timed_out,
-                  result.limit, tampered=found.tampered, truncated=result.truncated, duration=result.duration,
+                  result.limit, tampered=found.tampered, tampering=found.tampering, unfinished=found.unfinished,
+                  truncated=result.truncated, duration=result.duration,
                   output_tail=output[-TAIL:])
     if not found.tests and not result.timed_out and not result.limit:
         run.problem = "the tests did not start: " + (

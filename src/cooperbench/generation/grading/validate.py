@@ -30,7 +30,7 @@ from cooperbench.generation.conflicts import merge as conflicts
 from cooperbench.generation.conflicts.classify import WholeFeature, classify_pairs, whole_features
 from cooperbench.generation.conflicts.merge import candidate_id
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading import novelty, testrun
+from cooperbench.generation.grading import novelty, tamper, testrun
 from cooperbench.generation.grading.grade import (
     Reasons,
     apply_rule,
@@ -105,14 +105,17 @@ RUN_PATCHES = {  # label -> the patches its runner.sh gets (tests patch first), 
 
 
 def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings):
-    """base (cached), before, after and feature (RUN_PATCHES), in parallel."""
+    """base (cached), before, after and feature (RUN_PATCHES), in parallel; the feature's source
+    files watched wherever it runs."""
     network = task.network
     texts = {"tests.patch": tests_patch, "feature.patch": feature_patch, "base-tests.patch": BASE_RUN_PATCH}
+    guard = source_guard(task, git_dir, feature_patch, "feature.patch")
 
     def one(label: str) -> tuple[testrun.TestRun, dict]:
         with open_sandbox(task, settings.backend, git_dir, network=network) as sandbox:
             patches = [(name, texts[name]) for name in RUN_PATCHES[label]]
-            return testrun.run_tests(sandbox, patches, label, settings.timeout), sandbox.versions()
+            watched = guard if "feature.patch" in RUN_PATCHES[label] else None
+            return testrun.run_tests(sandbox, patches, label, settings.timeout, watched), sandbox.versions()
 
     pool = ThreadPoolExecutor(max_workers=1 + len(RUN_PATCHES))
     try:
@@ -126,6 +129,16 @@ def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, set
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def source_guard(task: Task, git_dir: Path, source_patch: str, origin: str) -> dict:
+    """What the guard watches in runs with this source patch (tamper.guard_config)."""
+    return tamper.guard_config(source_patch, origin, lambda path: read_blob(git_dir, task.base_commit, path))
+
+
+def source_screen(task: Task, git_dir: Path, patch: str, origin: str) -> list[tuple[str, str]]:
+    """(key, sentence) for what a source patch may not hold (tamper.screen)."""
+    return tamper.screen(patch, origin, lambda path: read_blob(git_dir, task.base_commit, path))
 
 
 # ---------------------------------------------------------------- the verdict
@@ -153,9 +166,15 @@ def static_checks(task: Task, git_dir: Path, feature_patch: str, tests_patch: st
         reasons.add("feature_changes_tests", f"feature.patch changes test files: {', '.join(touches_tests)}")
     if harness:
         reasons.add("changes_harness", f"the candidate changes the test harness: {', '.join(harness)}")
+    screened = source_screen(task, git_dir, feature_patch, "feature.patch")
+    compiled = tamper.compiled_files(tests_patch, "tests.patch")
+    if compiled:
+        screened.append(("compiled_files", f"tests.patch ships compiled or cache files: {', '.join(compiled[:5])}"))
+    for key, sentence in screened:
+        reasons.add(key, sentence)
     return {"ok": not reasons, "feature_patch_files": [f.path for f in feature_files],
             "tests_patch_files": [f.path for f in test_files], "feature_touches_tests": touches_tests,
-            "harness_files": harness}
+            "harness_files": harness, "screened": [sentence for _, sentence in screened]}
 
 
 def apply_checks(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, reasons: Reasons) -> dict:
@@ -202,7 +221,7 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
     fail_to_pass: dict = {"ok": False, "tests": [], "still_failing": []}
     pass_to_pass: dict = {"ok": False, "tests": [], "broken": [], "contradicted": []}
     runs, log, scope = {}, {}, {}
-    if applies["ok"] and not static["harness_files"]:
+    if applies["ok"] and not static["harness_files"] and not static["screened"]:
         base, before, after, feature, versions = run_all(task, git_dir, feature_patch, tests_patch, settings)
         scope = touched_tests(tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
         fail_to_pass, pass_to_pass = judge_runs(base, before, after, feature, scope, reasons)

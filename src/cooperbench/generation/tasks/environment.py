@@ -101,7 +101,7 @@ def support_files() -> dict[str, tuple[bytes, int]]:
     entries = {f"bin/{name}": (shim, 0o755) for name in SHIM_NAMES}
     # it only asks; the agent's environment answers (agent/verify.py)
     entries[f"bin/{VERIFY_COMMAND}"] = (f'#!/bin/sh\necho "{VERIFY_REQUEST} $*"\n'.encode(), 0o755)
-    for module in ("cooperbench_pytest.py", "sitecustomize.py"):  # the reporter, and what loads it safely
+    for module in ("cooperbench_pytest.py", "cooperbench_guard.py", "sitecustomize.py"):  # reporter, guard, loader
         entries[f"python/{module}"] = (root.joinpath(module).read_bytes(), 0o644)
     return entries
 
@@ -165,7 +165,7 @@ def grading_env() -> dict[str, str]:
         "CB_SHIM_MODE": "serve",
         "COOPERBENCH_REPORTS": REPORTS_DIR,
         "PYTHONPATH": PLUGIN_DIR,
-        "PYTEST_ADDOPTS": "-p cooperbench_pytest --continue-on-collection-errors -p no:cacheprovider",
+        "COOPERBENCH_PYTEST_ARGS": "--continue-on-collection-errors",  # put before the runner's PYTEST_ADDOPTS
         "GOFLAGS": "-json",
         "CARGO_NET_OFFLINE": "true",
         "npm_config_prefer_offline": "true",
