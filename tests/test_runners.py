@@ -275,3 +275,35 @@ def test_a_change_deep_inside_a_test_counts_for_that_test_not_its_whole_group():
              "     render(a);\n")
     assert touched_tests(patch)["src/x.test.tsx"] == {"handleSubmit"}  # the header alone: the whole group
     assert touched_tests(patch, lambda path: base)["src/x.test.tsx"] == {"bubbles the error"}
+
+
+def test_runner_summaries_are_read_and_added_up_over_calls():
+    from cooperbench.generation.grading.reports import runner_summary
+
+    output = ("==== 3 passed, 1 failed, 2 skipped, 1 xfailed, 2 warnings in 0.52s ====\n"
+              "1 passed, 1 error in 0.01s\n"
+              "Tests:       1 failed, 5 passed, 6 total\n"
+              "test result: ok. 4 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n")
+    assert runner_summary(output) == {"errors": 1, "failed": 2, "passed": 13, "skipped": 3, "xfailed": 1, "stopped": False}
+    assert runner_summary("!!!!!!!!!!!!!!!!!!!! Interrupted: 1 error during collection !!!!!!!!!!!!!!!!!!!!\n"
+                          "===== 1 error in 0.10s =====\n")["stopped"]
+    assert runner_summary("no summary here\n") is None
+
+
+def test_the_harness_must_agree_with_the_runner_alone_on_the_base():
+    from cooperbench.generation.grading.grade import harness_disagreement
+    from cooperbench.generation.grading.testrun import TestRun
+
+    def run(outcomes, summary, **extra):
+        return TestRun("base", outcomes=outcomes, plain={"summary": summary, "exit_code": 0, "timed_out": False}, **extra)
+
+    two = {"t::a": PASSED, "t::b": PASSED}
+    assert harness_disagreement(run(two, {"passed": 2, "stopped": False})) is None
+    assert harness_disagreement(run(two, {"passed": 1, "xpassed": 1, "stopped": False})) is None
+    assert harness_disagreement(run({"t::a": PASSED, "t::b": ERROR}, {"passed": 2, "errors": 1, "stopped": False})) is None
+    assert harness_disagreement(run({"t::a": PASSED}, {"passed": 2, "stopped": False}, merged=1)) is None
+    assert harness_disagreement(run(two, {"passed": 9, "stopped": True})) is None  # nothing to compare
+    assert harness_disagreement(run(two, None)) is None
+    found = harness_disagreement(run({}, {"passed": 120, "failed": 2, "stopped": False}, problem="the tests did not start"))
+    assert found.startswith("harness_disagrees:") and "120 passed, 2 failed" in found and "did not start" in found
+    assert harness_disagreement(run(two, {"passed": 1, "failed": 1, "stopped": False}))  # passes the runner did not see

@@ -81,7 +81,7 @@ def find_hotspots(task: Task, base_file: Callable[[str], str | None] = lambda pa
             if file_diff.status != "modified":
                 continue  # a file's new definitions are no place of the base to meet at
             base = base_file(file_diff.path)
-            lines = base.splitlines() if base else None
+            lines = diffs.lines(base) if base else None
             names = diffs.touched_definitions(file_diff, lines)
             if lines:  # definitions the base has (not ones several features add anew)
                 names &= {diffs.definition_name(line) for line in lines}

@@ -77,7 +77,7 @@ def check_resolution(task: Task, git_dir: Path, source: str, wholes: tuple[Whole
     not the resolution's doing."""
     from cooperbench.generation.grading.validate import base_run, harness_of
 
-    added = "".join(line[1:] + "\n" for line in source.splitlines() if line.startswith("+") and not line.startswith("+++"))
+    added = "".join(line[1:] + "\n" for line in diffs.lines(source) if line.startswith("+") and not line.startswith("+++"))
     if MARKER.search(added):
         return UNSOLVED, {"problem": "the resolution still holds conflict markers"}
     if not source.strip():

@@ -44,7 +44,7 @@ def touched_tests(tests_patch: str, base_file: Callable[[str], str | None] = lam
     for f in diffs.parse_diff(tests_patch, "tests.patch"):
         if f.status != "deleted":
             base = base_file(f.path) if f.status == "modified" else None
-            scope[f.path] = diffs.touched_definitions(f, base.splitlines() if base else None)
+            scope[f.path] = diffs.touched_definitions(f, diffs.lines(base) if base else None)
     return scope
 
 
@@ -141,6 +141,26 @@ def judge_runs(base: TestRun, before: TestRun, after: TestRun, feature: TestRun,
         reasons.add("tests_interfere", "tests that fail with the feature pass beside the candidate's tests, which do "
                     f"not touch them: {', '.join(pass_to_pass['contradicted'][:3])}")
     return fail_to_pass, pass_to_pass
+
+
+def harness_disagreement(run: TestRun) -> str | None:
+    """Where a base run and its self-check (the runner alone, `run.plain`) disagree, both figures;
+    None when they agree or there is nothing to compare (no summary printed, the runner stopped
+    itself early, a timeout). Tests that pass and then fail their teardown count once in the
+    harness and twice in pytest's summary, and uuid-parametrized ids are one test to the harness:
+    the passed counts may differ by that much and no more."""
+    plain = run.plain or {}
+    summary = plain.get("summary")
+    if not summary or summary.get("stopped") or plain.get("timed_out"):
+        return None
+    expected = summary.get("passed", 0) + summary.get("xpassed", 0)
+    got = run.counts().get("passed", 0)
+    if got <= expected and expected - got <= summary.get("errors", 0) + run.merged:
+        return None
+    figures = ", ".join(f"{n} {word}" for word, n in summary.items() if word != "stopped" and n) or "nothing"
+    harness = ", ".join(f"{n} {word}" for word, n in run.counts().items()) or "nothing"
+    return (f"harness_disagrees: on the bare base commit the task's runner.sh alone reports {figures}; through "
+            f"the harness {harness}" + (f" ({run.problem})" if run.problem else ""))
 
 
 def apply_rule(verdict: dict, require: str) -> dict:

@@ -32,9 +32,14 @@ class Outcomes:
     tampering: list[str] = field(default_factory=list)  # what the guard and the reporter's closing check found
     unfinished: int = 0  # pytest processes that reported tests but never reached the closing check
 
+    merged: int = 0  # records whose id normalized onto another test's (uuid-parametrized ids, say)
+    raw: dict[str, str] = field(default_factory=dict, repr=False)  # normalized id -> the first raw id
+
     def add(self, test_id: str, outcome: str) -> None:
         """Two ids that normalize alike are one test: the worse outcome stands."""
-        test_id = normalize_id(test_id)
+        raw, test_id = test_id, normalize_id(test_id)
+        if self.raw.setdefault(test_id, raw) != raw:
+            self.merged += 1
         if SEVERITY[outcome] >= SEVERITY.get(self.tests.get(test_id, PASSED), 0) or test_id not in self.tests:
             self.tests[test_id] = outcome
 
@@ -224,3 +229,40 @@ def belongs_to(test_id: str, path: str) -> bool:
     directory = str(PurePosixPath(path).parent)
     # a Go id names the package's import path; a root-level file's package cannot be told apart
     return directory == "." or where == directory or where.endswith("/" + directory)
+
+
+# ---------------------------------------------------------------- what a runner says by itself
+
+SUMMARY_WORDS = {"passed": "passed", "failed": "failed", "error": "errors", "errors": "errors", "skipped": "skipped",
+                 "xfailed": "xfailed", "xpassed": "xpassed", "deselected": "deselected"}
+PYTEST_SUMMARY = re.compile(r"^=*\s*((?:\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)"
+                            r"(?:, )?)+) in [\d.]+s", re.M)
+JEST_SUMMARY = re.compile(r"^Tests:\s+(.*\d+ total)", re.M)
+CARGO_SUMMARY = re.compile(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", re.M)
+STOPPED = re.compile(r"Interrupted: \d+ errors? during collection|stopping after \d+ failures|!+ (?:KeyboardInterrupt|"
+                     r"Interrupted|_pytest\.outcomes\.Exit)")
+
+
+def runner_summary(output: str) -> dict | None:
+    """The counts a run's own runners print at their end (pytest's summary lines, jest's
+    `Tests:` line, cargo's `test result:` lines, added up over every call), with `stopped` when a
+    runner stopped early by itself; None when no runner summary is found."""
+    counts: dict[str, int] = {}
+    found = False
+    for line in PYTEST_SUMMARY.findall(output):
+        found = True
+        for number, word in re.findall(r"(\d+) (\w+)", line):
+            if word in SUMMARY_WORDS:
+                counts[SUMMARY_WORDS[word]] = counts.get(SUMMARY_WORDS[word], 0) + int(number)
+    for line in JEST_SUMMARY.findall(output):
+        found = True
+        for number, word in re.findall(r"(\d+) (passed|failed|skipped|todo)", line):
+            word = "skipped" if word == "todo" else word
+            counts[word] = counts.get(word, 0) + int(number)
+    for passed, failed, ignored in CARGO_SUMMARY.findall(output):
+        found = True
+        for word, number in (("passed", passed), ("failed", failed), ("skipped", ignored)):
+            counts[word] = counts.get(word, 0) + int(number)
+    if not found:
+        return None
+    return {**dict(sorted(counts.items())), "stopped": bool(STOPPED.search(output))}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cooperbench.generation.conflicts import merge as conflicts
-from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.errors import GenerationError, HarnessDisagrees
 from cooperbench.generation.grading.validate import ValidationSettings, validate_candidate
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import Task, find_clone, resolve_repo
@@ -33,7 +33,7 @@ def check_feature(task: Task, feature_id: int, git_dir: Path, settings: Validati
 class Row:
     task: str
     feature: int
-    outcome: str  # valid | invalid | environment | error
+    outcome: str  # valid | invalid | environment | harness_disagrees (ours) | error
     detail: str
     fail_to_pass: int = 0
     pass_to_pass: int = 0
@@ -55,6 +55,10 @@ def check_task(task: Task, repos: Path | None, settings: ValidationSettings, fea
         started = time.monotonic()
         try:
             verdict = check_feature(task, feature.id, git_dir, settings)
+        except HarnessDisagrees as exc:
+            rows.append(Row(task.name, feature.id, "harness_disagrees", str(exc).removeprefix(f"{task.name}: "),
+                            seconds=round(time.monotonic() - started, 1)))
+            continue
         except EnvironmentFailure as exc:
             rows.append(Row(task.name, feature.id, "environment", str(exc).removeprefix(f"{task.name}: "),
                             conflicts=conflicts_alone(task, feature.id, git_dir), seconds=round(time.monotonic() - started, 1)))
@@ -93,7 +97,8 @@ def render_table(rows: list[Row]) -> str:
         detail = r.detail.replace("|", "\\|")[:200]
         lines.append(f"| {r.task} | {r.feature} | {r.outcome} | {r.fail_to_pass} | {r.pass_to_pass} | {r.broken} | "
                      f"{r.conflicts or '-'} | {r.seconds} | {detail} |")
-    counts = {kind: sum(r.outcome == kind for r in rows) for kind in ("valid", "invalid", "environment", "error")}
+    counts = {kind: sum(r.outcome == kind for r in rows)
+              for kind in ("valid", "invalid", "environment", "harness_disagrees", "error")}
     lines.append("")
     lines.append(f"{len(rows)} features: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     return "\n".join(lines) + "\n"

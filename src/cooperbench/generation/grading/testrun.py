@@ -9,10 +9,10 @@ import json
 import shlex
 from dataclasses import asdict, dataclass, field
 
-from cooperbench.generation.grading.reports import read_outcomes
+from cooperbench.generation.grading.reports import read_outcomes, runner_summary
 from cooperbench.generation.sandbox.base import Sandbox
 from cooperbench.generation.sandbox.contract import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH
-from cooperbench.generation.tasks.environment import explain_failure, grading_env
+from cooperbench.generation.tasks.environment import explain_failure, grading_env, plain_env
 
 TAIL = 3000  # characters of output kept in the run log
 
@@ -31,6 +31,8 @@ class TestRun:
     tampered: list[str] = field(default_factory=list)  # ids whose report was rewritten after the fact
     tampering: list[str] = field(default_factory=list)  # the watched code's reach into the test runner
     unfinished: int = 0  # pytest processes that ended before their closing check
+    merged: int = 0  # records whose id normalized onto another's (reports.Outcomes.merged)
+    plain: dict | None = None  # a base run's self-check: what runner.sh alone reported (plain_run)
     truncated: bool = False  # the output was longer than the sandbox keeps
     duration: float = 0.0
     output_tail: str = ""
@@ -72,6 +74,7 @@ def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, time
     found = read_outcomes(sandbox.read_dir(REPORTS_DIR), output)
     run = TestRun(label, timeout, found.tests, found.collection_errors, found.runners, result.exit_code, result.timed_out,
                   result.limit, tampered=found.tampered, tampering=found.tampering, unfinished=found.unfinished,
+                  merged=found.merged,
                   truncated=result.truncated, duration=result.duration,
                   output_tail=output[-TAIL:])
     if not found.tests and not result.timed_out and not result.limit:
@@ -79,3 +82,12 @@ def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, time
             next(iter(found.collection_errors.values()), "") or explain_failure(output, result.exit_code)
         )
     return run
+
+
+def plain_run(sandbox: Sandbox, patch: tuple[str, str], timeout: float) -> dict:
+    """The task's runner.sh exactly as written, with nothing of ours in its processes (installs
+    served, no reporter, no guard, no options): the counts its own runners print at the end."""
+    sandbox.write_file(f"{PATCHES_DIR}/{patch[0]}", patch[1].encode("utf-8", "surrogateescape"))
+    result = sandbox.run(f"bash {RUNNER_PATH} {shlex.quote(patch[0])}", timeout=timeout, env=plain_env())
+    return {"summary": runner_summary(result.stdout + result.stderr), "exit_code": result.exit_code,
+            "timed_out": result.timed_out}

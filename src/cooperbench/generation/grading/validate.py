@@ -29,11 +29,12 @@ from pathlib import Path
 from cooperbench.generation.conflicts import merge as conflicts
 from cooperbench.generation.conflicts.classify import WholeFeature, classify_pairs, whole_features
 from cooperbench.generation.conflicts.merge import candidate_id
-from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.errors import GenerationError, HarnessDisagrees
 from cooperbench.generation.grading import novelty, tamper, testrun
 from cooperbench.generation.grading.grade import (
     Reasons,
     apply_rule,
+    harness_disagreement,
     judge_runs,
     not_a_candidate,
     touched_tests,
@@ -79,22 +80,36 @@ def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun
 
 
 def environment_base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun.TestRun:
-    """The base run of the task's environment: from the disk cache, or run now."""
+    """The base run of the task's environment: from the disk cache, or run now, beside its
+    self-check (the runner alone, `testrun.plain_run`), which must agree with it: a base that
+    runs as the task's runner runs it, or our fault named (HarnessDisagrees)."""
     with open_sandbox(task, settings.backend, git_dir) as sandbox:
         name = f"{settings.backend}-{sandbox.env_id}-{int(settings.timeout)}-{code_version(testrun.__name__, settings.backend)}"
         cache = cache_root() / "base-runs" / f"{name}.json"
         with build_lock(f"base-run-{name}"):  # candidates validated at once share one base run
             if cache.exists():
-                return testrun.TestRun.from_dict(json.loads(cache.read_text()))
-            run = testrun.run_tests(sandbox, [("tests.patch", BASE_RUN_PATCH)], "base", settings.timeout)
-            if run.problem or run.timed_out:
-                raise EnvironmentFailure(f"{task.name}: the tests do not run on the bare base commit "
-                                         f"({'timed out' if run.timed_out else run.problem})")
-            if run.outcomes and all(o == ERROR for o in run.outcomes.values()):  # fixtures that fetch a model, say
-                raise EnvironmentFailure(f"{task.name}: every test errors on the bare base commit "
-                                         f"({explain_failure(run.output_tail, run.exit_code)}): no base to grade against")
-            atomic.write_json(cache, run.to_dict())
+                run = testrun.TestRun.from_dict(json.loads(cache.read_text()))
+            else:
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    plain = pool.submit(plain_base_run, task, git_dir, settings)
+                    run = testrun.run_tests(sandbox, [("tests.patch", BASE_RUN_PATCH)], "base", settings.timeout)
+                    run.plain = plain.result()
+                atomic.write_json(cache, run.to_dict())
+    disagreement = harness_disagreement(run)
+    if disagreement:
+        raise HarnessDisagrees(f"{task.name}: {disagreement}: the project's fault, not the task's")
+    if run.problem or run.timed_out:
+        raise EnvironmentFailure(f"{task.name}: the tests do not run on the bare base commit "
+                                 f"({'timed out' if run.timed_out else run.problem})")
+    if run.outcomes and all(o == ERROR for o in run.outcomes.values()):  # fixtures that fetch a model, say
+        raise EnvironmentFailure(f"{task.name}: every test errors on the bare base commit "
+                                 f"({explain_failure(run.output_tail, run.exit_code)}): no base to grade against")
     return run
+
+
+def plain_base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> dict:
+    with open_sandbox(task, settings.backend, git_dir) as sandbox:
+        return testrun.plain_run(sandbox, ("tests.patch", BASE_RUN_PATCH), settings.timeout)
 
 
 RUN_PATCHES = {  # label -> the patches its runner.sh gets (tests patch first), by name

@@ -43,6 +43,17 @@ class FileDiff:
 HUNK_RE = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 
 
+def lines(text: str, keepends: bool = False) -> list[str]:
+    """A text's lines as git counts them: split on "\n" only (`str.splitlines` also splits on a
+    form feed, U+2028, U+0085 and more, which an honest source file may hold inside a line)."""
+    parts = text.split("\n")
+    if keepends:
+        parts = [part + "\n" for part in parts[:-1]] + [parts[-1]]
+    elif parts[-1] == "":
+        parts.pop()
+    return [part for part in parts if part] if keepends else parts
+
+
 def split_segments(text: str) -> list[str]:
     """Cut a git diff at its `diff --git` lines, keeping every byte of each file's change.
 
@@ -55,7 +66,7 @@ def split_segments(text: str) -> list[str]:
     pieces: list[list[str]] = []
     old_left = new_left = 0
     hunks_seen = False
-    for line in text.splitlines(keepends=True):
+    for line in lines(text, keepends=True):
         if line.startswith(DIFF_HEADER):
             pieces.append([line])
             old_left = new_left = 0
@@ -92,10 +103,10 @@ def parse_diff(text: str, origin: str) -> list[FileDiff]:
 
 
 def _parse_segment(segment: str, origin: str) -> FileDiff:
-    header = segment.splitlines()[0]
+    header = lines(segment)[0]
     for raw in _header_paths(header):
         _check_safe(raw, origin)
-    for line in segment.splitlines():
+    for line in lines(segment):
         if line.startswith(("--- ", "+++ ")):
             _check_safe(line[4:].split("\t")[0], origin)
         elif line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
@@ -208,29 +219,41 @@ def touched_definitions(file_diff: FileDiff, base_lines: list[str] | None = None
     """Names of the definitions a file's change adds, removes or edits.
 
     A changed line counts for the definition it sits in, unless it comes after a definition line
-    of its own run (then it belongs to that new definition). Where a hunk starts inside a
-    definition, the base file (`base_lines`, when given) says which one: git's hunk header names
-    only the outermost (a jest `describe`, a Python class), which would take in all its tests.
+    of its own run (then it belongs to that new definition). Changed decorator lines (`@...`, and
+    the lines of a decorator's open brackets) belong to the definition they decorate, the next
+    one, changed or not: a test added with `@pytest.mark.parametrize(...)` right after another
+    test edits only itself. Where a hunk starts inside a definition, the base file (`base_lines`,
+    when given) says which one: git's hunk header names only the outermost (a jest `describe`, a
+    Python class), which would take in all its tests.
     """
     names: set[str] = set()
     for hunk in file_diff.parsed:
         enclosing = definition_name(hunk.section_header)
         if base_lines:
             enclosing = _enclosing(base_lines, hunk.source_start - 1) or enclosing
-        before_own_definition = True
+        before_own_definition, decorating, depth = True, False, 0
         for line in hunk:
+            name = definition_name(line.value)
+            stripped = line.value.strip()
             if line.is_context:
-                enclosing = definition_name(line.value) or enclosing
+                if decorating and (name or not stripped.startswith("@")):
+                    names.update(filter(None, [name or enclosing]))
+                    decorating = False
+                enclosing = name or enclosing
                 before_own_definition = True
                 continue
             if not (line.is_added or line.is_removed):  # "\ No newline at end of file"
                 continue
-            name = definition_name(line.value)
             if name:
                 names.add(name)
-                before_own_definition = False
-            elif before_own_definition and line.value.strip() and enclosing:
+                before_own_definition, decorating = False, False
+            elif stripped.startswith("@") or depth > 0:
+                decorating = True
+                depth = max(0, depth + sum(stripped.count(c) for c in "([{") - sum(stripped.count(c) for c in ")]}"))
+            elif before_own_definition and stripped and enclosing:
                 names.add(enclosing)
+        if decorating and enclosing:
+            names.add(enclosing)
     return names
 
 

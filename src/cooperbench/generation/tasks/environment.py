@@ -54,7 +54,7 @@ from cooperbench.generation.tasks.task import Task, cache_root
 if TYPE_CHECKING:
     from cooperbench.generation.sandbox.base import CommandResult
 
-SHIM_NAMES = ("pip", "pip3", "python", "python3", "uv", "npm", "pnpm", "yarn", "npx", "go", "cargo")
+SHIM_NAMES = ("pip", "pip3", "python", "python3", "pytest", "py.test", "uv", "npm", "pnpm", "yarn", "npx", "go", "cargo")
 BASE_RUN_PATCH = (
     "diff --git a/.cooperbench-base-run b/.cooperbench-base-run\n"
     "new file mode 100644\n"
@@ -158,18 +158,22 @@ def build_env() -> dict[str, str]:
     return {"PIP_CACHE_DIR": f"{PACKAGE_CACHE_DIR}/pip", "UV_CACHE_DIR": f"{PACKAGE_CACHE_DIR}/uv"}
 
 
+def plain_env() -> dict[str, str]:
+    """Added for every test run: installs served from the environment, nothing else of ours. The
+    plain run of the self-check (validate.py) runs the task's runner.sh with this alone."""
+    return {"CB_SHIM_MODE": "serve", "CARGO_NET_OFFLINE": "true", "npm_config_prefer_offline": "true", "CI": "true"}
+
+
 def grading_env() -> dict[str, str]:
-    """Added for test runs: installs served, and a structured report from every runner kind
-    without editing the task's script (see runners.py)."""
+    """Added for graded test runs: a structured report from every runner kind without editing
+    the task's script (see reports.py)."""
     return {
-        "CB_SHIM_MODE": "serve",
+        **plain_env(),
         "COOPERBENCH_REPORTS": REPORTS_DIR,
         "PYTHONPATH": PLUGIN_DIR,
+        "CB_PLUGIN_DIR": PLUGIN_DIR,  # the shims put it back on a PYTHONPATH the runner sets
         "COOPERBENCH_PYTEST_ARGS": "--continue-on-collection-errors",  # put before the runner's PYTEST_ADDOPTS
         "GOFLAGS": "-json",
-        "CARGO_NET_OFFLINE": "true",
-        "npm_config_prefer_offline": "true",
-        "CI": "true",
     }
 
 

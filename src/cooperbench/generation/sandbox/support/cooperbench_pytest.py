@@ -4,10 +4,13 @@ keeps pytest from warning that it cannot rewrite an imported module: a repositor
 turn warnings into errors must run exactly as it does without us.
 
 It writes one JSON line per test outcome, and one per module that fails to collect, to a file
-of its own under $COOPERBENCH_REPORTS, and echoes each on the stdout the process started with
+of its own in the reports folder (REPORTS, given by sitecustomize), and echoes each on the stdout the process started with
 (a copy taken before any test code runs, which has left the sandbox by the time test code could
 rewrite the file; runners.py compares the two). It lifts `--maxfail`/`-x`, so one failing test
 hides no outcome after it.
+
+In an xdist worker (loaded there by sitecustomize too) it reports no outcome, which the controller
+does, but makes the closing check where the tests ran.
 
 At the end of the session it writes a closing record with what it finds changed in the test
 runner by code of the files the guard watches (see cooperbench_guard.py): runner functions and
@@ -58,9 +61,9 @@ def _make():
     guard = json.loads(os.environ.get("COOPERBENCH_GUARD") or "{}")
     suffixes = tuple("/" + p.lstrip("/") for p in guard.get("watch", ()) if isinstance(p, str))
     allowed = tuple("/" + p.lstrip("/") for p in guard.get("hooks_allowed", ()) if isinstance(p, str))
-    folder = os.environ.get("COOPERBENCH_REPORTS")
-    state = {"handle": None, "echo": None, "worker": False}
-    if folder:
+    folder = globals().get("REPORTS")
+    state = {"handle": None, "echo": None, "worker": bool(globals().get("WORKER"))}
+    if folder and not state["worker"]:
         try:
             state["echo"] = os.dup(1)  # the run's own stdout, before capture and before test code
         except OSError:
@@ -84,18 +87,19 @@ def _make():
         if state["echo"] is not None and not state["worker"]:
             write(state["echo"], f"\n{ECHO_PREFIX}{line}\n".encode())
 
-    restore = globals().get("ORIGINAL_ADDOPTS", False)
+    variable, original = globals().get("ORIGINAL", (None, None))
 
     def configure(config) -> None:
         """pytest has read its options: the environment goes back to the runner's own, so the
-        processes tests start (nested pytest runs, xdist workers) see what they would without us."""
-        if restore is None:
-            os.environ.pop("PYTEST_ADDOPTS", None)
-        elif restore is not False:
-            os.environ["PYTEST_ADDOPTS"] = restore
+        processes tests start (nested pytest runs, xdist workers) see what they would without us;
+        only xdist workers are told where to report (their controller reports the outcomes)."""
+        if variable and original is None:
+            os.environ.pop(variable, None)
+        elif variable:
+            os.environ[variable] = original
+        if folder and not state["worker"]:
+            os.environ["COOPERBENCH_XDIST_REPORTS"] = folder
         config.option.maxfail = 0
-        if hasattr(config, "workerinput"):  # an xdist worker: the controller reports outcomes
-            state["worker"] = True
         state["config"] = config
 
     def logreport(report) -> None:

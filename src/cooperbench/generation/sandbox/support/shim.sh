@@ -7,7 +7,8 @@
 # into the source tree (an editable build's compiled modules, node_modules, ...).
 # CB_SHIM_MODE=serve (test runs, network off): an install that the build ran is served from the
 # cached environment: its files are put back and it succeeds without running. Anything else runs
-# as it is.
+# as it is; Python and pytest with the test harness's loader (CB_PLUGIN_DIR) first on PYTHONPATH,
+# even when the runner sets a PYTHONPATH of its own.
 name=${0##*/}
 state=${CB_ENV_STATE:-/workspace/.cooperbench}
 repo=${CB_REPO:-/workspace/repo}
@@ -99,4 +100,10 @@ if is_install "$@"; then
   esac
 fi
 [[ $name == npx && ${CB_SHIM_MODE:-} == serve ]] && run_cached_npx "$@"
+if [[ ${CB_SHIM_MODE:-} == serve && -n ${CB_PLUGIN_DIR:-} ]]; then
+  case $name in  # a runner that sets its own PYTHONPATH keeps the test harness's loader first
+    python|python3|python3.*|pytest|py.test)
+      [[ :${PYTHONPATH:-}: == *:$CB_PLUGIN_DIR:* ]] || export PYTHONPATH="$CB_PLUGIN_DIR${PYTHONPATH:+:$PYTHONPATH}" ;;
+  esac
+fi
 exec "$tool" "$@"

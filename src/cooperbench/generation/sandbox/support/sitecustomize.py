@@ -7,7 +7,8 @@ what it loads. It leaves no trace the repository's code or settings could see:
      (cooperbench_pytest.py), imported by its path under a name made for this process and named
      to pytest through PYTEST_ADDOPTS, before whatever the runner put there; the reporter gives
      PYTEST_ADDOPTS back as it was once pytest has read it, and nested pytest processes (a test
-     that runs pytest) report nothing;
+     that runs pytest) report nothing. In that run's xdist workers, the reporter again (named
+     through PYTEST_PLUGINS), to make its closing check where the tests run;
   3. our folder taken off sys.path, and the next `sitecustomize` on the path (the environment's
      own, if any) loaded in our place, as Python would have loaded it without us.
 """
@@ -32,9 +33,11 @@ def _load(path: str, name: str, register: bool, preset: dict | None = None):
 
 
 def _is_pytest(argv) -> bool:
+    """`python -m pytest ...`, or pytest's console script (`python /path/to/pytest ...`)."""
     if len(argv) >= 3 and argv[1] == "-m" and argv[2].split(".")[0] in ("pytest", "py"):
         return True
-    return bool(argv) and os.path.basename(argv[0]) in ("pytest", "py.test")
+    scripts = [arg for arg in argv[:2] if not arg.startswith("-")]
+    return any(os.path.basename(arg) in ("pytest", "py.test") for arg in scripts)
 
 
 def _guard() -> None:
@@ -46,19 +49,30 @@ def _guard() -> None:
         _load(os.path.join(_HERE, "cooperbench_guard.py"), "_cooperbench_guard", False).install(config)
 
 
+WORKER_BOOT = "exec(eval(sys.stdin.readline()))"  # how execnet (pytest-xdist) starts a worker
+
+
 def _reporter() -> None:
-    if not os.environ.get("COOPERBENCH_REPORTS") or not _is_pytest(list(getattr(sys, "orig_argv", []) or [])):
+    argv = list(getattr(sys, "orig_argv", []) or [])
+    folder = os.environ.get("COOPERBENCH_REPORTS")
+    worker = os.environ.get("COOPERBENCH_XDIST_REPORTS") if any(WORKER_BOOT in arg for arg in argv) else None
+    if not (folder and _is_pytest(argv)) and not worker:
         return
     try:
         import pytest  # noqa: F401  (from the environment, not from the repository)
     except ImportError:
         return
     name = f"cooperbench_report_{os.urandom(8).hex()}"
-    original = os.environ.get("PYTEST_ADDOPTS")
-    _load(os.path.join(_HERE, "cooperbench_pytest.py"), name, True, {"ORIGINAL_ADDOPTS": original})
-    ours = os.environ.get("COOPERBENCH_PYTEST_ARGS", "")
-    os.environ["PYTEST_ADDOPTS"] = " ".join(filter(None, (f"-p {name}", ours, original)))
-    del os.environ["COOPERBENCH_REPORTS"]  # pytest processes this one starts report nothing
+    variable = "PYTEST_PLUGINS" if worker else "PYTEST_ADDOPTS"
+    original = os.environ.get(variable)
+    _load(os.path.join(_HERE, "cooperbench_pytest.py"), name, True,
+          {"ORIGINAL": (variable, original), "REPORTS": worker or folder, "WORKER": bool(worker)})
+    if worker:  # an xdist worker reads no PYTEST_ADDOPTS of ours: it names its plugins here
+        os.environ[variable] = ",".join(filter(None, (name, original)))
+    else:
+        ours = os.environ.get("COOPERBENCH_PYTEST_ARGS", "")
+        os.environ[variable] = " ".join(filter(None, (f"-p {name}", ours, original)))
+        del os.environ["COOPERBENCH_REPORTS"]  # pytest processes this one starts report nothing
 
 
 def _chain() -> None:
