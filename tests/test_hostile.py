@@ -371,6 +371,14 @@ FORGERIES: dict[str, tuple[dict[str, str | None], set[str]]] = {
 }
 
 
+# Variants found by a sweep of attacks on the source side (tests/data/forgeries, one module each,
+# its docstring naming the mechanism): each appended to miniconf/__init__.py.
+NOT_VALID = {"tampers_with_tests", "report_tampered", "breaks_tests", "unfinished"}
+for _module in sorted((ROOT / "tests" / "data" / "forgeries").glob("*.py")):
+    _code = _module.read_text()
+    FORGERIES[f"source: {_code.split(chr(34) * 3)[1]}"] = (dict([appended("miniconf/__init__.py", _code)]), NOT_VALID)
+
+
 def forged_candidate(tmp_path: Path, files: dict[str, str | None]) -> tuple[str, str]:
     """The breaking feature and the valid tests, plus the forgery's files (test files into
     tests.patch, the rest into feature.patch, as the splitter sorts them)."""

@@ -106,6 +106,12 @@ def judge_runs(base: TestRun, before: TestRun, after: TestRun, feature: TestRun,
                     f"{'; the run printed more than the sandbox keeps, so its report cannot be checked' if cut else ''}): "
                     f"{', '.join(forged[:3])}")
         return empty
+    told = [f"{run.label} run: pytest says {found[0]}, the records {found[1]}"
+            for run in (after, feature) if (found := summary_disagreement(run, run.summary))]
+    if told:
+        reasons.add("report_tampered", "the reporter's records disagree with what pytest itself printed (records "
+                    f"rewritten from inside the test process?): {'; '.join(told)}")
+        return empty
     found = sorted({f for run in (after, feature) for f in run.tampering})
     if found:
         reasons.add("tampers_with_tests", "the feature's code reaches into the test runner while the tests run: "
@@ -143,24 +149,33 @@ def judge_runs(base: TestRun, before: TestRun, after: TestRun, feature: TestRun,
     return fail_to_pass, pass_to_pass
 
 
-def harness_disagreement(run: TestRun) -> str | None:
-    """Where a base run and its self-check (the runner alone, `run.plain`) disagree, both figures;
-    None when they agree or there is nothing to compare (no summary printed, the runner stopped
-    itself early, a timeout). Tests that pass and then fail their teardown count once in the
-    harness and twice in pytest's summary, and uuid-parametrized ids are one test to the harness:
-    the passed counts may differ by that much and no more."""
-    plain = run.plain or {}
-    summary = plain.get("summary")
-    if not summary or summary.get("stopped") or plain.get("timed_out"):
+def summary_disagreement(run: TestRun, summary: dict | None, timed_out: bool = False) -> tuple[str, str] | None:
+    """Where a run's per-test records and a runner summary of the same tests (its own, or the
+    runner's alone in the self-check) disagree on what passed: (the summary's figures, the
+    records' figures); None when they agree
+    or there is nothing to compare (no summary printed, the runner stopped itself early, a
+    timeout). Tests that pass and then fail their teardown count once in the records and twice in
+    pytest's summary, and uuid-parametrized ids are one test to the records: the passed counts may
+    differ by that much and no more."""
+    if not summary or summary.get("stopped") or timed_out:
         return None
     expected = summary.get("passed", 0) + summary.get("xpassed", 0)
     got = run.counts().get("passed", 0)
     if got <= expected and expected - got <= summary.get("errors", 0) + run.merged:
         return None
     figures = ", ".join(f"{n} {word}" for word, n in summary.items() if word != "stopped" and n) or "nothing"
-    harness = ", ".join(f"{n} {word}" for word, n in run.counts().items()) or "nothing"
-    return (f"harness_disagrees: on the bare base commit the task's runner.sh alone reports {figures}; through "
-            f"the harness {harness}" + (f" ({run.problem})" if run.problem else ""))
+    records = ", ".join(f"{n} {word}" for word, n in run.counts().items()) or "nothing"
+    return figures, records
+
+
+def harness_disagreement(run: TestRun) -> str | None:
+    """Where a base run and its self-check (the task's runner alone, `run.plain`) disagree."""
+    plain = run.plain or {}
+    found = summary_disagreement(run, plain.get("summary"), plain.get("timed_out", False))
+    if found is None:
+        return None
+    return (f"harness_disagrees: on the bare base commit the task's runner.sh alone reports {found[0]}; through "
+            f"the harness {found[1]}" + (f" ({run.problem})" if run.problem else ""))
 
 
 def apply_rule(verdict: dict, require: str) -> dict:

@@ -2,8 +2,8 @@
 and each refusal says what the file is, never that a name merely contains a word.
 
 Refused, in either patch (paths as `diffs.repo_path` reads them):
-  - runner and plugin files by what they are: `conftest.py` anywhere, pytest's own ini files and
-    tox.ini, runner scripts, JavaScript test-runner configs and package.json, cargo config;
+  - runner and plugin files by what they are: `conftest.py` anywhere, pytest's own settings files
+    (`pytest.ini`, `.pytest.ini`, `pytest.toml`, `.pytest.toml`) and tox.ini, runner scripts, JavaScript test-runner configs and package.json, cargo config;
   - interpreter start-up hooks: `sitecustomize`, `usercustomize`, `*.pth`;
   - pytest settings in `pyproject.toml` (`[tool.pytest*]`, a `pytest11` entry point) and
     `setup.cfg` (`[tool:pytest]`, `[pytest]`, a `pytest11` entry point), read by parsing the file
@@ -32,6 +32,7 @@ from cooperbench.generation.util import syntax
 
 HARNESS_NAMES = {
     "conftest.py": "a pytest plugin file", "pytest.ini": "pytest settings", ".pytest.ini": "pytest settings",
+    "pytest.toml": "pytest settings", ".pytest.toml": "pytest settings",
     "tox.ini": "pytest and tox settings", "sitecustomize.py": "an interpreter start-up hook",
     "usercustomize.py": "an interpreter start-up hook", "*.pth": "an interpreter start-up hook",
     "runner.sh": "a runner script", "run_tests.sh": "a runner script", "package.json": "test scripts and settings",

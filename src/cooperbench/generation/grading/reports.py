@@ -29,7 +29,7 @@ class Outcomes:
     collection_errors: dict[str, str] = field(default_factory=dict)  # module or file -> message
     runners: list[str] = field(default_factory=list)  # which runner kinds reported
     tampered: list[str] = field(default_factory=list)  # ids whose report disagrees with the run's output
-    tampering: list[str] = field(default_factory=list)  # what the guard and the reporter's closing check found
+    tampering: list[dict] = field(default_factory=list)  # what the guard and the reporter's closing check found
     unfinished: int = 0  # pytest processes that reported tests but never reached the closing check
 
     merged: int = 0  # records whose id normalized onto another test's (uuid-parametrized ids, say)
@@ -144,33 +144,43 @@ RUNNERS = (
 ECHO_PREFIX = "@@cooperbench-pytest "
 
 
-def tampering(reports: dict[str, bytes], output: str) -> tuple[list[str], int]:
-    """What the guard (guard-*.jsonl, one file per process) and the reporter's closing records
-    (in its files, and echoed on the output) found, each as `what (file:line)`; and how many
-    reporting pytest processes never wrote their closing record."""
-    found, unfinished = [], 0
-    echoed = records("\n".join(line[len(ECHO_PREFIX):] for line in output.split("\n") if line.startswith(ECHO_PREFIX)))
-    for name in sorted(reports):
-        if not name.startswith(("guard-", "pytest-")):
-            continue
+GUARD_PREFIX = "@@cooperbench-guard "
+
+
+def tampering(reports: dict[str, bytes], output: str, guarded: bool = False) -> tuple[list[dict], int]:
+    """What the guard found (guard-<pid>-*.jsonl, one file per process, echoed on the output as
+    it went: findings in watched code, and its closing check's findings, each with its file), and
+    how many reporting pytest processes never finished: no closing record of the reporter's, or,
+    where the guard ran, none of the guard's (os._exit, a crash, a kill, or a part of ours taken
+    out). testrun.py keeps the findings that count."""
+    found, guard_ends = [], set()
+    for name in sorted(n for n in reports if n.startswith("guard-")):
+        pid = name.split("-")[1]
+        for record in records(reports[name].decode("utf-8", "replace")):
+            if record.get("end") is True:
+                guard_ends.add(pid)
+            else:
+                found.append(record)
+    found += [r for r in records("\n".join(line[len(GUARD_PREFIX):] for line in output.split("\n")
+                                            if line.startswith(GUARD_PREFIX))) if r.get("end") is not True]
+    unfinished = 0
+    for name in sorted(n for n in reports if n.startswith("pytest-")):
         lines = records(reports[name].decode("utf-8", "replace"))
-        ends = [r for r in lines if r.get("end") is True]
-        if name.startswith("pytest-") and any("id" in r for r in lines) and not ends:
+        if not lines:
+            continue
+        ended = any(r.get("end") is True for r in lines)
+        if not ended or (guarded and name.split("-")[1] not in guard_ends):
             unfinished += 1
-        for record in lines if name.startswith("guard-") else [f for end in ends for f in end.get("tampering") or []]:
-            found.append(finding(record))
-    for end in (r for r in echoed if r.get("end") is True):
-        found += [finding(f) for f in end.get("tampering") or []]
-    return sorted(set(filter(None, found))), unfinished
+    unique = {json.dumps(f, sort_keys=True): f for f in found}
+    return [unique[key] for key in sorted(unique)], unfinished
 
 
-def finding(record: object) -> str | None:
-    if not isinstance(record, dict):
-        return None
+def finding(record: dict) -> str:
+    """A finding as a person reads it: `what (file:line)`."""
     what = str(record.get("guard") or record.get("what") or "")[:200]
-    where = str(record.get("file") or "")[-120:]
+    where = str(record.get("file") or "code of no file")[-120:]
     line = record.get("line")
-    return f"{what} ({where}{f':{line}' if isinstance(line, int) else ''})" if where else what or None
+    return f"{what} ({where}{f':{line}' if isinstance(line, int) else ''})"
 
 
 def tampered_ids(reports: dict[str, bytes], output: str) -> list[str]:
@@ -187,11 +197,12 @@ def tampered_ids(reports: dict[str, bytes], output: str) -> list[str]:
     return sorted(i for i in ids if from_files.tests.get(i) != from_stream.tests.get(i))
 
 
-def read_outcomes(reports: dict[str, bytes], output: str) -> Outcomes:
-    """Every runner's record of one run: report files (name -> bytes) and the run's output."""
+def read_outcomes(reports: dict[str, bytes], output: str, guarded: bool = False) -> Outcomes:
+    """Every runner's record of one run: report files (name -> bytes) and the run's output;
+    `guarded`: the guard ran in its processes, so each reporting one must have its closing record."""
     outcomes = Outcomes()
     outcomes.tampered = tampered_ids(reports, output)
-    outcomes.tampering, outcomes.unfinished = tampering(reports, output)
+    outcomes.tampering, outcomes.unfinished = tampering(reports, output, guarded)
     for runner in RUNNERS:
         before = (len(outcomes.tests), len(outcomes.collection_errors))
         if runner.report_prefix:

@@ -41,14 +41,19 @@ def compiled_files(patch: str, origin: str) -> list[str]:
     return found
 
 
-def runner_references(patch: str, origin: str, base_file: Callable[[str], str | None]) -> list[str]:
+def runner_references(patch: str, origin: str, base_file: Callable[[str], str | None],
+                      after_file: Callable[[str], str | None] = lambda path: None) -> list[str]:
     """`path: name` for each reference to the test runner's internals that a patch's added
-    Python lines make and the file did not make at the base."""
+    Python lines make and the file did not make at the base (a binary patch's file is read
+    whole, as `after_file` gives it with the patch applied)."""
     found = []
     for f in diffs.parse_diff(patch, origin):
         if f.status == "deleted" or not f.path.endswith((".py", ".pyi", ".pyx")):
             continue
-        added = "\n".join(line.value for hunk in f.parsed for line in hunk if line.is_added)
+        if f.binary:
+            added = after_file(f.path) or "cooperbench: a binary patch of a Python file that cannot be read"
+        else:
+            added = "\n".join(line.value for hunk in f.parsed for line in hunk if line.is_added)
         names = {m.group(0).lower() for m in RUNNER_REFERENCES.finditer(added)}
         if names and f.status != "added":
             before = {m.group(0).lower() for m in RUNNER_REFERENCES.finditer(base_file(f.old_path or f.path) or "")}
@@ -57,14 +62,15 @@ def runner_references(patch: str, origin: str, base_file: Callable[[str], str | 
     return found
 
 
-def screen(patch: str, origin: str, base_file: Callable[[str], str | None]) -> list[tuple[str, str]]:
+def screen(patch: str, origin: str, base_file: Callable[[str], str | None],
+           after_file: Callable[[str], str | None] = lambda path: None) -> list[tuple[str, str]]:
     """(reason key, sentence) for what the source side of a patch may not hold."""
     reasons = []
     compiled = compiled_files(patch, origin)
     if compiled:
         reasons.append(("compiled_files", f"{origin} ships compiled or cache files, which may run in place of its "
                                           f"source: {', '.join(compiled[:5])}"))
-    references = runner_references(patch, origin, base_file)
+    references = runner_references(patch, origin, base_file, after_file)
     if references:
         reasons.append(("tampers_with_tests", f"{origin}'s source reaches for the test runner's internals: "
                                               f"{', '.join(references[:5])}"))
@@ -72,8 +78,20 @@ def screen(patch: str, origin: str, base_file: Callable[[str], str | None]) -> l
 
 
 def guard_config(source_patch: str, origin: str, base_file: Callable[[str], str | None]) -> dict:
-    """What the guard watches in a run with this source patch: its Python files; those already
+    """What the guard watches in a run with this source patch: its Python files, by the ends of
+    their paths a process sees (`src/pkg/m.py` is also `pkg/m.py`, as installed); those already
     implementing pytest hooks at the base (the repository is a pytest plugin) may keep doing so."""
     files = [f for f in diffs.parse_diff(source_patch, origin) if f.status != "deleted" and f.path.endswith(".py")]
     allowed = [f.path for f in files if f.status != "added" and "def pytest_" in (base_file(f.old_path or f.path) or "")]
-    return {"watch": sorted(f.path for f in files), "hooks_allowed": sorted(allowed)}
+    return {"watch": sorted(set(installed_paths(f.path for f in files))), "hooks_allowed": sorted(set(installed_paths(allowed)))}
+
+
+def installed_paths(paths) -> list[str]:
+    """Each repository path, and the path without a source-layout folder (`src/`, `lib/`)."""
+    found = []
+    for path in paths:
+        found.append(path)
+        head, _, rest = path.partition("/")
+        if head in ("src", "lib", "python") and rest:
+            found.append(rest)
+    return found

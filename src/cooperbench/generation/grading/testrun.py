@@ -9,7 +9,7 @@ import json
 import shlex
 from dataclasses import asdict, dataclass, field
 
-from cooperbench.generation.grading.reports import read_outcomes, runner_summary
+from cooperbench.generation.grading.reports import finding, read_outcomes, runner_summary
 from cooperbench.generation.sandbox.base import Sandbox
 from cooperbench.generation.sandbox.contract import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH
 from cooperbench.generation.tasks.environment import explain_failure, grading_env, plain_env
@@ -33,6 +33,7 @@ class TestRun:
     unfinished: int = 0  # pytest processes that ended before their closing check
     merged: int = 0  # records whose id normalized onto another's (reports.Outcomes.merged)
     plain: dict | None = None  # a base run's self-check: what runner.sh alone reported (plain_run)
+    summary: dict | None = None  # what the run's own runners printed at their end (reports.runner_summary)
     truncated: bool = False  # the output was longer than the sandbox keeps
     duration: float = 0.0
     output_tail: str = ""
@@ -66,15 +67,16 @@ def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, time
     for name, text in patches:
         sandbox.write_file(f"{PATCHES_DIR}/{name}", text.encode("utf-8", "surrogateescape"))
     command = f"bash {RUNNER_PATH} " + " ".join(shlex.quote(name) for name, _ in patches)
-    env = grading_env()
-    if guard and guard.get("watch"):
+    env, guarded = grading_env(), bool(guard and guard.get("watch"))
+    if guarded:
         env["COOPERBENCH_GUARD"] = json.dumps({**guard, "reports": REPORTS_DIR})
     result = sandbox.run(command, timeout=timeout, env=env)
     output = result.stdout + result.stderr
-    found = read_outcomes(sandbox.read_dir(REPORTS_DIR), output)
+    found = read_outcomes(sandbox.read_dir(REPORTS_DIR), output, guarded)
+    summary = runner_summary(output)
     run = TestRun(label, timeout, found.tests, found.collection_errors, found.runners, result.exit_code, result.timed_out,
-                  result.limit, tampered=found.tampered, tampering=found.tampering, unfinished=found.unfinished,
-                  merged=found.merged,
+                  result.limit, tampered=found.tampered, tampering=attributed(found.tampering, guard), unfinished=found.unfinished,
+                  merged=found.merged, summary=summary,
                   truncated=result.truncated, duration=result.duration,
                   output_tail=output[-TAIL:])
     if not found.tests and not result.timed_out and not result.limit:
@@ -82,6 +84,28 @@ def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, time
             next(iter(found.collection_errors.values()), "") or explain_failure(output, result.exit_code)
         )
     return run
+
+
+def attributed(findings: list[dict], guard: dict | None) -> list[str]:
+    """The findings that are the watched source's doing: the guard's (it reports watched code
+    only), and the closing check's whose code is a watched file's (a pytest hook in a file that
+    implemented pytest hooks at the base excepted: the repository is a pytest plugin), code made
+    at run time, or code of no Python file. What the repository's own files do (its conftest's
+    hooks) is no finding."""
+    watch = tuple("/" + p for p in (guard or {}).get("watch", ()))
+    allowed = tuple("/" + p for p in (guard or {}).get("hooks_allowed", ()))
+    if not watch:
+        return []
+    kept = []
+    for record in findings:
+        filename = record.get("file")
+        if "guard" in record:
+            kept.append(finding(record))
+        elif not isinstance(filename, str) or not filename or filename.startswith("<"):
+            kept.append(finding(record))
+        elif filename.endswith(watch) and not (record.get("hook") and filename.endswith(allowed)):
+            kept.append(finding(record))
+    return sorted(set(kept))
 
 
 def plain_run(sandbox: Sandbox, patch: tuple[str, str], timeout: float) -> dict:

@@ -152,18 +152,22 @@ def source_guard(task: Task, git_dir: Path, source_patch: str, origin: str) -> d
 
 
 def source_screen(task: Task, git_dir: Path, patch: str, origin: str) -> list[tuple[str, str]]:
-    """(key, sentence) for what a source patch may not hold (tamper.screen)."""
-    return tamper.screen(patch, origin, lambda path: read_blob(git_dir, task.base_commit, path))
+    """(key, sentence) for what a source patch may not hold (tamper.screen); binary patches read
+    as they are applied."""
+    binary = [f.path for f in diffs.parse_diff(patch, origin) if f.binary and f.status != "deleted"]
+    after = post_images(git_dir, task.base_commit, patch, binary)
+    return tamper.screen(patch, origin, lambda path: read_blob(git_dir, task.base_commit, path), after.get)
 
 
 # ---------------------------------------------------------------- the verdict
 
 
 def harness_of(task: Task, git_dir: Path, patch: str, name: str) -> list[str]:
-    """The test-harness files a patch to the base changes (harness.py), each with what it is."""
+    """The test-harness files a patch to the base changes (harness.py), each with what it is;
+    every file whose content decides it is read as it is with the patch applied, binary patches
+    included."""
     files = diffs.parse_diff(patch, name)
-    modified = [f.path for f in files if f.status in ("modified", "renamed") and reads_content(f.path)]
-    after = post_images(git_dir, task.base_commit, patch, modified)
+    after = post_images(git_dir, task.base_commit, patch, [f.path for f in files if f.status != "deleted" and reads_content(f.path)])
     return harness_changes(patch, name, base_paths=tree_paths(git_dir, task.base_commit), after=after.get,
                            before=lambda path: read_blob(git_dir, task.base_commit, path))
 

@@ -46,7 +46,8 @@ def _guard() -> None:
     except ValueError:
         return
     if isinstance(config, dict) and config.get("watch"):
-        _load(os.path.join(_HERE, "cooperbench_guard.py"), "_cooperbench_guard", False).install(config)
+        guard = _load(os.path.join(_HERE, "cooperbench_guard.py"), "_cooperbench_guard", False)
+        guard.install(config, os.path.join(_HERE, "cooperbench_pytest.py"))
 
 
 WORKER_BOOT = "exec(eval(sys.stdin.readline()))"  # how execnet (pytest-xdist) starts a worker
