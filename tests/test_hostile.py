@@ -484,3 +484,20 @@ def test_absurd_time_limits_are_usage_errors_not_tracebacks(flags):
     proc = run_cli("validate", "miniconf_task/task1", str(CANDIDATES / "valid" / "feature.patch"),
                    str(CANDIDATES / "valid" / "tests.patch"), *flags)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
+
+
+def test_a_poisoned_accepted_feature_is_named_by_check_feature_and_check_dataset(demo_copy, tmp_path):
+    """A feature that forges from its source, once in the dataset as feature7, is a candidate
+    again for `check-feature` and `check-dataset`: invalid, the mechanism named, so nothing
+    forged is promoted and a poisoned task is known."""
+    feature, tests = forged_candidate(tmp_path, dict([appended("miniconf/__init__.py", SOURCE_PATCHES_REPORTS)]))
+    poisoned = demo_copy / "feature7"
+    poisoned.mkdir()
+    (poisoned / "feature.patch").write_text(feature)
+    (poisoned / "tests.patch").write_text(tests)
+    (poisoned / "feature.md").write_text("**Title**: Forged\n\nA feature.\n")
+    dataset = demo_copy.parents[1]
+    proc = run_cli("check-feature", "miniconf_task/task1", "7", "--dataset", str(dataset))
+    assert "INVALID" in proc.stdout and "reaches into the test runner" in proc.stdout, proc.stdout + proc.stderr
+    proc = run_cli("check-dataset", str(demo_copy), "--features", "7")
+    assert "| 7 | invalid |" in proc.stdout and "reaches into the test runner" in proc.stdout, proc.stdout + proc.stderr

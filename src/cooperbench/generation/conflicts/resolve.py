@@ -101,7 +101,8 @@ def check_resolution(task: Task, git_dir: Path, source: str, wholes: tuple[Whole
         kind, found = judge_union(run, base, scope, [alone[whole.id]])
         evidence[f"feature{whole.id}"] = found
         if kind != "trivial":  # judge_union's word for "every test of the suite passes, nothing broken"
-            return UNSOLVED, {**evidence, "problem": f"feature{whole.id}'s tests do not pass with the resolution"}
+            return UNSOLVED, {**evidence, "problem": found.get("problem")
+                              or f"feature{whole.id}'s tests do not pass with the resolution"}
     return SOLVABLE, evidence
 
 

@@ -174,7 +174,17 @@ def install(config: dict, reporter: str) -> None:
 
     # ---- the closing check: types and C-level members only, no lookup that runs foreign code
 
-    def class_file(cls):
+    def class_file(cls, depth: int = 0):
+        """Where a class's behaviour comes from: the file of any method along its MRO whose code
+        comes from outside the libraries (a class may claim any `__module__`), else its module's."""
+        for klass in type.__dict__["__mro__"].__get__(cls):
+            if klass is object:
+                continue
+            for value in list(class_dict(klass).values()):
+                if depth < 3 and type(value) in (function, classmethod, staticmethod, property, partial):
+                    filename = code_file(value, depth + 1)
+                    if type(filename) is str and outside(filename):
+                        return filename
         module = modules.get(class_dict(cls).get("__module__"))
         return instance_dict(module).get("__file__") if type(module) is module_type else None
 
@@ -189,12 +199,12 @@ def install(config: dict, reporter: str) -> None:
         if depth < 5 and kind is partial:
             return code_file(value.func, depth + 1)
         if depth < 5 and kind is property:
-            return code_file(value.fget, depth + 1)
+            return code_file(value.fget, depth + 1) if value.fget is not None else None
         if isinstance(value, type):
-            return class_file(value)
+            return class_file(value, depth)
         if kind in (bound, builtin):
             return None
-        return class_file(kind)  # an object: its class says where its behaviour comes from
+        return class_file(kind, depth)  # an object: its class says where its behaviour comes from
 
     def outside(filename) -> bool:
         return not (type(filename) is str and filename.startswith(libraries))
