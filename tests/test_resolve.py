@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 from test_agent import SUBMIT, write_session
+from test_hostile import SOURCE_PATCHES_REPORTS
 
 from cooperbench.generation.conflicts.classify import whole_features
 from cooperbench.generation.conflicts.resolve import resolve_pair
@@ -32,21 +33,10 @@ HARNESS = KEEP_OURS + """
 printf '[pytest]\\naddopts = -p no:randomly --deselect tests/test_core.py\\n' > pytest.ini"""
 DELETE_TESTS = KEEP_OURS + "\nrm tests/test_core.py"
 # Both sides dropped (the file back at the base), and the source rewrites every report to passed.
-RESET_AND_FORGE = """git checkout HEAD -- durations/core.py && cat >> durations/core.py <<'EOF'
+RESET_AND_FORGE = f"""git checkout HEAD -- durations/core.py && cat >> durations/core.py <<'EOF'
 
 
-_reports = __import__("_py" + "test.reports").reports
-_orig = _reports.TestReport.from_item_and_call
-
-
-def _passed(cls, item, call):
-    report = _orig.__func__(cls, item, call)
-    report.outcome, report.longrepr = "passed", None
-    return report
-
-
-_reports.TestReport.from_item_and_call = classmethod(_passed)
-EOF"""
+{SOURCE_PATCHES_REPORTS}EOF"""
 
 
 @pytest.fixture

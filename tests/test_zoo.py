@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, write_files
+from test_hostile import SOURCE_PATCHES_REPORTS
 
 from cooperbench.generation import load_task
 from cooperbench.generation.errors import HarnessDisagrees
@@ -48,19 +49,7 @@ def test_shout():
 HONEST = {"zoo/core.py": CORE + '\n\ndef whisper(text):\n    return text.lower()\n',
           "tests/test_whisper.py": 'from zoo.core import whisper\n\n\ndef test_whisper():\n    assert whisper("A") == "a"\n'}
 BREAKING = {**HONEST, "zoo/core.py": HONEST["zoo/core.py"].replace('f"hello {name}"', 'f"hi {name}"')}
-FORGERY = {**BREAKING, "zoo/core.py": BREAKING["zoo/core.py"] + textwrap.dedent('''
-    _pt = __import__("_py" + "test.reports").reports
-    _orig = _pt.TestReport.from_item_and_call
-
-
-    def _passed(cls, item, call):
-        report = _orig.__func__(cls, item, call)
-        report.outcome, report.longrepr = "passed", None
-        return report
-
-
-    _pt.TestReport.from_item_and_call = classmethod(_passed)
-    ''')}
+FORGERY = {**BREAKING, "zoo/core.py": BREAKING["zoo/core.py"] + "\n\n" + SOURCE_PATCHES_REPORTS}
 FEATURE1 = {"zoo/extra.py": "def wave():\n    return 'o/'\n",
             "tests/test_extra.py": "from zoo.extra import wave\n\n\ndef test_wave():\n    assert wave() == 'o/'\n"}
 PACKAGES = "pytest pytest-xdist pytest-asyncio"  # one install line for all: the package cache is shared
