@@ -65,8 +65,24 @@ if [[ -n "$2" ]]; then git apply --ignore-whitespace "/patches/$2"; fi
 
 
 def shape(files: dict[str, str] | None = None, run: str = "python -m pytest tests", tests: int = 2,
-          steps: tuple[str, ...] = (), src: bool = False) -> dict:
-    return {"files": files or {}, "run": run, "tests": tests, "steps": steps, "src": src}
+          steps: tuple[str, ...] = (), src: bool = False, unit: bool = False) -> dict:
+    """A repository's shape: its extra files, how runner.sh runs the tests, how many pass on the
+    base, its Dockerfile's extra steps, a src layout, or unittest-style tests and feature."""
+    return {"files": files or {}, "run": run, "tests": tests, "steps": steps, "src": src, "unit": unit}
+
+
+UNIT_TESTS = ("import unittest\n\nfrom zoo.core import greet, shout\n\n\nclass TestCore(unittest.TestCase):\n"
+              "    def test_greet(self):\n        self.assertEqual(greet('a'), 'hello a')\n\n"
+              "    def test_shout(self):\n        self.assertEqual(shout('a'), 'A')\n")
+UNIT_HONEST = {"zoo/core.py": HONEST["zoo/core.py"],
+               "tests/test_whisper.py": "import unittest\n\nfrom zoo.core import whisper\n\n\nclass TestWhisper(unittest.TestCase):\n"
+                                        "    def test_whisper(self):\n        self.assertEqual(whisper('A'), 'a')\n"}
+UNIT_BREAKING = {**UNIT_HONEST, "zoo/core.py": BREAKING["zoo/core.py"]}
+UNIT_FORGERY = {**UNIT_BREAKING, "zoo/core.py": BREAKING["zoo/core.py"] + textwrap.dedent('''
+
+    _case = __import__("unit" + "test.case").case
+    _case.TestCase.assertEqual = lambda self, first, second, msg=None: None
+    ''')}
 
 
 WARNINGS_AS_ERRORS = '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\naddopts = "--strict-config --strict-markers -ra"\n'
@@ -120,6 +136,8 @@ SHAPES = {
             assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
         ''')}, tests=3),
     "runner: its own PYTHONPATH": shape(run="PYTHONPATH=. pytest tests"),
+    "runner: python -m unittest": shape({"tests/__init__.py": "", "tests/test_core.py": UNIT_TESTS},
+                                        run="python -m unittest discover -s tests -t . -v", unit=True),
 }
 
 
@@ -172,14 +190,15 @@ def test_each_shape_is_graded_as_the_repository_runs_it(zoo, name, tmp_path):
         source, tests = patch_of(zoo[name], changes, tmp_path / label, spec["src"])
         return validate_candidate(task, source, tests, git_dir=git_dir, settings=settings)
 
-    honest = verdict(HONEST, "honest")
+    honest = verdict(UNIT_HONEST if spec["unit"] else HONEST, "honest")
     base = honest["runs"]["base"]
     assert base["counts"] == {"passed": spec["tests"]} and not base["problem"], base
     assert honest["reason_keys"] == ["no_conflict"], honest["reasons"]
-    assert honest["checks"]["fail_to_pass"]["tests"] == ["tests/test_whisper.py::test_whisper"]
-    breaking = verdict(BREAKING, "breaking")
+    assert honest["checks"]["fail_to_pass"]["tests"] == [
+        "tests/test_whisper.py::TestWhisper::test_whisper" if spec["unit"] else "tests/test_whisper.py::test_whisper"]
+    breaking = verdict(UNIT_BREAKING if spec["unit"] else BREAKING, "breaking")
     assert "breaks_tests" in breaking["reason_keys"] and "tampers_with_tests" not in breaking["reason_keys"], breaking["reasons"]
-    forged = verdict(FORGERY, "forged")
+    forged = verdict(UNIT_FORGERY if spec["unit"] else FORGERY, "forged")
     assert not forged["valid"] and "tampers_with_tests" in forged["reason_keys"], forged["reasons"]
 
 

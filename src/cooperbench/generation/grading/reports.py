@@ -135,6 +135,7 @@ def parse_jest(text: str, outcomes: Outcomes) -> None:
 
 RUNNERS = (
     Runner("pytest", parse_pytest_jsonl, report_prefix="pytest-"),
+    Runner("unittest", parse_pytest_jsonl, report_prefix="unittest-"),  # the same records, by cooperbench_unittest
     Runner("go", parse_go_json),
     Runner("cargo", parse_cargo),
     Runner("jest", parse_jest),
@@ -189,7 +190,7 @@ def tampered_ids(reports: dict[str, bytes], output: str) -> list[str]:
     output was cut (which the sandbox says, not the text): an id whose echo is missing counts as
     disagreeing, so a flood of output hides no rewrite."""
     from_files, from_stream = Outcomes(), Outcomes()
-    for name in sorted(n for n in reports if n.startswith("pytest-")):
+    for name in sorted(n for n in reports if n.startswith(("pytest-", "unittest-"))):
         parse_pytest_jsonl(reports[name].decode("utf-8", "replace"), from_files)
     echoed = [line[len(ECHO_PREFIX):] for line in output.split("\n") if line.startswith(ECHO_PREFIX)]
     parse_pytest_jsonl("\n".join(echoed), from_stream)
@@ -250,13 +251,15 @@ PYTEST_SUMMARY = re.compile(r"^=*\s*((?:\d+ (?:passed|failed|errors?|skipped|xfa
                             r"(?:, )?)+) in [\d.]+s", re.M)
 JEST_SUMMARY = re.compile(r"^Tests:\s+(.*\d+ total)", re.M)
 CARGO_SUMMARY = re.compile(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", re.M)
+UNITTEST_SUMMARY = re.compile(r"^Ran (\d+) tests? in [\d.]+s\n\n(OK|FAILED)(?: \(([^)]*)\))?", re.M)
 STOPPED = re.compile(r"Interrupted: \d+ errors? during collection|stopping after \d+ failures|!+ (?:KeyboardInterrupt|"
                      r"Interrupted|_pytest\.outcomes\.Exit)")
 
 
 def runner_summary(output: str) -> dict | None:
     """The counts a run's own runners print at their end (pytest's summary lines, jest's
-    `Tests:` line, cargo's `test result:` lines, added up over every call), with `stopped` when a
+    `Tests:` line, cargo's `test result:` lines, unittest's `Ran N tests` and its verdict, added
+    up over every call), with `stopped` when a
     runner stopped early by itself; None when no runner summary is found."""
     counts: dict[str, int] = {}
     found = False
@@ -274,6 +277,15 @@ def runner_summary(output: str) -> dict | None:
         found = True
         for word, number in (("passed", passed), ("failed", failed), ("skipped", ignored)):
             counts[word] = counts.get(word, 0) + int(number)
+    for ran, _verdict, details in UNITTEST_SUMMARY.findall(output):  # `Ran 5 tests ... FAILED (failures=1)`
+        found = True
+        parts = {key.strip(): int(value) for key, value in re.findall(r"(\w+)=(\d+)", details or "")}
+        words = {"failures": "failed", "errors": "errors", "skipped": "skipped", "expected_failures": "xfailed",
+                 "unexpected_successes": "xpassed"}
+        for key, word in words.items():
+            counts[word] = counts.get(word, 0) + parts.get(key, 0)
+        others = sum(parts.get(key, 0) for key in words)
+        counts["passed"] = counts.get("passed", 0) + int(ran) - others
     if not found:
         return None
-    return {**dict(sorted(counts.items())), "stopped": bool(STOPPED.search(output))}
+    return {**{word: n for word, n in sorted(counts.items()) if n}, "stopped": bool(STOPPED.search(output))}

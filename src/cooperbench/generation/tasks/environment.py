@@ -101,7 +101,7 @@ def support_files() -> dict[str, tuple[bytes, int]]:
     entries = {f"bin/{name}": (shim, 0o755) for name in SHIM_NAMES}
     # it only asks; the agent's environment answers (agent/verify.py)
     entries[f"bin/{VERIFY_COMMAND}"] = (f'#!/bin/sh\necho "{VERIFY_REQUEST} $*"\n'.encode(), 0o755)
-    for module in ("cooperbench_pytest.py", "cooperbench_guard.py", "sitecustomize.py"):  # reporter, guard, loader
+    for module in ("cooperbench_pytest.py", "cooperbench_unittest.py", "cooperbench_guard.py", "sitecustomize.py"):
         entries[f"python/{module}"] = (root.joinpath(module).read_bytes(), 0o644)
     return entries
 

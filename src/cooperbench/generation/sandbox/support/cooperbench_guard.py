@@ -43,7 +43,7 @@ RUNNER_MODULES = ("pytest", "_pytest", "pluggy", "xdist", "execnet", "unittest")
 REPORTER_EVENTS = ("cooperbench.reporter", "cooperbench.finish")
 
 
-def install(config: dict, reporter: str) -> None:
+def install(config: dict, reporters: tuple[str, ...]) -> None:
     watch = tuple(sorted({p.lstrip("/") for p in config.get("watch", ()) if isinstance(p, str) and p.strip("/")}))
     reports = config.get("reports")
     if not watch or not reports:
@@ -279,7 +279,7 @@ def install(config: dict, reporter: str) -> None:
                 if outside(filename):
                     found.append({"what": f"implements the pytest hook {hook}", "file": filename, "hook": True})
                 plugin = fields.get("plugin")
-                if type(plugin) is module_type and instance_dict(plugin).get("__file__") == reporter and (
+                if type(plugin) is module_type and instance_dict(plugin).get("__file__") in reporters and (
                         fields.get("function") is not held["hooks"].get(hook)):
                     found.append({"what": f"replaces the reporter's hook {hook}", "file": filename})
         for item in list(instance_dict(session).get("items") or []):
@@ -295,7 +295,7 @@ def install(config: dict, reporter: str) -> None:
     def reporter_event(event: str, args: tuple) -> None:
         """The reporter's two events, taken from the reporter's own file only."""
         frame = getframe(2)
-        if frame.f_code.co_filename != reporter:
+        if frame.f_code.co_filename not in reporters:
             where = culprit()
             report(f"raises the reporter's own event ({event})", where or ("?", 0))
             return

@@ -9,7 +9,8 @@ what it loads. It leaves no trace the repository's code or settings could see:
      PYTEST_ADDOPTS back as it was once pytest has read it, and nested pytest processes (a test
      that runs pytest) report nothing. In that run's xdist workers, the reporter again (named
      through PYTEST_PLUGINS), to make its closing check where the tests run;
-  3. our folder taken off sys.path, and the next `sitecustomize` on the path (the environment's
+  3. in a `python -m unittest` process, the unittest reporter (cooperbench_unittest.py) instead;
+  4. our folder taken off sys.path, and the next `sitecustomize` on the path (the environment's
      own, if any) loaded in our place, as Python would have loaded it without us.
 """
 
@@ -32,6 +33,10 @@ def _load(path: str, name: str, register: bool, preset: dict | None = None):
     return module
 
 
+def _is_unittest(argv) -> bool:
+    return len(argv) >= 3 and argv[1] == "-m" and argv[2] == "unittest"
+
+
 def _is_pytest(argv) -> bool:
     """`python -m pytest ...`, or pytest's console script (`python /path/to/pytest ...`)."""
     if len(argv) >= 3 and argv[1] == "-m" and argv[2].split(".")[0] in ("pytest", "py"):
@@ -47,7 +52,7 @@ def _guard() -> None:
         return
     if isinstance(config, dict) and config.get("watch"):
         guard = _load(os.path.join(_HERE, "cooperbench_guard.py"), "_cooperbench_guard", False)
-        guard.install(config, os.path.join(_HERE, "cooperbench_pytest.py"))
+        guard.install(config, tuple(os.path.join(_HERE, f"cooperbench_{kind}.py") for kind in ("pytest", "unittest")))
 
 
 WORKER_BOOT = "exec(eval(sys.stdin.readline()))"  # how execnet (pytest-xdist) starts a worker
@@ -56,6 +61,10 @@ WORKER_BOOT = "exec(eval(sys.stdin.readline()))"  # how execnet (pytest-xdist) s
 def _reporter() -> None:
     argv = list(getattr(sys, "orig_argv", []) or [])
     folder = os.environ.get("COOPERBENCH_REPORTS")
+    if folder and _is_unittest(argv):
+        _load(os.path.join(_HERE, "cooperbench_unittest.py"), "_cooperbench_unittest", False, {"REPORTS": folder})
+        del os.environ["COOPERBENCH_REPORTS"]  # unittest or pytest processes it starts report nothing
+        return
     worker = os.environ.get("COOPERBENCH_XDIST_REPORTS") if any(WORKER_BOOT in arg for arg in argv) else None
     if not (folder and _is_pytest(argv)) and not worker:
         return
