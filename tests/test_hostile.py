@@ -371,12 +371,12 @@ FORGERIES: dict[str, tuple[dict[str, str | None], set[str]]] = {
 }
 
 
-# Variants found by a sweep of attacks on the source side (tests/data/forgeries, one module each,
-# its docstring naming the mechanism): each appended to miniconf/__init__.py.
+# Variants found by two sweeps of attacks on the source side (tests/data/forgeries, one module
+# each, its docstring naming the mechanism): each appended to miniconf/__init__.py.
 NOT_VALID = {"tampers_with_tests", "report_tampered", "breaks_tests", "unfinished"}
 for _module in sorted((ROOT / "tests" / "data" / "forgeries").glob("*.py")):
     _code = _module.read_text()
-    FORGERIES[f"source: {_code.split(chr(34) * 3)[1]}"] = (dict([appended("miniconf/__init__.py", _code)]), NOT_VALID)
+    FORGERIES[f"source: {_module.stem}"] = (dict([appended("miniconf/__init__.py", _code)]), NOT_VALID)
 
 
 def forged_candidate(tmp_path: Path, files: dict[str, str | None]) -> tuple[str, str]:

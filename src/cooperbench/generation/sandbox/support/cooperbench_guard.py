@@ -40,7 +40,7 @@ import sys
 import sysconfig
 
 RUNNER_MODULES = ("pytest", "_pytest", "pluggy", "xdist", "execnet", "unittest")
-REPORTER_EVENTS = ("cooperbench.reporter", "cooperbench.finish")
+REPORTER_EVENTS = ("cooperbench.reporter", "cooperbench.report", "cooperbench.finish")
 
 
 def install(config: dict, reporters: tuple[str, ...]) -> None:
@@ -72,7 +72,7 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
         echo = os.dup(2)  # the stderr this process started with
     except OSError:
         echo = None
-    busy, seen, held = set(), set(), {"before": None, "hooks": {}}
+    busy, seen, held = set(), set(), {"before": None, "hooks": {}, "seen": [], "keys": set(), "classes": {}}
 
     def text(value) -> str:
         if type(value) is int:
@@ -136,8 +136,13 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
             return f"installs a trace or profile function ({event})"
         if event == "sys.addaudithook":
             return "installs an audit hook"
-        if event == "object.__setattr__" and len(args) >= 2 and args[1] == "__code__":
-            return "replaces a function's code (__code__)"
+        if event == "object.__setattr__" and len(args) >= 2 and type(args[1]) is str:
+            if args[1] == "__code__":
+                return "replaces a function's code (__code__)"
+            owner = plain(class_dict(type(args[0]))).get("__module__") if args[1] == "__class__" else None
+            if type(owner) is str and owner.split(".")[0] in RUNNER_MODULES:
+                return "changes the class of one of the test runner's objects (__class__)"
+            return None
         if event == "code.__new__":
             return "builds a code object by hand"
         if event == "ctypes.dlsym" and len(args) >= 2 and type(args[1]) is str and args[1].startswith(("Py", "_Py")):
@@ -172,28 +177,68 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
                 return f"changes the test runner's settings in the environment ({key})"
         return None
 
-    # ---- the closing check: types and C-level members only, no lookup that runs foreign code
+    # ---- the closing check: exact types and C-level members only. No comparison, hash, lookup
+    # or call here may run code the repository defined: every key is a plain str before it is
+    # hashed or compared, dictionaries are copied to plain-str keys before they are read, and no
+    # Python-level method of any object (not even the standard library's) is called.
+
+    def plain(mapping) -> dict:
+        """A copy of a dict or mappingproxy keeping only plain-str keys (C iteration, str hashing)."""
+        return {k: v for k, v in list(mapping.items()) if type(k) is str}
+
+    def mro(cls) -> tuple:
+        return type.__dict__["__mro__"].__get__(cls)
 
     def class_file(cls, depth: int = 0):
-        """Where a class's behaviour comes from: the file of any method along its MRO whose code
-        comes from outside the libraries (a class may claim any `__module__`), else its module's."""
-        for klass in type.__dict__["__mro__"].__get__(cls):
+        """Where a class's behaviour comes from: for one of the test runner's own classes (in the
+        snapshot, made before any repository code), its module's; for any other, the file of any
+        method along its MRO whose code comes from outside the libraries (a class may claim any
+        `__module__`), else its module's."""
+        if cls in held["classes"]:
+            return held["classes"][cls]
+        for klass in mro(cls):
             if klass is object:
                 continue
-            for value in list(class_dict(klass).values()):
+            for value in list(plain(class_dict(klass)).values()):
                 if depth < 3 and type(value) in (function, classmethod, staticmethod, property, partial):
                     filename = code_file(value, depth + 1)
                     if type(filename) is str and outside(filename):
                         return filename
-        module = modules.get(class_dict(cls).get("__module__"))
-        return instance_dict(module).get("__file__") if type(module) is module_type else None
+        name = plain(class_dict(cls)).get("__module__")
+        module = plain(modules).get(name) if type(name) is str else None
+        return plain(instance_dict(module)).get("__file__") if type(module) is module_type else None
+
+    def closure_file(value, depth: int):
+        """A library function that closes over code from outside (functools.singledispatch, a
+        decorator's wrapper): that code's file."""
+        for cell in value.__closure__ or ():
+            try:
+                inner = cell.cell_contents
+            except ValueError:
+                continue
+            if type(inner) in (function, method, partial):
+                filename = code_file(inner, depth + 1)
+                if outside(filename):
+                    return filename
+            elif type(inner) is dict:  # singledispatch's registry
+                for entry in list(inner.values())[:50]:
+                    if type(entry) in (function, method, partial) and outside(code_file(entry, depth + 1)):
+                        return code_file(entry, depth + 1)
+        return None
 
     def code_file(value, depth: int = 0):
         """The file of the code a value runs ("<...>" for code made at run time; None for code
         of no Python file): a function's own code, never what `functools.wraps` says it wraps."""
         kind = type(value)
         if kind is function:
-            return value.__code__.co_filename
+            filename = value.__code__.co_filename
+            if type(filename) is str and filename.startswith("<") and not filename.startswith("<frozen"):
+                # made at run time (a dataclass's __init__, say): the module whose globals it runs in
+                made_in = plain(value.__globals__).get("__file__")
+                filename = made_in if type(made_in) is str and not outside(made_in) else filename
+            if depth < 4 and type(filename) is str and not outside(filename):
+                return closure_file(value, depth) or filename
+            return filename
         if depth < 5 and kind in (classmethod, staticmethod, method):
             return code_file(value.__func__, depth + 1)
         if depth < 5 and kind is partial:
@@ -204,96 +249,130 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
             return class_file(value, depth)
         if kind in (bound, builtin):
             return None
+        wrapped = plain(instance_dict(value)).get("__wrapped__")
+        if depth < 5 and wrapped is not None:  # a C wrapper (lru_cache's) says what it wraps nowhere else
+            return code_file(wrapped, depth + 1)
         return class_file(kind, depth)  # an object: its class says where its behaviour comes from
 
     def outside(filename) -> bool:
         return not (type(filename) is str and filename.startswith(libraries))
 
-    def runs(value) -> bool:
-        kind = type(value)
-        return kind in (function, method, partial, classmethod, staticmethod, property, bound, builtin) or (
-            "__call__" in class_dict(kind) and class_dict(kind).get("__module__") != "builtins")
+    data = (str, bytes, int, float, bool, type(None), tuple, list, dict, set, frozenset)
 
     def instance_dict(obj) -> dict:
-        """An object's own attributes: its __dict__ (only the real one) and its slots."""
+        """An object's own attributes, plain-str keys only: its __dict__ (only the real one) and
+        its slots."""
         found, space = {}, None
-        for cls in type.__dict__["__mro__"].__get__(type(obj)):
-            for attr, descriptor in list(class_dict(cls).items()):
+        for cls in mro(type(obj)):
+            for attr, descriptor in list(plain(class_dict(cls)).items()):
                 if type(descriptor) is member and attr not in found:
                     try:
                         found[attr] = descriptor.__get__(obj)
                     except AttributeError:
                         pass
-            if space is None and "__dict__" in class_dict(cls):
-                space = class_dict(cls)["__dict__"]
+            if space is None:
+                space = plain(class_dict(cls)).get("__dict__")
         if type(obj) is module_type or type(space) is getset:
             try:
                 own = object.__getattribute__(obj, "__dict__")
             except (AttributeError, TypeError):
                 own = None
             if type(own) is dict:
-                found.update(own)
+                found.update(plain(own))
         return found
 
     def snapshot() -> dict:
+        """Every attribute of the test runner's modules and of their classes; and those classes
+        (and the classes they hold) with their modules' files, trusted from now on."""
         found = {}
-        for module_name, module in list(modules.items()):
-            if type(module_name) is not str or module_name.split(".")[0] not in RUNNER_MODULES or type(module) is not module_type:
+        for module_name, module in list(plain(modules).items()):
+            if module_name.split(".")[0] not in RUNNER_MODULES or type(module) is not module_type:
                 continue
+            filename = plain(instance_dict(module)).get("__file__")
             for attr, value in list(instance_dict(module).items()):
                 found[(module_name, attr)] = value
-                if isinstance(value, type) and class_dict(value).get("__module__") == module_name:
-                    for cattr, cvalue in list(class_dict(value).items()):
+                if isinstance(value, type) and plain(class_dict(value)).get("__module__") == module_name:
+                    held["classes"][value] = filename
+                    for cattr, cvalue in list(plain(class_dict(value)).items()):
                         found[(module_name, attr, cattr)] = cvalue
+                        if isinstance(cvalue, type):
+                            held["classes"].setdefault(cvalue, filename)
         return found
 
-    def callables_in(obj, where: str, found: list) -> None:
+    def behaviour_in(obj, where: str, found: list, skip: tuple = ()) -> None:
+        """Every value an object holds that is code or an object with behaviour of its own, whose
+        behaviour comes from outside the libraries; and the object's own class, if it does."""
+        filename = class_file(type(obj))
+        if outside(filename) and obj is not None:
+            found.append({"what": f"replaces the class of {where}", "file": filename})
         for attr, value in list(instance_dict(obj).items()):
-            if attr != "_obj" and not isinstance(value, type) and runs(value) and outside(code_file(value)):
-                found.append({"what": f"sets {where}.{attr}", "file": code_file(value)})
+            if attr in skip or type(value) in data:
+                continue
+            filename = code_file(value)
+            if outside(filename):
+                found.append({"what": f"sets {where}.{attr}", "file": filename})
 
-    def closing(session) -> list:
-        found = []
-        for key, old in (held["before"] or {}).items():
-            module = modules.get(key[0])
-            if type(module) is not module_type:
-                continue
-            holder = module if len(key) == 2 else instance_dict(module).get(key[1])
-            if holder is None:
-                continue
-            space = class_dict(holder) if isinstance(holder, type) else instance_dict(holder)
-            new = space.get(key[-1], old)
-            if new is not old and runs(new) and outside(code_file(new)):
-                found.append({"what": f"rebinds {'.'.join(key)} of the test runner", "file": code_file(new)})
-        config = instance_dict(session).get("config")
+    def hooks_of(relay, names=None) -> list:
+        callers = plain(instance_dict(relay))
+        return [(n, c) for n, c in callers.items() if names is None or n in names]
+
+    def dispatch(config, found: list, names=None) -> None:
+        """The plugin manager, the hook relay, the hook callers and their implementations."""
         manager = instance_dict(config).get("pluginmanager")
         relay = instance_dict(manager).get("hook")
-        for obj, where in ((manager, "the plugin manager"), (session, "the session"), (config, "the config"),
-                           (relay, "the hook relay")):
-            callables_in(obj, where, found)
-        for hook, caller in list(instance_dict(relay).items()):
-            callables_in(caller, f"the hook {hook}", found)
+        for obj, where in ((manager, "the plugin manager"), (relay, "the hook relay")):
+            behaviour_in(obj, where, found)
+        for hook, caller in hooks_of(relay, names):
+            behaviour_in(caller, f"the hook {hook}", found, skip=("_hookimpls",))
             for impl in list(instance_dict(caller).get("_hookimpls") or []):
                 fields = instance_dict(impl)
                 filename = code_file(fields.get("function"))
                 if outside(filename):
                     found.append({"what": f"implements the pytest hook {hook}", "file": filename, "hook": True})
                 plugin = fields.get("plugin")
-                if type(plugin) is module_type and instance_dict(plugin).get("__file__") in reporters and (
+                if type(plugin) is module_type and plain(instance_dict(plugin)).get("__file__") in reporters and (
                         fields.get("function") is not held["hooks"].get(hook)):
                     found.append({"what": f"replaces the reporter's hook {hook}", "file": filename})
-        for item in list(instance_dict(session).get("items") or []):
-            fields = instance_dict(item)
-            nodeid = fields.get("_nodeid") if type(fields.get("_nodeid")) is str else "?"
-            callables_in(item, f"the test {nodeid}", found)
-            own = fields.get("path")
-            obj = fields.get("_obj")
-            if obj is not None and outside(code_file(obj)) and code_file(obj) != (str(own) if own is not None else None):
-                found.append({"what": f"runs code of another file as the test {nodeid}", "file": code_file(obj)})
+
+    def closing(session) -> list:
+        found = list(held["seen"])
+        spaces = {}
+        for key, old in (held["before"] or {}).items():
+            module = plain(modules).get(key[0]) if key[0] not in spaces else None
+            holder_key = key[:-1]
+            if holder_key not in spaces:
+                module = plain(modules).get(key[0])
+                holder = module if len(key) == 2 else instance_dict(module).get(key[1]) if type(module) is module_type else None
+                spaces[holder_key] = (plain(class_dict(holder)) if isinstance(holder, type) else instance_dict(holder)
+                                      if holder is not None else None)
+            space = spaces[holder_key]
+            if space is None:
+                continue
+            new = space.get(key[-1], old)
+            if new is not old and type(new) not in data and outside(code_file(new)):
+                found.append({"what": f"rebinds {'.'.join(key)} of the test runner", "file": code_file(new)})
+        if session is not None:
+            config = instance_dict(session).get("config")
+            behaviour_in(session, "the session", found)
+            behaviour_in(config, "the config", found)
+            dispatch(config, found)
+            for item in list(instance_dict(session).get("items") or []):
+                fields = instance_dict(item)
+                nodeid = fields.get("_nodeid") if type(fields.get("_nodeid")) is str else "?"
+                behaviour_in(item, f"the test {nodeid}", found, skip=("_obj",))
+                obj = fields.get("_obj")
+                if obj is not None and outside(code_file(obj)):
+                    found.append({"what": f"runs code outside the libraries as the test {nodeid}", "file": code_file(obj)})
         return found
 
+    OUTCOME_HOOKS = ("pytest_runtest_logreport", "pytest_runtest_makereport", "pytest_report_teststatus",
+                     "pytest_runtest_protocol", "pytest_runtest_call", "pytest_pyfunc_call", "pytest_runtest_setup",
+                     "pytest_runtest_teardown")
+
     def reporter_event(event: str, args: tuple) -> None:
-        """The reporter's two events, taken from the reporter's own file only."""
+        """The reporter's events, taken from the reporter's own file only: its snapshot, each
+        report (the dispatch of the hooks that make outcomes, looked at again: what is undone
+        before the session ends was still seen), the session's end."""
         frame = getframe(2)
         if frame.f_code.co_filename not in reporters:
             where = culprit()
@@ -302,6 +381,15 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
         if event == "cooperbench.reporter":
             held["before"] = snapshot()
             held["hooks"] = dict(args[0]) if args and type(args[0]) is dict else {}
+            return
+        if event == "cooperbench.report":
+            found = []
+            dispatch(args[0] if args else None, found, OUTCOME_HOOKS)  # the config
+            for record in found:
+                key = (record["what"], record["file"] if type(record["file"]) is str else None)
+                if key not in held["keys"]:
+                    held["keys"].add(key)
+                    held["seen"].append(record)
             return
         try:
             found = closing(args[0] if args else None)
@@ -312,6 +400,8 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
         emit({"end": True, "pid": getpid()})
 
     def hook(event, args):
+        if type(event) is not str or type(args) is not tuple:
+            return
         me = thread()
         if me in busy:
             return

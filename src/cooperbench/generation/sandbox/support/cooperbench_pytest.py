@@ -13,10 +13,10 @@ it leaves sys.modules: repository code finds it by no name.
 In an xdist worker (loaded there by sitecustomize too) it reports no outcome, which the controller
 does, but makes the closing check where the tests ran.
 
-It raises two audit events for the guard (cooperbench_guard.py), which takes them from this
-file only: at import, before any repository code, the guard snapshots the test runner; when the
-session finishes, the guard makes its closing check against that snapshot, with state no code
-of the repository can reach. It writes a first record when pytest is configured and a closing
+It raises audit events for the guard (cooperbench_guard.py), which takes them from this file
+only: at import, before any repository code, the guard snapshots the test runner; at each report,
+it looks again at how outcomes are dispatched; when the session finishes, it makes its closing
+check against the snapshot, with state no code of the repository can reach. It writes a first record when pytest is configured and a closing
 one when the session is over: a process with the first and not the last did not finish as
 pytest finishes (os._exit, a crash, a kill, or the reporter taken out).
 """
@@ -43,7 +43,7 @@ def _make():
     encode = json.encoder.encode_basestring_ascii  # C; records are serialized by hand, not through json's globals
     write, getpid, urandom, join = os.write, os.getpid, os.urandom, os.path.join
     me, audit = sys.modules.get(__name__), sys.audit
-    state = {"handle": None}
+    state = {"handle": None, "config": None}
 
     def text(value) -> str:
         if value is True or value is False or value is None:
@@ -80,12 +80,14 @@ def _make():
         if folder and not worker:
             os.environ["COOPERBENCH_XDIST_REPORTS"] = folder
         config.option.maxfail = 0
+        state["config"] = config
         emit({"start": True, "worker": worker})
         for name, module in list(sys.modules.items()):
             if module is me:
                 del sys.modules[name]
 
     def logreport(report) -> None:
+        audit("cooperbench.report", state["config"])  # the guard looks at how outcomes are made, again
         if worker:
             return
         if report.when == "call" or report.outcome != "passed":
