@@ -1,7 +1,8 @@
 """Validation wall time: the demo's valid candidate on the local backend, cold (environment built)
 and warm, then on docker when a daemon answers; and one real pytest feature (dspy task8394
 feature 1 against the rest of its task) cold and warm, when ../shared/real-tasks is there.
-Target: a real pytest feature, warm, under 10 s.
+Target: a real pytest feature, warm, under 10 s. Also prints what the guard costs there: warm
+validation with the source watched over without, measured alternately in the same run.
 
 Run: python bench/validate.py
 """
@@ -76,6 +77,23 @@ def measure() -> None:
     (cold, ok1), (warm, ok2) = timed(run), timed(run)
     print(f"dspy task8394 feature 1 against the rest, local   cold {cold:6.1f} s (environment built)   "
           f"warm {warm:5.2f} s   valid={ok1 and ok2}   (target: warm under 10 s: {'met' if warm < 10 else 'MISSED'})")
+    print(f"the guard's cost: {guard_ratio(run):.2f}x (warm validation with the guard watching the source, over without)")
+
+
+def guard_ratio(run) -> float:
+    """Warm validation with the guard over without it, measured alternately in one run (the
+    features' own runs are cached per process, so both sides time the same four runs)."""
+    from cooperbench.generation.grading import tamper
+
+    watching = tamper.guard_config
+    times = {True: [], False: []}
+    for on in (False, True, False, True):
+        tamper.guard_config = watching if on else (lambda *args: {"watch": [], "hooks_allowed": []})
+        try:
+            times[on].append(timed(run)[0])
+        finally:
+            tamper.guard_config = watching
+    return min(times[True]) / min(times[False])
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
         echo = os.dup(2)  # the stderr this process started with
     except OSError:
         echo = None
-    busy, seen, held = set(), set(), {"before": None, "hooks": {}, "seen": [], "keys": set(), "classes": {}}
+    busy, seen, held = set(), set(), {"before": None, "hooks": {}, "seen": [], "keys": set(), "classes": {},
+                                     "names": {}}
 
     def text(value) -> str:
         if type(value) is int:
@@ -299,14 +300,31 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
                             held["classes"].setdefault(cvalue, filename)
         return found
 
-    def behaviour_in(obj, where: str, found: list, skip: tuple = ()) -> None:
-        """Every value an object holds that is code or an object with behaviour of its own, whose
-        behaviour comes from outside the libraries; and the object's own class, if it does."""
+    def runner_names(cls) -> frozenset:
+        """The attribute names the test runner's own code of a class (and its bases) uses: what
+        pytest reads back from its objects. A value a conftest or a plugin keeps on the config
+        under a name of its own steers nothing of pytest's, and is none of this check's business."""
+        if cls not in held["names"]:
+            names = set()
+            for klass in mro(cls):
+                names.update(plain(class_dict(klass)))  # its methods: an instance value shadows one
+                for value in list(plain(class_dict(klass)).values()):
+                    inner = value.__func__ if type(value) in (classmethod, staticmethod) else value
+                    if type(inner) is function and not outside(inner.__code__.co_filename):
+                        names.update(n for n in inner.__code__.co_names if type(n) is str)
+            held["names"][cls] = frozenset(names)
+        return held["names"][cls]
+
+    def behaviour_in(obj, where: str, found: list, skip: tuple = (), own_names: bool = False) -> None:
+        """Every value an object holds (under the runner's own attribute names, if asked) that is
+        code or an object with behaviour of its own, whose behaviour comes from outside the
+        libraries; and the object's own class, if it does."""
         filename = class_file(type(obj))
         if outside(filename) and obj is not None:
             found.append({"what": f"replaces the class of {where}", "file": filename})
+        names = runner_names(type(obj)) if own_names else None
         for attr, value in list(instance_dict(obj).items()):
-            if attr in skip or type(value) in data:
+            if attr in skip or type(value) in data or (names is not None and attr not in names):
                 continue
             filename = code_file(value)
             if outside(filename):
@@ -353,13 +371,13 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
                 found.append({"what": f"rebinds {'.'.join(key)} of the test runner", "file": code_file(new)})
         if session is not None:
             config = instance_dict(session).get("config")
-            behaviour_in(session, "the session", found)
-            behaviour_in(config, "the config", found)
+            behaviour_in(session, "the session", found, own_names=True)
+            behaviour_in(config, "the config", found, own_names=True)
             dispatch(config, found)
             for item in list(instance_dict(session).get("items") or []):
                 fields = instance_dict(item)
                 nodeid = fields.get("_nodeid") if type(fields.get("_nodeid")) is str else "?"
-                behaviour_in(item, f"the test {nodeid}", found, skip=("_obj",))
+                behaviour_in(item, f"the test {nodeid}", found, skip=("_obj",), own_names=True)
                 obj = fields.get("_obj")
                 if obj is not None and outside(code_file(obj)):
                     found.append({"what": f"runs code outside the libraries as the test {nodeid}", "file": code_file(obj)})
