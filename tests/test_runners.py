@@ -288,6 +288,8 @@ def test_runner_summaries_are_read_and_added_up_over_calls():
     assert runner_summary("!!!!!!!!!!!!!!!!!!!! Interrupted: 1 error during collection !!!!!!!!!!!!!!!!!!!!\n"
                           "===== 1 error in 0.10s =====\n")["stopped"]
     assert runner_summary("no summary here\n") is None
+    coloured = "\x1b[32m==== \x1b[32m\x1b[1m190 passed\x1b[0m, \x1b[33m3 skipped\x1b[0m\x1b[32m in 9.01s\x1b[0m\x1b[32m ====\x1b[0m\n"
+    assert runner_summary(coloured) == {"passed": 190, "skipped": 3, "stopped": False}  # --color=yes in addopts
 
 
 def test_the_harness_must_agree_with_the_runner_alone_on_the_base():

@@ -88,7 +88,8 @@ UNIT_FORGERY = {**UNIT_BREAKING, "zoo/core.py": BREAKING["zoo/core.py"] + textwr
 WARNINGS_AS_ERRORS = '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\naddopts = "--strict-config --strict-markers -ra"\n'
 SHAPES = {
     "pyproject: warnings are errors, strict config and markers": shape({"pyproject.toml": WARNINGS_AS_ERRORS}),
-    "setup.cfg: warnings are errors": shape({"setup.cfg": "[tool:pytest]\nfilterwarnings =\n    error\naddopts = -p no:cacheprovider\n"}),
+    "setup.cfg: warnings are errors, colour forced": shape({"setup.cfg": "[tool:pytest]\nfilterwarnings =\n    error\n"
+                                                                          "addopts = -p no:cacheprovider -ra --color=yes\n"}),
     "tox.ini: warnings are errors, strict xfail": shape({"tox.ini": "[pytest]\nfilterwarnings = error\nxfail_strict = true\n"}),
     "pytest.ini: importlib import mode": shape({"pytest.ini": "[pytest]\naddopts = --import-mode=importlib\nfilterwarnings = error\n"},
                                                run="python -m pytest tests"),
@@ -199,6 +200,7 @@ def test_each_shape_is_graded_as_the_repository_runs_it(zoo, name, tmp_path):
     honest = verdict(UNIT_HONEST if spec["unit"] else HONEST, "honest")
     base = honest["runs"]["base"]
     assert base["counts"] == {"passed": spec["tests"]} and not base["problem"], base
+    assert base["plain"]["summary"]["passed"] == spec["tests"], base["plain"]  # the self-check compared something
     assert honest["reason_keys"] == ["no_conflict"], honest["reasons"]
     assert honest["checks"]["fail_to_pass"]["tests"] == [
         "tests/test_whisper.py::TestWhisper::test_whisper" if spec["unit"] else "tests/test_whisper.py::test_whisper"]

@@ -252,6 +252,7 @@ PYTEST_SUMMARY = re.compile(r"^=*\s*((?:\d+ (?:passed|failed|errors?|skipped|xfa
 JEST_SUMMARY = re.compile(r"^Tests:\s+(.*\d+ total)", re.M)
 CARGO_SUMMARY = re.compile(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", re.M)
 UNITTEST_SUMMARY = re.compile(r"^Ran (\d+) tests? in [\d.]+s\n\n(OK|FAILED)(?: \(([^)]*)\))?", re.M)
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # `--color=yes` in a repository's addopts wraps the summary in these
 STOPPED = re.compile(r"Interrupted: \d+ errors? during collection|stopping after \d+ failures|!+ (?:KeyboardInterrupt|"
                      r"Interrupted|_pytest\.outcomes\.Exit)")
 
@@ -261,6 +262,7 @@ def runner_summary(output: str) -> dict | None:
     `Tests:` line, cargo's `test result:` lines, unittest's `Ran N tests` and its verdict, added
     up over every call), with `stopped` when a
     runner stopped early by itself; None when no runner summary is found."""
+    output = COLOUR.sub("", output)
     counts: dict[str, int] = {}
     found = False
     for line in PYTEST_SUMMARY.findall(output):
