@@ -228,8 +228,9 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     # per attempt: the agent, and twice (its cooperbench-verify check before submitting, and the
     # verdict) before, after, feature and one union-merge run per conflicting pair (features 2 and
     # 3); once in the process per test timeout (the checks run at the agent's command timeout, the
-    # verdict at validation.timeout), not once per attempt: the base run and those features' own runs
-    assert len(created) == 2 * (1 + 2 * (3 + 2)) + 2 * (1 + 2)
+    # verdict at validation.timeout), not once per attempt: the base run, its self-check (the
+    # runner alone) and those features' own runs
+    assert len(created) == 2 * (1 + 2 * (3 + 2)) + 2 * (2 + 2)
 
 
 def test_reaper_terminates_sandboxes_of_dead_owners(monkeypatch):
