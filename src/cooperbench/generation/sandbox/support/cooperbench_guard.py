@@ -41,6 +41,11 @@ import sysconfig
 
 RUNNER_MODULES = ("pytest", "_pytest", "pluggy", "xdist", "execnet", "unittest")
 REPORTER_EVENTS = ("cooperbench.reporter", "cooperbench.report", "cooperbench.finish")
+EVENTS = frozenset({  # every event the hook looks at; the rest return at once (imports fire thousands)
+    *REPORTER_EVENTS, "compile", "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
+    "sys.settrace", "sys.setprofile", "sys.addaudithook", "object.__setattr__", "code.__new__", "ctypes.dlsym",
+    "ctypes.PyObj_FromPtr", "open", "os.remove", "os.rename", "os.truncate", "os.rmdir", "os.chmod", "os.chown",
+    "os.utime", "shutil.rmtree", "shutil.move", "os.putenv", "os.unsetenv"})
 
 
 def install(config: dict, reporters: tuple[str, ...]) -> None:
@@ -418,7 +423,7 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
         emit({"end": True, "pid": getpid()})
 
     def hook(event, args):
-        if type(event) is not str or type(args) is not tuple:
+        if type(event) is not str or event not in EVENTS or type(args) is not tuple:
             return
         me = thread()
         if me in busy:
