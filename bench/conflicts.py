@@ -1,9 +1,20 @@
-"""Conflict-engine speed: the shipped tasks' full matrices, and synthetic 12-feature tasks on a
-2,000-file repository, up to the public CooperBench volume (652 pairs; 240 s there with 75 cloud
-sandboxes). Prints time per pair and per task. Run: python bench/conflicts.py"""
+"""Conflict-engine speed against a plain loop of git processes, measured in one run.
+
+For every task (the real ones in ../shared/real-tasks when present, the shipped ones, and
+synthetic 12-feature tasks on a 2,000-file repository up to the public CooperBench volume of 652
+pairs), the whole conflict matrix is computed twice: by the engine (conflicts/merge.py: patches
+applied in process, every merge of a task in one `git merge-tree --stdin`) and by a plain loop
+(per feature read-tree, apply, write-tree and commit-tree; per pair one `git merge-tree`; per
+conflicting file one `git cat-file`, one after another). Both must give the same verdicts, files
+and region counts; the ratio engine/loop is printed (target: under 0.3).
+
+Run: python bench/conflicts.py [--rounds 3]
+"""
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import random
 import subprocess
 import sys
@@ -11,12 +22,50 @@ import tempfile
 import time
 from pathlib import Path
 
-from cooperbench.generation.conflicts.merge import conflict_matrix
-from cooperbench.generation.patches.gitutil import FIXED_IDENTITY
-from cooperbench.generation.tasks.task import Feature, Task, load_dataset, resolve_repo
+from cooperbench.generation.conflicts.merge import conflict_matrix, source_only
+from cooperbench.generation.patches.gitutil import FIXED_IDENTITY, run_git
+from cooperbench.generation.tasks.task import Feature, Task, find_clone, load_dataset, resolve_repo, scan_dataset
+from cooperbench.generation.util.owners import scratch_root
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_tasks import REAL, unpack_repos  # noqa: E402
 
 FILES, FEATURES, LINES = 2000, 12, 60
 TARGET_PAIRS = 652
+TARGET_RATIO = 0.3
+
+
+def plain_loop(task: Task, git_dir: Path, in_memory: bool = False) -> list[tuple]:
+    """The matrix by one git process per step, one after another, new objects written to a
+    scratch folder (the temp folder, or memory as the engine's) beside the repository's."""
+    with tempfile.TemporaryDirectory(dir=scratch_root(in_memory)) as scratch:
+        objects = run_git(["rev-parse", "--path-format=absolute", "--git-path", "objects"], git_dir).stdout.strip()
+        env = {"GIT_OBJECT_DIRECTORY": scratch, "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects,
+               "GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        commits = {}
+        for f in task.features:
+            run_git(["read-tree", task.base_commit], git_dir, env=env)
+            patch = source_only(f.feature_patch, "feature.patch", task.test_patterns)
+            for flags in ([], ["--ignore-whitespace"], ["--3way"]):
+                if run_git(["apply", "--cached", *flags, "-"], git_dir, input=patch, env=env, check=False).returncode == 0:
+                    break
+            tree = run_git(["write-tree", "--missing-ok"], git_dir, env=env).stdout.strip()
+            commits[str(f.id)] = run_git(["commit-tree", tree, "-p", task.base_commit, "-m", f"feature{f.id}"],
+                                         git_dir, env=env).stdout.strip()
+        rows = []
+        for a, b in itertools.combinations(commits, 2):
+            proc = run_git(["merge-tree", "--write-tree", "--name-only", "--no-messages", commits[a], commits[b]],
+                           git_dir, env=env, check=False)
+            lines = proc.stdout.splitlines()
+            files = sorted(set(line for line in lines[1:] if line))
+            regions = sum(run_git(["cat-file", "-p", f"{lines[0]}:{path}"], git_dir, env=env, check=False)
+                          .stdout.count("\n<<<<<<< ") for path in files) if proc.returncode == 1 else 0
+            rows.append((a, b, proc.returncode == 1, files, regions))
+        return rows
+
+
+def engine(task: Task, git_dir: Path) -> list[tuple]:
+    return [(r.f1, r.f2, r.has_conflict, r.files, r.regions) for r in conflict_matrix(task, git_dir)]
 
 
 def synthetic_repo(root: Path) -> tuple[Path, str]:
@@ -53,35 +102,51 @@ def synthetic_features(work: Path, rng: random.Random) -> list[Feature]:
     return features
 
 
-def main() -> None:
-    print("shipped tasks")
-    for task in load_dataset("dataset"):
-        git_dir = resolve_repo(task)
-        started = time.perf_counter()
-        results = conflict_matrix(task, git_dir)
-        elapsed = time.perf_counter() - started
-        print(f"  {task.name}: {len(results)} pairs in {elapsed * 1000:.0f} ms ({elapsed / len(results) * 1000:.1f} ms/pair)")
+def measure(label: str, work: list[tuple[Task, Path]], rounds: int) -> float:
+    """Each way, `rounds` times interleaved (best of each); exits non-zero on any difference."""
+    ways = {"engine": engine, "loop": plain_loop, "loop in memory": lambda t, g: plain_loop(t, g, in_memory=True)}
+    best = dict.fromkeys(ways, float("inf"))
+    for _ in range(rounds):
+        for name, way in ways.items():
+            started = time.perf_counter()
+            results = [way(task, git_dir) for task, git_dir in work]
+            best[name] = min(best[name], time.perf_counter() - started)
+            if name == "engine":
+                expected = results
+            elif results != expected:
+                sys.exit(f"{label}: the engine and the plain loop disagree")
+    pairs = sum(len(rows) for rows in expected)
+    conflicting = sum(row[2] for rows in expected for row in rows)
+    ratio = best["engine"] / best["loop"]
+    print(f"{label}: {len(work)} tasks, {pairs} pairs ({conflicting} conflicting), same verdicts, files and regions")
+    print(f"  engine {best['engine']:.2f} s ({best['engine'] / pairs * 1000:.1f} ms/pair), plain loop "
+          f"{best['loop']:.2f} s ({best['loop'] / pairs * 1000:.1f} ms/pair): ratio {ratio:.2f} "
+          f"(target under {TARGET_RATIO}: {'met' if ratio < TARGET_RATIO else 'MISSED'})")
+    print(f"  the plain loop with its objects in memory too: {best['loop in memory']:.2f} s, "
+          f"ratio {best['engine'] / best['loop in memory']:.2f}")
+    sys.stdout.flush()
+    return ratio
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if (REAL / "dataset").is_dir():
+        repos = unpack_repos(Path(tempfile.gettempdir()) / "cooperbench-real-repos")
+        tasks, _ = scan_dataset(REAL / "dataset")
+        measure("real tasks", [(t, find_clone(t, repos)) for t in tasks], args.rounds)
+    else:
+        print(f"real tasks: {REAL} is absent, skipped")
+    measure("shipped tasks", [(t, resolve_repo(t)) for t in load_dataset("dataset")], args.rounds)
     with tempfile.TemporaryDirectory() as scratch:
-        started = time.perf_counter()
         git_dir, base = synthetic_repo(Path(scratch))
-        print(f"synthetic repository: {FILES} files, made in {time.perf_counter() - started:.1f} s")
         rng = random.Random(7)
         tasks = []
         while len(tasks) * FEATURES * (FEATURES - 1) // 2 < TARGET_PAIRS:
-            features = synthetic_features(git_dir.parent, rng)
-            tasks.append(Task(Path(scratch), "synthetic_task", len(tasks), base, None, tuple(features), None))
-        pairs = conflicting = 0
-        started = time.perf_counter()
-        for task in tasks:
-            results = conflict_matrix(task, git_dir)
-            pairs += len(results)
-            conflicting += sum(r.has_conflict for r in results)
-        elapsed = time.perf_counter() - started
-        print(f"synthetic: {len(tasks)} tasks x {FEATURES} features = {pairs} pairs ({conflicting} conflicting)")
-        print(f"  total {elapsed:.2f} s; {elapsed / len(tasks) * 1000:.0f} ms per task; {elapsed / pairs * 1000:.2f} ms per pair")
-        print(f"  target: {TARGET_PAIRS} pairs under 5 s -> {'met' if elapsed < 5 else 'MISSED'}")
-        sys.stdout.flush()
+            tasks.append(Task(Path(scratch), "synthetic_task", len(tasks), base, None,
+                              tuple(synthetic_features(git_dir.parent, rng)), None))
+        measure("synthetic (2,000 files)", [(t, git_dir) for t in tasks], args.rounds)
 
 
 if __name__ == "__main__":

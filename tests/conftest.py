@@ -92,6 +92,40 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: st
         assert fragment in errors[0], errors[0]
 
 
+def sandboxes_at_once(backend: str, *, threads: int = 4, rounds: int = 2) -> None:
+    """Open, use and close sandboxes of the demo task from `threads` threads of this process and
+    from one other process at the same time: each opening reaps what dead owners left (listing
+    every sandbox) while the others remove their own. Fails on any error of either process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop = (f"from cooperbench.generation import load_task\n"
+            f"from cooperbench.generation.tasks.task import resolve_repo\n"
+            f"from cooperbench.generation.sandbox.backends import open_sandbox\n"
+            f"task = load_task({str(DEMO)!r})\n"
+            f"for _ in range({rounds * threads}):\n"
+            f"    with open_sandbox(task, {backend!r}, resolve_repo(task)) as box:\n"
+            f"        assert box.run('true', timeout=60).ok\n")
+    other = subprocess.Popen([sys.executable, "-c", loop], stderr=subprocess.PIPE, text=True)
+    from cooperbench.generation import load_task
+    from cooperbench.generation.sandbox.backends import open_sandbox
+    from cooperbench.generation.tasks.task import resolve_repo
+
+    task = load_task(DEMO)
+    git_dir = resolve_repo(task)
+
+    def one(_: int) -> None:
+        for _ in range(rounds):
+            with open_sandbox(task, backend, git_dir) as box:
+                assert box.run("true", timeout=60).ok
+
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(one, range(threads)))
+    finally:
+        _, errors = other.communicate()
+    assert other.returncode == 0, errors
+
+
 REAL_TASKS = Path(os.environ.get("COOPERBENCH_REAL_TASKS") or ROOT.parent / "shared" / "real-tasks")
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 
 import pytest
-from conftest import git
+from conftest import ROOT, git
 
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
 from cooperbench.generation.conflicts.merge import conflict_matrix
@@ -52,6 +53,19 @@ def test_every_real_patch_is_read_and_applies(real_tasks, real_repos):
             check_patches_apply(task, find_clone(task, real_repos))
         except Exception as exc:
             assert any(known in str(exc) for known in KNOWN_BROKEN_PATCHES), exc
+
+
+def test_the_in_process_engine_merges_as_a_loop_of_git_processes(real_tasks, real_repos):
+    """Every pair of every real task: the engine (patches applied by libgit2, every merge of a task
+    in one `git merge-tree --stdin`) gives the verdict, the files and the conflict regions that one
+    git process per apply and per merge gives (bench/conflicts.py times both)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from conflicts import engine, plain_loop
+
+    tasks, _ = scan_dataset(real_tasks / "dataset")
+    for task in tasks:
+        git_dir = find_clone(task, real_repos)
+        assert engine(task, git_dir) == plain_loop(task, git_dir), task.name
 
 
 def test_conflict_matrices_equal_the_benchmarks_verdicts(real_tasks, real_repos, tmp_path):

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DEMO, ROOT
+from conftest import DEMO, ROOT, sandboxes_at_once
 
 from cooperbench.generation import load_task
 from cooperbench.generation.grading.validate import validate_candidate
@@ -42,8 +42,8 @@ def daemon():
 def ours(client) -> list:
     """Sandbox containers this test process owns (others may run on the same daemon)."""
     me = docker_backend.owner()
-    return [c for c in client.containers.list(all=True, filters={"label": "cooperbench=sandbox"})
-            if c.labels.get("cooperbench.owner") == me]
+    return [c["Id"] for c in client.api.containers(all=True, filters={"label": "cooperbench=sandbox"})
+            if (c.get("Labels") or {}).get("cooperbench.owner") == me]
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,12 @@ def test_container_removed_on_error_and_reaped_after_a_kill(daemon):
     assert left and daemon.containers.get(left)  # SIGKILL: nothing could clean up
     docker_backend.client()  # the next start reaps what dead owners left
     assert left not in [c.id for c in daemon.containers.list(all=True)]
+
+
+def test_many_sandboxes_at_once_never_trip_over_each_others_cleanup(daemon):
+    before = len(ours(daemon))
+    sandboxes_at_once("docker")
+    assert len(ours(daemon)) == before
 
 
 def test_validation_on_docker(daemon):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, ROOT
+from conftest import DEMO, ROOT, sandboxes_at_once
 
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.sandbox.backends import open_sandbox
@@ -257,6 +257,11 @@ def test_folders_of_a_killed_owner_are_reaped(isolated_cache, tmp_path):
     assert left and os.path.isdir(left)
     reap(isolated_cache / "sandboxes")
     assert not os.path.exists(left)
+
+
+def test_many_sandboxes_at_once_never_trip_over_each_others_cleanup(isolated_cache):
+    sandboxes_at_once("local")
+    assert not any((isolated_cache / "sandboxes").glob(f"{os.getpid()}-*"))
 
 
 def test_scratch_folders_of_a_killed_owner_are_reaped(tmp_path, monkeypatch):

@@ -225,12 +225,12 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     assert [r.success for r in results] == [True, True]
     assert all(r.usage["backend"] == "modal" and r.verdict["backend"] == "modal" for r in results)
     assert all(kwargs["block_network"] and kwargs["image"].object_id == "im-demo" for kwargs in created)
-    # per attempt: the agent, and twice (its cooperbench-verify check before submitting, and the
-    # verdict) before, after, feature and one union-merge run per conflicting pair (features 2 and
-    # 3); once in the process per test timeout (the checks run at the agent's command timeout, the
-    # verdict at validation.timeout), not once per attempt: the base run, its self-check (the
-    # runner alone) and those features' own runs
-    assert len(created) == 2 * (1 + 2 * (3 + 2)) + 2 * (2 + 2)
+    # per attempt the agent; then once per test timeout (the agent's cooperbench-verify check runs
+    # at its command timeout, the verdict at validation.timeout), as runs are kept by what they
+    # run and both attempts replay the same candidate: before, after, feature and one union-merge
+    # run per conflicting pair (features 2 and 3), the base run and its self-check (the runner
+    # alone), and those features' own runs
+    assert len(created) == 2 * 1 + 2 * (3 + 2) + 2 * (1 + 1) + 2 * 2
 
 
 def test_reaper_terminates_sandboxes_of_dead_owners(monkeypatch):

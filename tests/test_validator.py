@@ -17,9 +17,10 @@ from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.api import validate_generated_feature
 from cooperbench.generation.grading.grade import regrade
-from cooperbench.generation.grading.validate import validate_candidate
+from cooperbench.generation.grading import runcache
+from cooperbench.generation.grading.validate import source_guard, validate_candidate
 from cooperbench.generation.schemas import ValidationSettings
-from cooperbench.generation.tasks.environment import EnvironmentFailure
+from cooperbench.generation.tasks.environment import BASE_RUN_PATCH, EnvironmentFailure
 from cooperbench.generation.tasks.task import resolve_repo, shipped_commit
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
@@ -143,6 +144,30 @@ def test_hanging_test_run_is_killed_at_the_limit(isolated_cache):
     assert "timeout: the after test run passed the 5 s limit" in verdict["reasons"]
     assert verdict["runs"]["after"]["timed_out"]
     assert ours(isolated_cache) == []
+    task = load_task(DEMO)
+    feature, tests = candidate("hangs")
+    settings, git_dir = ValidationSettings(timeout=5), resolve_repo(task)
+    guard = source_guard(task, git_dir, feature, "feature.patch")
+    after = runcache.run_key(task, git_dir, settings, [("tests.patch", tests), ("feature.patch", feature)], guard, task.network)
+    alone = runcache.run_key(task, git_dir, settings, [("base-tests.patch", BASE_RUN_PATCH), ("feature.patch", feature)],
+                             guard, task.network)
+    assert runcache.lookup(after, "after") is None  # a run that timed out is not kept: the load may have made it
+    assert runcache.lookup(alone, "feature")[0].outcomes == verdict["runs"]["feature"]["outcomes"]
+
+
+def test_runs_are_kept_across_processes(tmp_path, isolated_cache):
+    """A second validation of the same candidate, in a new process, starts no sandbox: every run
+    (base, before, after, feature, the conflicting features' own runs and the union merges') is
+    found under its key, down to the time each took the first time."""
+    args = ["validate", "miniconf_task/task1", *(str(CANDIDATES / "valid" / name) for name in ("feature.patch", "tests.patch"))]
+    assert run_cli(*args, "--out", str(tmp_path / "first.json")).returncode == 0
+    kept = sorted((isolated_cache / "runs").iterdir())
+    assert run_cli(*args, "--out", str(tmp_path / "second.json")).returncode == 0
+    first, second = (json.loads((tmp_path / name).read_text()) for name in ("first.json", "second.json"))
+    assert sorted((isolated_cache / "runs").iterdir()) == kept and len(kept) >= 4 + 2 + 2
+    assert first["log"]["runs"] == second["log"]["runs"]
+    first.pop("log"), second.pop("log")
+    assert first == second
 
 
 def test_collection_errors_do_not_empty_the_run(demo_copy):

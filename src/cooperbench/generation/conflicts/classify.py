@@ -13,28 +13,17 @@ A benchmark pair that is trivial tests no coordination: two agents that never ta
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation.conflicts.merge import merge_pair
+from cooperbench.generation.conflicts.merge import commit_patches
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading import tamper, testrun
+from cooperbench.generation.grading import runcache, tamper, testrun
 from cooperbench.generation.grading.grade import from_tests_patch, touched_tests
 from cooperbench.generation.grading.reports import PASSED, SKIPPED
 from cooperbench.generation.patches import diffs
-from cooperbench.generation.patches.gitutil import (
-    apply_to_index,
-    read_blob,
-    run_git,
-    scratch_objects,
-    temp_index,
-    write_tree,
-)
-from cooperbench.generation.sandbox.backends import open_sandbox
+from cooperbench.generation.patches.gitutil import Scratch, read_blob, scratch_repo
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import Task
 
@@ -55,37 +44,39 @@ def whole_features(task: Task) -> dict[int, WholeFeature]:
     return {f.id: WholeFeature(f.id, f.feature_patch, f.tests_patch) for f in task.features}
 
 
-def whole_commit(task: Task, git_dir: Path, whole: WholeFeature, env: dict[str, str]) -> str:
+def whole_commit(task: Task, scratch: Scratch, whole: WholeFeature) -> str:
     """A commit on the base holding the whole feature (its tests patch, then its source patch)."""
-    with temp_index(git_dir, task.base_commit, env) as indexed:
-        for name, patch in (("tests.patch", whole.tests_patch), ("feature.patch", whole.feature_patch)):
-            error = apply_to_index(git_dir, patch, indexed) if patch.strip() else None
-            if error:
-                raise GenerationError(f"feature{whole.id} {name} does not apply to the base ({error})")
-        tree = write_tree(git_dir, indexed)
-    return run_git(["commit-tree", tree, "-p", task.base_commit, "-m", f"feature{whole.id}"], git_dir, env=env).stdout.strip()
+    patches = [(f"feature{whole.id} {name}", patch) for name, patch in
+               (("tests.patch", whole.tests_patch), ("feature.patch", whole.feature_patch)) if patch.strip()]
+    return commit_patches(scratch, task.base_commit, patches, f"feature{whole.id}")[0]
 
 
-def union_merge(task: Task, git_dir: Path, a: WholeFeature, b: WholeFeature) -> tuple[str, str] | str:
-    """(tests patch, feature patch) of git's union merge of two whole features, against the base;
-    or why there is none (a patch that does not apply, a conflict union cannot resolve)."""
-    with scratch_objects(git_dir) as env, tempfile.NamedTemporaryFile("w", suffix=".attributes") as attributes:
-        attributes.write("* merge=union\n")
-        attributes.flush()
-        try:
-            commits = [whole_commit(task, git_dir, whole, env) for whole in (a, b)]
-        except GenerationError as exc:
-            return str(exc)
-        union_env = {**env, "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.attributesFile",
-                     "GIT_CONFIG_VALUE_0": attributes.name}
-        conflicting, files, merged = merge_pair(git_dir, commits[0], commits[1], union_env)
-        if conflicting:
-            return f"the union merge leaves conflicts it cannot keep both sides of in {', '.join(files)}"
-        diff = run_git(["diff", "--binary", "--full-index", "--no-renames", task.base_commit, merged], git_dir, env=env).stdout
-    parsed = diffs.parse_diff(diff, "the union merge")
-    tests = diffs.join([f for f in parsed if diffs.is_test_path(f.path, task.test_patterns)])
-    source = diffs.join([f for f in parsed if not diffs.is_test_path(f.path, task.test_patterns)])
-    return tests, source
+def union_merges(task: Task, git_dir: Path, wholes: dict[int, WholeFeature], pairs: list[tuple[int, int]]
+                 ) -> dict[tuple[int, int], tuple[str, str] | str]:
+    """Per pair, (tests patch, feature patch) of git's union merge of the two whole features,
+    against the base; or why there is none (a patch that does not apply, a conflict union cannot
+    resolve). Each feature is committed once, every merge made in one git process."""
+    with scratch_repo(git_dir) as scratch:
+        commits, refused = {}, {}
+        for i in dict.fromkeys(i for pair in pairs for i in pair):
+            try:
+                commits[i] = whole_commit(task, scratch, wholes[i])
+            except GenerationError as exc:
+                refused[i] = str(exc)
+        mergeable = [(a, b) for a, b in pairs if a in commits and b in commits]
+        merges = dict(zip(mergeable, scratch.merge([(commits[a], commits[b]) for a, b in mergeable], scratch.union_env())))
+        unions: dict[tuple[int, int], tuple[str, str] | str] = {}
+        for a, b in pairs:
+            merge = merges.get((a, b))
+            if merge is None:
+                unions[(a, b)] = refused[a] if a in refused else refused[b]
+            elif merge.conflict:
+                unions[(a, b)] = f"the union merge leaves conflicts it cannot keep both sides of in {', '.join(merge.files)}"
+            else:
+                parsed = diffs.parse_diff(scratch.diff(task.base_commit, merge.tree), "the union merge")
+                unions[(a, b)] = (diffs.join([f for f in parsed if diffs.is_test_path(f.path, task.test_patterns)]),
+                                  diffs.join([f for f in parsed if not diffs.is_test_path(f.path, task.test_patterns)]))
+        return unions
 
 
 def judge_union(run: testrun.TestRun, base: testrun.TestRun, scope: dict[str, set[str]],
@@ -127,27 +118,12 @@ def watched(task: Task, git_dir: Path, source_patch: str) -> dict:
     return tamper.guard_config(source_patch, "the source patch", lambda path: read_blob(git_dir, task.base_commit, path))
 
 
-_alone_runs: dict[tuple, dict[str, str]] = {}  # this process's features' own runs, by feature and settings
-_alone_locks: dict[tuple, threading.Lock] = {}
-_alone_guard = threading.Lock()
-
-
 def alone_run(task: Task, git_dir: Path, settings: ValidationSettings, whole: WholeFeature) -> dict[str, str]:
-    """The outcomes of a whole feature's own run (its tests with its source), made once per
-    feature and settings in a process, as the base run is: candidates classified one after another
-    (the verdict, the agent's own checks) share them."""
-    patches = hashlib.sha256(f"{whole.tests_patch}\0{whole.feature_patch}".encode()).hexdigest()
-    memo = (str(task.path), task.base_commit, str(git_dir), settings.backend, settings.timeout, patches)
-    with _alone_guard:
-        lock = _alone_locks.setdefault(memo, threading.Lock())
-    with lock:
-        if memo not in _alone_runs:
-            guard = watched(task, git_dir, whole.feature_patch)
-            with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
-                _alone_runs[memo] = testrun.run_tests(sandbox, [("tests.patch", whole.tests_patch),
-                                                                ("feature.patch", whole.feature_patch)],
-                                                      f"feature{whole.id}-alone", settings.timeout, guard).outcomes
-        return _alone_runs[memo]
+    """The outcomes of a whole feature's own run (its tests with its source), kept across
+    processes (runcache): candidates classified one after another, in any process, share them."""
+    patches = [("tests.patch", whole.tests_patch), ("feature.patch", whole.feature_patch)]
+    return runcache.cached_run(task, git_dir, settings, patches, f"feature{whole.id}-alone",
+                               watched(task, git_dir, whole.feature_patch), network=task.network)[0].outcomes
 
 
 def classify_pairs(task: Task, git_dir: Path, wholes: dict[int, WholeFeature], pairs: list[tuple[int, int]],
@@ -175,21 +151,22 @@ def classify_pairs(task: Task, git_dir: Path, wholes: dict[int, WholeFeature], p
             reader[path] = read_blob(git_dir, task.base_commit, path)
         return reader[path]
 
+    unions = union_merges(task, git_dir, wholes, [pair for pair in pairs if merged[_ordered([pair])[0]].has_conflict])
+
     def one(pair: tuple[int, int]) -> dict:
         a, b = pair
         result = merged[_ordered([pair])[0]]
         record = {"f1": a, "f2": b, "has_conflict": result.has_conflict, "files": result.files}
         if not result.has_conflict:
             return {**record, "class": CLEAN, "evidence": {}}
-        union = union_merge(task, git_dir, wholes[a], wholes[b])
+        union = unions[pair]
         if isinstance(union, str):
             return {**record, "class": HARD, "evidence": {"problem": union}}
         scope = touched_tests(wholes[a].tests_patch, base_file)
         for path, names in touched_tests(wholes[b].tests_patch, base_file).items():
             scope[path] = scope.get(path, set()) | names
-        with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
-            run = testrun.run_tests(sandbox, [("tests.patch", union[0]), ("feature.patch", union[1])], "union",
-                                    settings.timeout, watched(task, git_dir, union[1]))
+        run = runcache.cached_run(task, git_dir, settings, [("tests.patch", union[0]), ("feature.patch", union[1])],
+                                  "union", watched(task, git_dir, union[1]), network=task.network)[0]
         kind, evidence = judge_union(run, base, scope, [alone_outcomes(a), alone_outcomes(b)])
         return {**record, "class": kind, "evidence": evidence}
 

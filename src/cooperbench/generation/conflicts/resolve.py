@@ -20,13 +20,12 @@ from string import Template
 import yaml
 
 from cooperbench.generation.agent.loop import run_agent, settle_trajectory
-from cooperbench.generation.conflicts.classify import WholeFeature, alone_run, judge_union, union_merge, watched, whole_commit
-from cooperbench.generation.conflicts.merge import merge_pair
+from cooperbench.generation.conflicts.classify import WholeFeature, alone_run, judge_union, union_merges, watched, whole_commit
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading import tamper, testrun
+from cooperbench.generation.grading import runcache, tamper
 from cooperbench.generation.grading.grade import touched_tests
 from cooperbench.generation.patches import diffs
-from cooperbench.generation.patches.gitutil import read_blob, run_git, scratch_objects
+from cooperbench.generation.patches.gitutil import read_blob, scratch_repo
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.contract import REPO_DIR
 from cooperbench.generation.schemas import AgentSettings, ValidationSettings
@@ -42,11 +41,10 @@ def merge_in_progress(task: Task, git_dir: Path, a: WholeFeature, b: WholeFeatur
     """(the patch from the base to the merge in progress, the source files in conflict): the
     source as git's default merge leaves it, conflict markers included; the test files as the
     union merge keeps them (both features' tests, so both suites can run as the resolver works)."""
-    with scratch_objects(git_dir) as env:
-        commits = [whole_commit(task, git_dir, whole, env) for whole in (a, b)]
-        _, conflicting, merged = merge_pair(git_dir, commits[0], commits[1], env)
-        default = run_git(["diff", "--binary", "--full-index", "--no-renames", task.base_commit, merged], git_dir, env=env).stdout
-    union = union_merge(task, git_dir, a, b)
+    with scratch_repo(git_dir) as scratch:
+        merge = scratch.merge([(whole_commit(task, scratch, a), whole_commit(task, scratch, b))])[0]
+        default, conflicting = scratch.diff(task.base_commit, merge.tree), merge.files
+    union = union_merges(task, git_dir, {a.id: a, b.id: b}, [(a.id, b.id)])[(a.id, b.id)]
     if isinstance(union, str):
         raise GenerationError(f"{task.name}: feature{a.id} and feature{b.id}: {union}")
     tests, _ = union
@@ -95,9 +93,8 @@ def check_resolution(task: Task, git_dir: Path, source: str, wholes: tuple[Whole
     evidence = {}
     for whole in wholes:
         scope = touched_tests(whole.tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
-        with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
-            run = testrun.run_tests(sandbox, [("tests.patch", whole.tests_patch), ("feature.patch", source)],
-                                    f"resolved-feature{whole.id}", settings.timeout, guard)
+        run = runcache.cached_run(task, git_dir, settings, [("tests.patch", whole.tests_patch), ("feature.patch", source)],
+                                  f"resolved-feature{whole.id}", guard, network=task.network)[0]
         kind, found = judge_union(run, base, scope, [alone[whole.id]])
         evidence[f"feature{whole.id}"] = found
         if kind != "trivial":  # judge_union's word for "every test of the suite passes, nothing broken"

@@ -30,7 +30,7 @@ from cooperbench.generation.conflicts import merge as conflicts
 from cooperbench.generation.conflicts.classify import WholeFeature, classify_pairs, whole_features
 from cooperbench.generation.conflicts.merge import candidate_id
 from cooperbench.generation.errors import GenerationError, HarnessDisagrees
-from cooperbench.generation.grading import novelty, tamper, testrun
+from cooperbench.generation.grading import novelty, runcache, tamper, testrun
 from cooperbench.generation.grading.grade import (
     Reasons,
     apply_rule,
@@ -45,13 +45,12 @@ from cooperbench.generation.grading.reports import ERROR
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.diffs import PATCH_LIMIT
 from cooperbench.generation.patches.gitutil import patch_applies, post_images, read_blob, tree_paths
-from cooperbench.generation.pipeline.codeversion import code_version
 from cooperbench.generation.pipeline.layout import AttemptPaths
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.base import close_all
 from cooperbench.generation.schemas import ValidationSettings, Verdict, dump, parse
 from cooperbench.generation.tasks.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock, explain_failure
-from cooperbench.generation.tasks.task import Task, cache_root
+from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
@@ -80,21 +79,22 @@ def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun
 
 
 def environment_base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun.TestRun:
-    """The base run of the task's environment: from the disk cache, or run now, beside its
-    self-check (the runner alone, `testrun.plain_run`), which must agree with it: a base that
-    runs as the task's runner runs it, or our fault named (HarnessDisagrees)."""
-    with open_sandbox(task, settings.backend, git_dir) as sandbox:
-        name = f"{settings.backend}-{sandbox.env_id}-{int(settings.timeout)}-{code_version(testrun.__name__, settings.backend)}"
-        cache = cache_root() / "base-runs" / f"{name}.json"
-        with build_lock(f"base-run-{name}"):  # candidates validated at once share one base run
-            if cache.exists():
-                run = testrun.TestRun.from_dict(json.loads(cache.read_text()))
-            else:
-                with ThreadPoolExecutor(max_workers=1) as pool:
-                    plain = pool.submit(plain_base_run, task, git_dir, settings)
-                    run = testrun.run_tests(sandbox, [("tests.patch", BASE_RUN_PATCH)], "base", settings.timeout)
-                    run.plain = plain.result()
-                atomic.write_json(cache, run.to_dict())
+    """The base run of the task's environment: kept across processes (runcache), or run now,
+    beside its self-check (the runner alone, `testrun.plain_run`), which must agree with it: a
+    base that runs as the task's runner runs it, or our fault named (HarnessDisagrees)."""
+    patches = [("tests.patch", BASE_RUN_PATCH)]
+    key = runcache.run_key(task, git_dir, settings, patches, None, False)
+    with build_lock(f"run-{key.digest}"):  # candidates validated at once share one base run
+        found = runcache.lookup(key, "base")
+        if found is not None:
+            run = found[0]
+        else:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                plain = pool.submit(plain_base_run, task, git_dir, settings)
+                with open_sandbox(task, settings.backend, git_dir) as sandbox:
+                    run, versions = testrun.run_tests(sandbox, patches, "base", settings.timeout), sandbox.versions()
+                run.plain = plain.result()
+            runcache.keep(key, run, versions)
     disagreement = harness_disagreement(run)
     if disagreement:
         raise HarnessDisagrees(f"{task.name}: {disagreement}: the project's fault, not the task's")
@@ -127,10 +127,9 @@ def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, set
     guard = source_guard(task, git_dir, feature_patch, "feature.patch")
 
     def one(label: str) -> tuple[testrun.TestRun, dict]:
-        with open_sandbox(task, settings.backend, git_dir, network=network) as sandbox:
-            patches = [(name, texts[name]) for name in RUN_PATCHES[label]]
-            watched = guard if "feature.patch" in RUN_PATCHES[label] else None
-            return testrun.run_tests(sandbox, patches, label, settings.timeout, watched), sandbox.versions()
+        patches = [(name, texts[name]) for name in RUN_PATCHES[label]]
+        watched = guard if "feature.patch" in RUN_PATCHES[label] else None
+        return runcache.cached_run(task, git_dir, settings, patches, label, watched, network=network)
 
     pool = ThreadPoolExecutor(max_workers=1 + len(RUN_PATCHES))
     try:

@@ -1,21 +1,28 @@
-"""Thin, deterministic wrappers over the git CLI.
+"""Git work, deterministic: thin wrappers over the git CLI, and a scratch repository in which
+patches are applied and committed in process (libgit2, through pygit2).
 
-Every call ignores the user's global and system git config, so results (commit ids above all)
+Every CLI call ignores the user's global and system git config, so results (commit ids above all)
 do not depend on who runs them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+import pygit2
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.util.owners import scratch_dir
 
 # A fixed identity and date make commits built from the same tree byte-identical.
+FIXED_TIME = 1704067200  # 2024-01-01T00:00:00+0000
 FIXED_IDENTITY = {
     "GIT_AUTHOR_NAME": "CooperBench",
     "GIT_AUTHOR_EMAIL": "cooperbench@localhost",
@@ -70,25 +77,7 @@ def has_commit(git_dir: Path, commit: str) -> bool:
     return run_git(["cat-file", "-e", f"{commit}^{{commit}}"], git_dir, check=False).returncode == 0
 
 
-@contextmanager
-def scratch_objects(git_dir: Path) -> Iterator[dict[str, str]]:
-    """An environment in which git writes new objects to a temp folder and reads the repository's
-    as alternates: checking patches and merging features never writes into the user's repository
-    (which may be read-only, or a partial clone whose missing blobs must not be fetched)."""
-    objects = run_git(["rev-parse", "--path-format=absolute", "--git-path", "objects"], git_dir).stdout.strip()
-    with scratch_dir("objects") as scratch:
-        yield {"GIT_OBJECT_DIRECTORY": scratch, "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects}
-
-
-@contextmanager
-def temp_index(git_dir: Path, tree: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`env` plus an index file holding `tree`, for patching and writing trees with no checkout."""
-    with scratch_dir("index") as scratch:
-        indexed = {**env, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
-        run_git(["read-tree", tree], git_dir, env=indexed)
-        yield indexed
-
-
+MERGES_PER_PROCESS = 4  # below this many merges a second git process costs more than it saves
 APPLY_FALLBACKS = ([], ["--ignore-whitespace"], ["--3way"])
 
 
@@ -105,37 +94,159 @@ def apply_to_index(git_dir: Path, patch: str, env: dict[str, str]) -> str | None
     return error
 
 
-def write_tree(git_dir: Path, env: dict[str, str]) -> str:
-    """The index in `env` as a tree; blobs absent from a partial clone are not fetched."""
-    return run_git(["write-tree", "--missing-ok"], git_dir, env=env).stdout.strip()
+@dataclass(frozen=True)
+class Merge:
+    conflict: bool
+    files: list[str]  # the files left in conflict
+    tree: str  # the merged tree, conflict markers included
+
+
+@dataclass(frozen=True)
+class Refused:
+    position: int  # of the patch git refuses
+    reason: str  # git's first error line
+
+
+class Scratch:
+    """A scratch bare repository that reads `git_dir`'s objects as alternates and writes its own in
+    a temp folder, so checking, applying and merging patches never writes into the user's
+    repository (which may be read-only, or a partial clone whose missing blobs must not be
+    fetched: libgit2 never fetches). Patches are applied in process (libgit2); one that libgit2
+    refuses goes through the CLI's chain (apply_to_index), so what applies is what the dataset's
+    runners apply. One thread at a time: the repository's index is shared."""
+
+    def __init__(self, git_dir: Path, folder: str):
+        where = ["rev-parse", "--path-format=absolute", "--git-path", "objects", "--git-path", "shallow"]
+        objects, shallow = run_git(where, git_dir).stdout.split("\n")[:2]
+        self.path = Path(folder)
+        pygit2.init_repository(folder, bare=True)
+        (self.path / "objects" / "info" / "alternates").write_text(objects + "\n")
+        if Path(shallow).is_file():  # a shallow clone's first commits have parents it lacks
+            shutil.copyfile(shallow, self.path / "shallow")
+        self.repo = pygit2.Repository(folder)
+
+    def tree_of(self, commit: str) -> pygit2.Tree:
+        return self.repo.revparse_single(commit).peel(pygit2.Tree)
+
+    def apply(self, base: str, patches: list[str]) -> pygit2.Oid | Refused:
+        """The tree of `base` with `patches` applied in order, or which one git refuses and why."""
+        index = self.repo.index
+        self._start_index(base)
+        for position, patch in enumerate(patches):
+            try:
+                diff = pygit2.Diff.parse_diff(patch.encode("utf-8", "surrogateescape"))
+                if not len(diff):
+                    raise pygit2.GitError("no file in the patch")
+                self.repo.apply(diff, pygit2.enums.ApplyLocation.INDEX)  # reads and writes the index file
+            except (pygit2.GitError, ValueError):
+                error = apply_to_index(self.path, patch, {"GIT_INDEX_FILE": str(self.path / "index")})
+                if error:
+                    return Refused(position, error)
+                index.read(force=True)
+        return index.write_tree()
+
+    def _start_index(self, base: str) -> None:
+        """The index file (and the repository's index) at `base`: read from the base's tree once,
+        copied from then on."""
+        saved = self.path / f"index-{base}"
+        if not saved.exists():
+            self.repo.index.read_tree(self.tree_of(base))
+            self.repo.index.write()
+            shutil.copyfile(self.path / "index", saved)
+        else:
+            shutil.copyfile(saved, self.path / "index")
+            self.repo.index.read(force=True)
+
+    def commit(self, base: str, tree: pygit2.Oid, message: str) -> str:
+        """A commit of `tree` on `base`, byte-identical for the same inputs."""
+        who = pygit2.Signature(FIXED_IDENTITY["GIT_AUTHOR_NAME"], FIXED_IDENTITY["GIT_AUTHOR_EMAIL"], FIXED_TIME, 0)
+        return str(self.repo.create_commit(None, who, who, message + "\n", tree, [self.repo.revparse_single(base).id]))
+
+    def merge(self, pairs: list[tuple[str, str]], env: dict[str, str] | None = None) -> list[Merge]:
+        """Each pair of commits merged by git's default merge (merge-ort): one `git merge-tree
+        --stdin` process per core, each merging its share of the pairs."""
+        shares = min(len(pairs) // MERGES_PER_PROCESS, os.cpu_count() or 1) or 1
+        chunks = [pairs[i::shares] for i in range(shares)]
+        with ThreadPoolExecutor(max_workers=shares) as pool:
+            merged = list(pool.map(lambda chunk: self._merge(chunk, env), chunks))
+        ordered: list[Merge] = [None] * len(pairs)  # type: ignore[list-item]
+        for i, results in enumerate(merged):
+            ordered[i::shares] = results
+        return ordered
+
+    def _merge(self, pairs: list[tuple[str, str]], env: dict[str, str] | None) -> list[Merge]:
+        if not pairs:
+            return []
+        proc = run_git(["merge-tree", "--stdin", "--write-tree", "--name-only", "--no-messages", "-z"], self.path,
+                       input="".join(f"{a} {b}\n" for a, b in pairs), env=env, check=False)
+        fields = proc.stdout.split("\0")
+        merges = []
+        while len(merges) < len(pairs) and len(fields) >= 3 and fields[0] in ("0", "1"):
+            end = fields.index("", 2)
+            merges.append(Merge(fields[0] == "0", sorted(set(fields[2:end])), fields[1]))
+            fields = fields[end + 1:]
+        if proc.returncode != 0 or len(merges) != len(pairs):
+            message = proc.stderr.strip().splitlines()
+            raise GenerationError(f"git merge-tree --stdin failed (git 2.39 or newer is needed): "
+                                  f"{message[0] if message else 'unreadable output'}")
+        return merges
+
+    def diff(self, base: str, tree: str) -> str:
+        """The patch from `base` to `tree`, as the dataset's patches are written."""
+        return run_git(["diff", "--binary", "--full-index", "--no-renames", base, tree], self.path).stdout
+
+    def union_env(self) -> dict[str, str]:
+        """Settings under which merge() is git's union merge (keep both sides of every conflict)."""
+        attributes = self.path / "union.attributes"
+        attributes.write_text("* merge=union\n")
+        return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.attributesFile", "GIT_CONFIG_VALUE_0": str(attributes)}
+
+    def read(self, treeish: str, path: str) -> bytes | None:
+        """A file of a commit or tree, or None (absent, or a blob a partial clone lacks)."""
+        try:
+            return self.repo.revparse_single(treeish).peel(pygit2.Tree)[path].data
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+
+
+@contextmanager
+def scratch_repo(git_dir: Path) -> Iterator[Scratch]:
+    with scratch_dir("git", in_memory=True) as folder:
+        scratch = Scratch(git_dir, folder)
+        try:
+            yield scratch
+        finally:
+            scratch.repo.free()  # its files are about to go
 
 
 def patch_applies(git_dir: Path, base: str, patch: str) -> str | None:
     """None when `patch` applies to `base` (no checkout needed), else the reason it does not."""
-    with scratch_objects(git_dir) as env, temp_index(git_dir, base, env) as indexed:
-        return apply_to_index(git_dir, patch, indexed)
+    with scratch_repo(git_dir) as scratch:
+        tree = scratch.apply(base, [patch])
+    return tree.reason if isinstance(tree, Refused) else None
+
+
+def _decoded(data: bytes | None) -> str | None:
+    """A file's bytes as the CLI wrappers give text: any byte passes through (surrogateescape)."""
+    return None if data is None else data.decode("utf-8", "surrogateescape")
 
 
 def read_blob(git_dir: Path, commit: str, path: str) -> str | None:
     """A file's text at a commit, or None (absent, or a blob a partial clone lacks: not fetched)."""
-    with scratch_objects(git_dir) as env:
-        proc = run_git(["cat-file", "blob", f"{commit}:{path}"], git_dir, env={**env, "GIT_NO_LAZY_FETCH": "1"}, check=False)
-    return proc.stdout if proc.returncode == 0 else None
+    with scratch_repo(git_dir) as scratch:
+        return _decoded(scratch.read(commit, path))
 
 
 def post_images(git_dir: Path, base: str, patch: str, paths: list[str]) -> dict[str, str | None]:
     """The text of `paths` with `patch` applied to `base` (None: absent, or the patch does not
-    apply), read from a temp index: no checkout, nothing written into the repository."""
+    apply): no checkout, nothing written into the repository."""
     if not paths:
         return {}
-    with scratch_objects(git_dir) as env, temp_index(git_dir, base, env) as indexed:
-        if apply_to_index(git_dir, patch, indexed) is not None:
+    with scratch_repo(git_dir) as scratch:
+        tree = scratch.apply(base, [patch])
+        if isinstance(tree, Refused):
             return dict.fromkeys(paths)
-        found = {}
-        for path in paths:
-            proc = run_git(["cat-file", "blob", f":{path}"], git_dir, env={**indexed, "GIT_NO_LAZY_FETCH": "1"}, check=False)
-            found[path] = proc.stdout if proc.returncode == 0 else None
-        return found
+        return {path: _decoded(scratch.read(str(tree), path)) for path in paths}
 
 
 def tree_paths(git_dir: Path, commit: str) -> frozenset[str]:

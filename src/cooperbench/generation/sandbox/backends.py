@@ -34,3 +34,10 @@ def open_sandbox(task: Task, backend: str, git_dir: Path | None = None, *, netwo
     """A fresh sandbox of `task` at its base commit. `git_dir` is the task's repository (the
     local backend needs it; the others build from it when the image does not hold the base)."""
     return sandbox_class(backend)(task, git_dir, network=network)
+
+
+
+def environment_id(task: Task, backend: str, git_dir: Path | None) -> str | None:
+    """The id a sandbox of `task` on `backend` reports as `env_id` (its environment built if
+    missing), found without starting one; None where only a started sandbox can tell."""
+    return sandbox_class(backend).environment_id(task, git_dir)

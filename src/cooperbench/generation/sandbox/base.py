@@ -13,10 +13,14 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import IO
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from cooperbench.generation.sandbox.contract import REPO_DIR
 from cooperbench.generation.util.redact import is_secret
+
+if TYPE_CHECKING:
+    from cooperbench.generation.tasks.task import Task
 
 OUTPUT_LIMIT = 8 * 1024 * 1024  # bytes of stdout (and of stderr) kept per command: head and tail
 READ_LIMIT = 16 * 1024 * 1024  # bytes, per file read out of a sandbox
@@ -156,6 +160,12 @@ class Sandbox(ABC):
     def versions(self) -> dict[str, str]:
         """Versions of the isolation tools, for the verdict's record."""
         return {}
+
+    @classmethod
+    def environment_id(cls, task: Task, git_dir: Path | None) -> str | None:
+        """The `env_id` a sandbox of `task` would have (its environment built if missing), found
+        without starting one; None where only a started sandbox can tell."""
+        return None
 
     @abstractmethod
     def close(self) -> None:

@@ -70,15 +70,21 @@ def owner() -> str:
 
 
 def reap(docker_client) -> None:
-    """Remove sandbox containers whose owner process on this host is gone (killed, say)."""
+    """Remove sandbox containers whose owner process on this host is gone (killed, say).
+
+    Reads the plain listing (no inspect per container), so a container another process removes
+    meanwhile is simply skipped: concurrent sandboxes never trip over each other's cleanup.
+    """
+    import docker.errors
+
     host = socket.gethostname()
-    for container in docker_client.containers.list(all=True, filters={"label": LABEL}):
-        who = container.labels.get(OWNER_LABEL, "")
+    for entry in docker_client.api.containers(all=True, filters={"label": LABEL}):
+        who = (entry.get("Labels") or {}).get(OWNER_LABEL, "")
         name, _, pid = who.rpartition(":")
         if name == host and pid.isdigit() and not pid_alive(int(pid)):
             try:
-                container.remove(force=True)
-            except Exception:  # removed meanwhile
+                docker_client.api.remove_container(entry["Id"], force=True)
+            except docker.errors.APIError:  # removed meanwhile, or its removal is under way
                 pass
 
 
@@ -168,6 +174,10 @@ def build_env_image(docker_client, task: Task, git_dir: Path | None, base: str, 
         builder.close()
 
 
+def image_id(docker_client, image: str) -> str:
+    return docker_client.images.get(image).id.removeprefix("sha256:")[:16]
+
+
 class DockerSandbox(Sandbox):
     backend = "docker"
 
@@ -178,7 +188,7 @@ class DockerSandbox(Sandbox):
         self.container, self._reserved = None, 0
         self.client = client()
         self.image = image or ensure_env_image(self.client, task, git_dir)
-        self.env_id = self.client.images.get(self.image).id.removeprefix("sha256:")[:16]
+        self.env_id = image_id(self.client, self.image)
         self._reserved = SANDBOX_MEMORY.reserve(limits.memory, stopping)  # after any build: builders never wait on it
         try:
             self.container = self._start(network or building, building)
@@ -325,6 +335,11 @@ class DockerSandbox(Sandbox):
                 continue
             budget -= len(found[name])
         return found
+
+    @classmethod
+    def environment_id(cls, task: Task, git_dir: Path | None) -> str:
+        handle = client()
+        return image_id(handle, ensure_env_image(handle, task, git_dir))
 
     def versions(self) -> dict[str, str]:
         return {"docker": self.client.version().get("Version", "?"), "image": self.image}

@@ -263,6 +263,12 @@ class LocalSandbox(Sandbox):
             budget -= len(found[entry.name])
         return found
 
+    @classmethod
+    def environment_id(cls, task: Task, git_dir: Path | None) -> str:
+        if git_dir is None:
+            raise GenerationError("the local backend needs the task's repository")
+        return ensure_environment(task, git_dir).name
+
     def versions(self) -> dict[str, str]:
         proc = subprocess.run([bwrap_path(), "--version"], capture_output=True, text=True)
         return {"bwrap": proc.stdout.strip(), "cgroup_limits": "yes" if self.cgroup and self.cgroup.active else "no"}

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-_reaped: set[str] = set()
+_reaped: set[tuple[str, Path]] = set()
 
 
 def pid_alive(pid: int) -> bool:
@@ -23,14 +23,26 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+MEMORY = Path("/dev/shm")  # a tmpfs on Linux: small scratch files written and read at memory speed
+
+
+def scratch_root(in_memory: bool = False) -> Path:
+    """Where scratch folders go: the temp folder, or memory when asked and the machine has it."""
+    if in_memory and MEMORY.is_dir() and os.access(MEMORY, os.W_OK | os.X_OK):
+        return MEMORY
+    return Path(tempfile.gettempdir())
+
+
 @contextmanager
-def scratch_dir(kind: str) -> Iterator[str]:
+def scratch_dir(kind: str, *, in_memory: bool = False) -> Iterator[str]:
     """A temp folder `cb-<kind>-<pid>-*`, removed on leaving; the first use of a kind in a process
-    removes the folders of that kind whose owner is gone."""
-    if kind not in _reaped:
-        _reaped.add(kind)
-        reap(Path(tempfile.gettempdir()), f"cb-{kind}-")
-    with tempfile.TemporaryDirectory(prefix=f"cb-{kind}-{os.getpid()}-") as folder:
+    removes the folders of that kind whose owner is gone. `in_memory` puts it on a tmpfs when there
+    is one: for many small files (git objects) that live only as long as one computation."""
+    root = scratch_root(in_memory)
+    if (kind, root) not in _reaped:
+        _reaped.add((kind, root))
+        reap(root, f"cb-{kind}-")
+    with tempfile.TemporaryDirectory(prefix=f"cb-{kind}-{os.getpid()}-", dir=root) as folder:
         yield folder
 
 

@@ -1,0 +1,81 @@
+"""Test runs kept across processes, under a key of everything that can change them: the task's
+environment as built (its id on the backend: the image, the plan, the runner), the backend, the
+timeout, the network, the patches given in order, the guard's watch list, and the grader's code
+version. Validations in any process (check-feature, check-dataset, verify, the stages) then share
+the base run, each feature's own run and any run they repeat.
+
+A run that timed out or hit a limit is not kept: the machine's load may have made it. Nothing a
+sandbox runs can write here: the host writes the record it parsed. Modal keeps none (its image
+ids are the server's, known only once a sandbox starts) but for the process's life."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cooperbench.generation.grading import testrun
+from cooperbench.generation.pipeline.codeversion import code_version
+from cooperbench.generation.sandbox.backends import environment_id, open_sandbox
+from cooperbench.generation.schemas import ValidationSettings
+from cooperbench.generation.tasks.environment import build_lock
+from cooperbench.generation.tasks.task import Task, cache_root
+from cooperbench.generation.util import atomic
+
+
+@dataclass(frozen=True)
+class RunKey:
+    digest: str
+    durable: bool  # kept on disk; else in this process only (the environment has no id before a sandbox starts)
+
+
+_in_process: dict[str, dict] = {}
+
+
+def run_key(task: Task, git_dir: Path, settings: ValidationSettings, patches: list[tuple[str, str]],
+            guard: dict | None, network: bool) -> RunKey:
+    environment = environment_id(task, settings.backend, git_dir)
+    where = environment if environment is not None else [str(task.path), task.base_commit, str(git_dir)]
+    spec = [where, settings.backend, settings.timeout, network,
+            [(name, hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()) for name, text in patches],
+            guard or {}, code_version(testrun.__name__, settings.backend)]
+    return RunKey(hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32], environment is not None)
+
+
+def _path(key: RunKey) -> Path:
+    return cache_root() / "runs" / f"{key.digest}.json"
+
+
+def lookup(key: RunKey, label: str) -> tuple[testrun.TestRun, dict] | None:
+    """(the run, the sandbox's versions) kept under `key`, labelled as asked; None when absent."""
+    kept = _in_process.get(key.digest)
+    if kept is None and key.durable and _path(key).exists():
+        kept = json.loads(_path(key).read_text())
+    if kept is None:
+        return None
+    return replace(testrun.TestRun.from_dict(kept["run"]), label=label), kept["versions"]
+
+
+def keep(key: RunKey, run: testrun.TestRun, versions: dict) -> None:
+    if run.timed_out or run.limit:
+        return
+    kept = {"run": {**run.to_dict(), **run.log()}, "versions": versions}
+    _in_process[key.digest] = kept
+    if key.durable:
+        atomic.write_json(_path(key), kept)
+
+
+def cached_run(task: Task, git_dir: Path, settings: ValidationSettings, patches: list[tuple[str, str]], label: str,
+               guard: dict | None = None, *, network: bool = False) -> tuple[testrun.TestRun, dict]:
+    """(run, versions): testrun.run_tests in a fresh sandbox, or the run kept under its key. One
+    thread or process runs a key at a time; the others wait and find it."""
+    key = run_key(task, git_dir, settings, patches, guard, network)
+    with build_lock(f"run-{key.digest}"):
+        found = lookup(key, label)
+        if found is not None:
+            return found
+        with open_sandbox(task, settings.backend, git_dir, network=network) as sandbox:
+            run, versions = testrun.run_tests(sandbox, patches, label, settings.timeout, guard), sandbox.versions()
+        keep(key, run, versions)
+        return run, versions
