@@ -207,7 +207,7 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     from cooperbench.generation.tasks.environment import plan_for
 
     task = load_task(DEMO)
-    record = isolated_cache / "modal-images" / plan_for(task).key("modal", (task.image,))
+    record = isolated_cache / "modal-images" / plan_for(task).key("modal", (task.image, modal_backend.workspace(modal)))
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text("im-demo\n")  # the environment image exists on Modal already
     created = []
@@ -250,3 +250,70 @@ def test_reaper_terminates_sandboxes_of_dead_owners(monkeypatch):
     monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [dead, alive, elsewhere])
     modal_backend.reap(modal, SimpleNamespace(app_id="ap-reap-test"))
     assert (dead.terminated, alive.terminated, elsewhere.terminated) == (True, False, False)
+
+
+def test_every_sdk_call_of_the_backend_binds_to_the_installed_sdk():
+    """Each call the backend makes, with the arguments it passes, against the signatures of the
+    installed SDK (pyproject's floor, modal>=1.5, is the first with all of them): an SDK that
+    renames or drops one fails here, not on a user's first run."""
+    import inspect
+
+    from modal.sandbox._filesystem import _SandboxFilesystem
+
+    calls = [
+        (modal.App.lookup, (modal_backend.APP_NAME,), {"create_if_missing": True}),
+        (modal.Sandbox.create, ("sleep", "infinity"), {"app": None, "image": None, "workdir": "/", "timeout": 60,
+                                                        "block_network": True, "tags": {}, **modal_backend.LIMITS}),
+        (modal.Sandbox.list, (), {"app_id": "ap-1", "tags": modal_backend.TAGS}),
+        (modal.Sandbox.exec, (None, "bash", "-c", "true"), {"workdir": "/", "timeout": 1, "env": {}, "text": False}),
+        (modal.Sandbox.snapshot_filesystem, (None,), {"timeout": 600, "ttl": None}),
+        (modal.Sandbox.terminate, (None,), {}),
+        (modal.Sandbox.get_tags, (None,), {}),
+        (_SandboxFilesystem.make_directory, (None, "/x"), {}),
+        (_SandboxFilesystem.write_bytes, (None, b"", "/x"), {}),
+        (_SandboxFilesystem.stat, (None, "/x"), {}),
+        (_SandboxFilesystem.list_files, (None, "/x"), {}),
+        (modal.Image.from_registry, ("image:tag",), {}),
+        (modal.Image.from_id, (modal.Image, "im-1"), {}),  # a classmethod whose signature shows `cls`
+        (modal.Image.from_dockerfile, ("Dockerfile",), {"context_dir": "."}),
+        (modal.Image.entrypoint, (None, []), {}),
+        (modal.Image.build, (None, None), {}),
+    ]
+    for call, args, kwargs in calls:
+        inspect.signature(call).bind(*args, **kwargs)
+    for name in ("AuthError", "Error", "NotFoundError", "SandboxFilesystemError"):
+        assert issubclass(getattr(modal.exception, name), Exception)
+
+
+def test_timeouts_are_the_sdks_signal_and_modal_failures_after_the_start_are_retried(fake_modal, isolated_cache):
+    from cooperbench.generation.errors import InfrastructureError
+
+    _, sandboxes = fake_modal
+    with open_sandbox(load_task(DEMO), "modal") as box:
+        sandbox = sandboxes[-1]
+        sandbox.next_code = -1  # what wait() gives once the exec passed its deadline
+        result = box.run("sleep 100", timeout=2.5)
+        assert result.timed_out and sandbox.execs[-1][1]["timeout"] == 3  # rounded up, never down
+        sandbox.next_code = 0
+        long = "echo " + "x" * 40_000
+        assert box.run(long, timeout=30).ok  # past the SDK's cap on an argument: through a file
+        assert sandbox.execs[-1][0] == ("bash", "-c", f"bash {modal_backend.COMMAND_FILE}")
+        assert sandbox.filesystem.files[modal_backend.COMMAND_FILE] == long.encode()
+
+        def ended(*args, **kwargs):
+            raise modal.exception.SandboxTerminatedError("the sandbox reached its lifetime")
+
+        sandbox.exec = ended
+        with pytest.raises(InfrastructureError, match="SandboxTerminatedError: the sandbox reached its lifetime"):
+            box.run("true", timeout=30)
+
+
+def test_built_image_records_are_kept_apart_per_workspace(monkeypatch):
+    """An image id built under one workspace is unknown under another: switching credentials or
+    environment must not reuse the record."""
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-one")
+    first = modal_backend.workspace(modal)
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-two")
+    second = modal_backend.workspace(modal)
+    monkeypatch.setenv("MODAL_ENVIRONMENT", "staging")
+    assert len({first, second, modal_backend.workspace(modal)}) == 3

@@ -13,11 +13,16 @@ terminates those of a killed process. Credentials come from Modal's own configur
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import socket
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.sandbox import contract
@@ -29,7 +34,10 @@ from cooperbench.generation.util.progress import say
 
 APP_NAME = "cooperbench-generation"
 SANDBOX_LIFETIME = 2 * 60 * 60  # seconds: the longest an agent attempt plus validation may take
-LIMITS = {"cpu": 2.0, "memory": 4096}
+LIMITS = {"cpu": (2.0, 2.0), "memory": (4096, 4096)}  # (request, limit): a limit, not only a request
+ARGUMENT_LIMIT = 32 * 1024  # bytes of a command passed as an argument; longer ones go through a file (the SDK caps 64 KiB)
+COMMAND_FILE = "/tmp/.cooperbench-command.sh"
+READ_TIMEOUT = 60  # seconds to read one file back
 TAGS = {"cooperbench": "sandbox"}
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -61,10 +69,20 @@ def reap(modal, app) -> None:
             sandbox.terminate()
 
 
+def workspace(modal) -> str:
+    """Who the credentials are (a digest of the token id) and which Modal environment: an image
+    id built under one is unknown under another, so the local record of built images is kept
+    apart per workspace."""
+    config = modal.config.config
+    token = os.environ.get("MODAL_TOKEN_ID") or config.get("token_id") or ""
+    where = os.environ.get("MODAL_ENVIRONMENT") or config.get("environment") or ""
+    return hashlib.sha256(f"{token}\0{where}".encode()).hexdigest()[:16]
+
+
 def env_image(modal, app, task: Task):
     """The task's environment image on Modal, built now if this machine has not built it."""
     plan = environment.plan_for(task)
-    key = plan.key("modal", (task.image,))
+    key = plan.key("modal", (task.image, workspace(modal)))
     record = cache_root() / "modal-images" / key
     if record.is_file():
         return modal.Image.from_id(record.read_text().strip())
@@ -127,6 +145,8 @@ class ModalSandbox(Sandbox):
             raise InfrastructureError(f"Modal could not start a sandbox for {task.name}: {exc}") from None
         track(self)
         self.env = environment.base_env(SYSTEM_PATH, contract.BUILD_HOME if building else contract.RUN_HOME)
+        if not building:  # docker's runs have a HOME too
+            self.run(f"mkdir -p {contract.RUN_HOME}", timeout=60, cwd="/")
 
     def put_support(self, task: Task) -> None:
         files = {f"{contract.SUPPORT_DIR}/{name}": (data, mode) for name, (data, mode) in environment.support_files().items()}
@@ -138,54 +158,69 @@ class ModalSandbox(Sandbox):
                  timeout=60, cwd="/")
 
     def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
+        """The command in bash; a timeout is the SDK's own signal (wait() gives -1 when the exec
+        passed its deadline, and the streams end). A failure of Modal's after the start (the
+        sandbox's lifetime reached, the connection lost) is an InfrastructureError: retried."""
         if self._sandbox is None:
             raise GenerationError("the sandbox is closed")
+        if len(command.encode()) > ARGUMENT_LIMIT:
+            self.write_file(COMMAND_FILE, command.encode())
+            command = f"bash {COMMAND_FILE}"
         started = time.monotonic()
-        process = self._sandbox.exec("bash", "-c", command, workdir=cwd or contract.REPO_DIR, timeout=max(1, int(timeout)),
-                                     env={**self.env, **(env or {})}, text=False)
-        out, err, timed_out = BoundedBuffer(OUTPUT_LIMIT), BoundedBuffer(OUTPUT_LIMIT), False
-        try:
+        out, err = BoundedBuffer(OUTPUT_LIMIT), BoundedBuffer(OUTPUT_LIMIT)
+        with self._modal_errors("running a command"):
+            process = self._sandbox.exec("bash", "-c", command, workdir=cwd or contract.REPO_DIR,
+                                         timeout=max(1, math.ceil(timeout)), env={**self.env, **(env or {})}, text=False)
+            reader = threading.Thread(target=lambda: [err.add(chunk) for chunk in process.stderr], daemon=True)
+            reader.start()  # both streams at once: a command that fills one never waits on the other
             for chunk in process.stdout:
                 out.add(chunk)
-            for chunk in process.stderr:
-                err.add(chunk)
-        except TimeoutError:  # modal.exception.ExecTimeoutError: the exec passed its timeout
-            timed_out = True
-        exit_code = process.wait()
-        duration = time.monotonic() - started
-        return CommandResult(exit_code=exit_code, stdout=out.text(), stderr=err.text(),
-                             timed_out=timed_out or (exit_code != 0 and duration >= timeout), duration=duration,
-                             truncated=out.cut or err.cut)
+            reader.join()
+            exit_code = process.wait()
+        return CommandResult(exit_code=exit_code, stdout=out.text(), stderr=err.text(), timed_out=exit_code == -1,
+                             duration=time.monotonic() - started, truncated=out.cut or err.cut)
+
+    @contextmanager
+    def _modal_errors(self, doing: str) -> Iterator[None]:
+        modal = modal_module()
+        try:
+            yield
+        except modal.exception.Error as exc:
+            raise InfrastructureError(f"Modal failed {doing} in a sandbox of {self.task.name}: "
+                                      f"{type(exc).__name__}: {exc}") from None
 
     def _absolute(self, path: str) -> str:
         return path if path.startswith("/") else f"{contract.REPO_DIR}/{path}"
 
     def write_file(self, path: str, data: bytes) -> None:
         target = self._absolute(path)
-        self._sandbox.filesystem.make_directory(target.rsplit("/", 1)[0] or "/")
-        self._sandbox.filesystem.write_bytes(data, target)
+        with self._modal_errors("writing a file"):
+            self._sandbox.filesystem.make_directory(target.rsplit("/", 1)[0] or "/")
+            self._sandbox.filesystem.write_bytes(data, target)
 
     def read_file(self, path: str, limit: int = READ_LIMIT) -> bytes:
         """Only a regular file, and only its first `limit` bytes (`head -c` in the sandbox)."""
         modal = modal_module()
         target = self._absolute(path)
-        try:
-            info = self._sandbox.filesystem.stat(target)
-        except modal.exception.Error:
-            raise FileNotFoundError(path) from None
-        if info.type.value != "file":
-            raise FileNotFoundError(path)
-        process = self._sandbox.exec("head", "-c", str(limit), target, text=False)
-        data = b"".join(process.stdout)
-        process.wait()
+        with self._modal_errors("reading a file"):
+            try:
+                info = self._sandbox.filesystem.stat(target)
+            except (modal.exception.NotFoundError, modal.exception.SandboxFilesystemError):
+                raise FileNotFoundError(path) from None
+            if info.type.value != "file":
+                raise FileNotFoundError(path)
+            process = self._sandbox.exec("head", "-c", str(limit), target, text=False, timeout=READ_TIMEOUT)
+            data = b"".join(process.stdout)
+            process.wait()
         return data[:limit]
 
     def read_dir(self, path: str, limit: int = READ_LIMIT) -> dict[str, bytes]:
         modal = modal_module()
-        try:
-            entries = self._sandbox.filesystem.list_files(self._absolute(path))
-        except modal.exception.Error:
-            return {}
+        with self._modal_errors("listing a folder"):
+            try:
+                entries = self._sandbox.filesystem.list_files(self._absolute(path))
+            except (modal.exception.NotFoundError, modal.exception.SandboxFilesystemError):
+                return {}
         found, budget = {}, limit
         for entry in sorted(entries, key=lambda e: e.name):
             if budget <= 0:
