@@ -92,6 +92,22 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: st
         assert fragment in errors[0], errors[0]
 
 
+@pytest.fixture(scope="session")
+def daemon():
+    """A Docker SDK client of a daemon that answers; skipped (failed under
+    COOPERBENCH_REQUIRE_DOCKER=1) when none does."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        if os.environ.get("COOPERBENCH_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"COOPERBENCH_REQUIRE_DOCKER=1 but no Docker daemon answers: {exc}")
+        pytest.skip("no Docker daemon answers (run scripts/docker-setup.sh to test the docker backend)")
+    return client
+
+
 def sandboxes_at_once(backend: str, *, threads: int = 4, rounds: int = 2) -> None:
     """Open, use and close sandboxes of the demo task from `threads` threads of this process and
     from one other process at the same time: each opening reaps what dead owners left (listing

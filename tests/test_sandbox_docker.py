@@ -6,7 +6,6 @@ which turns the skip into a failure so a missing daemon cannot pass unnoticed.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -23,20 +22,6 @@ from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import resolve_repo
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        if os.environ.get("COOPERBENCH_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"COOPERBENCH_REQUIRE_DOCKER=1 but no Docker daemon answers: {exc}")
-        pytest.skip("no Docker daemon answers (run scripts/docker-setup.sh to test the docker backend)")
-    return client
 
 
 def ours(client) -> list:

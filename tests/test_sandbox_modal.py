@@ -6,17 +6,29 @@ sandbox's `exec`, `filesystem` and `snapshot_filesystem`. Everything of ours abo
 
 from __future__ import annotations
 
+import inspect
 import os
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import modal
 import pytest
-from conftest import DEMO
+from conftest import DEMO, git
 
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.sandbox import modal_backend
 from cooperbench.generation.sandbox.backends import open_sandbox
+from cooperbench.generation.tasks.task import resolve_repo
+
+
+REAL_CREATE = modal.Sandbox.create
+
+
+def bind(call, *args, **kwargs) -> None:
+    """Fail as the SDK would on an argument it does not take: the fakes check every call against
+    the installed SDK's signature."""
+    inspect.signature(call).bind(*args, **kwargs)
 
 
 class FakeProcess:
@@ -39,7 +51,7 @@ class FakeFilesystem:
 
     def stat(self, path: str):
         if path not in self.files:
-            raise modal.exception.NotFoundError(path)
+            raise modal.exception.SandboxFilesystemNotFoundError(path)  # what the SDK raises
         return SimpleNamespace(type=SimpleNamespace(value="file"), size=len(self.files[path]))
 
     def list_files(self, path: str):
@@ -57,6 +69,7 @@ class FakeSandbox:
         self.next_code = 0
 
     def exec(self, *args, **kwargs):
+        bind(modal.Sandbox.exec, self, *args, **kwargs)
         self.execs.append((args, kwargs))
         if args[0] == "head":
             return FakeProcess(0, self.filesystem.files[args[3]][: int(args[2])])
@@ -85,15 +98,28 @@ def fake_modal(monkeypatch):
             return self
 
         def build(self, app):
+            if self.tag in calls.get("unpullable", ()):
+                raise modal.exception.NotFoundError(f"{self.tag}: no such image")
             calls["built"] = self.tag
+            return self
+
+        def apt_install(self, *packages):
+            calls["apt"] = packages
+            return self
+
+        def add_local_dir(self, local_path, remote_path, *, copy=False):
+            calls["uploaded"] = (Path(local_path), remote_path, copy)
+            return self
 
     def create(*args, **kwargs):
+        bind(REAL_CREATE, *args, **kwargs)
         calls["create"].append((args, kwargs))
         sandboxes.append(FakeSandbox())
         return sandboxes[-1]
 
     monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1", name=name))
     monkeypatch.setattr(modal.Image, "from_registry", lambda tag: FakeImage(tag))
+    monkeypatch.setattr(modal.Image, "debian_slim", lambda python_version=None: FakeImage(f"debian_slim:{python_version}"))
     monkeypatch.setattr(modal.Image, "from_id", lambda image_id: SimpleNamespace(object_id=image_id))
     monkeypatch.setattr(modal.Sandbox, "create", create)
     monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
@@ -121,6 +147,27 @@ def test_environment_image_is_built_once_then_reused(fake_modal, isolated_cache)
     with open_sandbox(task, "modal"):
         pass
     assert len(sandboxes) == 3  # no second build: the image id was kept
+
+
+def test_an_unpublished_task_is_built_as_on_docker(fake_modal, isolated_cache):
+    """The demo's image is not published and its Dockerfile's base exists only on this machine's
+    daemon: Modal builds over Debian with Python 3.11, the repository at the base commit uploaded,
+    and replays the Dockerfile's steps, as the docker backend does (no step skipped that docker runs)."""
+    calls, sandboxes = fake_modal
+    task = load_task(DEMO)
+    calls["unpullable"] = {task.image}
+    shutil.rmtree(isolated_cache / "modal-images", ignore_errors=True)  # no record of an earlier test's build
+    with pytest.raises(GenerationError, match="needs the task's repository"):
+        open_sandbox(task, "modal")
+    with open_sandbox(task, "modal", resolve_repo(task)):
+        pass
+    assert calls["built"] == "debian_slim:3.11" and calls["apt"] == ("git", "ca-certificates")
+    checkout, remote, copied = calls["uploaded"]
+    assert remote == "/workspace/repo" and copied
+    assert git(checkout, "rev-parse", "HEAD").strip() == task.base_commit
+    scripts = [args[-1] for args, _ in sandboxes[0].execs if args[0] == "bash"]
+    assert any('pip install -e ".[dev]"' in script for script in scripts)  # the Dockerfile's step, replayed
+    assert any("git reset -q --hard" in script for script in scripts)  # finished as docker's are
 
 
 def test_commands_files_and_timeouts(fake_modal, monkeypatch, isolated_cache):
@@ -174,6 +221,7 @@ class LocalBackedSandbox:
         self.filesystem = self
 
     def exec(self, *args, workdir=None, timeout=None, env=None, text=True):
+        bind(modal.Sandbox.exec, self, *args, workdir=workdir, timeout=timeout, env=env, text=text)
         command = args[2] if args[:2] == ("bash", "-c") else " ".join(args)
         own = {k: v for k, v in (env or {}).items() if k not in ("PATH", "HOME")}  # a Modal image has its own PATH
         result = self.box.run(command, timeout=timeout or 60, cwd=workdir, env=own)
@@ -189,7 +237,7 @@ class LocalBackedSandbox:
         try:
             self.box.read_file(path, 1)
         except (FileNotFoundError, GenerationError):
-            raise modal.exception.NotFoundError(path) from None
+            raise modal.exception.SandboxFilesystemNotFoundError(path) from None
         return SimpleNamespace(type=SimpleNamespace(value="file"))
 
     def list_files(self, path: str):
@@ -213,6 +261,7 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     created = []
 
     def create(*args, **kwargs):
+        bind(REAL_CREATE, *args, **kwargs)
         created.append(kwargs)
         return LocalBackedSandbox(task)
 
@@ -231,6 +280,22 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     # run per conflicting pair (features 2 and 3), the base run and its self-check (the runner
     # alone), and those features' own runs
     assert len(created) == 2 * 1 + 2 * (3 + 2) + 2 * (1 + 1) + 2 * 2
+
+
+def test_check_modal_starts_one_sandbox_and_runs_one_command(monkeypatch, isolated_cache):
+    """`check-modal`'s work, against stand-in servers whose sandbox is a real local jail."""
+    from cooperbench.generation.tasks.environment import plan_for
+
+    task = load_task(DEMO)
+    record = isolated_cache / "modal-images" / plan_for(task).key("modal", (task.image, modal_backend.workspace(modal)))
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("im-demo\n")
+    monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1"))
+    monkeypatch.setattr(modal.Image, "from_id", lambda image_id: SimpleNamespace(object_id=image_id))
+    monkeypatch.setattr(modal.Sandbox, "create", lambda *args, **kwargs: bind(REAL_CREATE, *args, **kwargs) or LocalBackedSandbox(task))
+    monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
+    found = modal_backend.smoke(task, resolve_repo(task))
+    assert found["ok"] and found["at_base_commit"] and found["image"] == "im-demo" and found["python"].startswith("Python 3")
 
 
 def test_reaper_terminates_sandboxes_of_dead_owners(monkeypatch):
@@ -275,7 +340,9 @@ def test_every_sdk_call_of_the_backend_binds_to_the_installed_sdk():
         (_SandboxFilesystem.list_files, (None, "/x"), {}),
         (modal.Image.from_registry, ("image:tag",), {}),
         (modal.Image.from_id, (modal.Image, "im-1"), {}),  # a classmethod whose signature shows `cls`
-        (modal.Image.from_dockerfile, ("Dockerfile",), {"context_dir": "."}),
+        (modal.Image.debian_slim, (), {"python_version": "3.11"}),
+        (modal.Image.apt_install, (None, "git", "ca-certificates"), {}),
+        (modal.Image.add_local_dir, (None, "repo", "/workspace/repo"), {"copy": True}),
         (modal.Image.entrypoint, (None, []), {}),
         (modal.Image.build, (None, None), {}),
     ]

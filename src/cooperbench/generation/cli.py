@@ -230,6 +230,25 @@ def check_feature(
     _print_verdict(verdict, out)
 
 
+@app.command("check-modal")
+def check_modal(
+    task: TaskArgument = "miniconf_task/task1",
+    repo: RepoOption = None,
+    dataset: DatasetOption = Path("dataset"),
+) -> None:
+    """Try Modal first: credentials, the task's environment image (found or built), one sandbox, one command."""
+    from cooperbench.generation.sandbox.modal_backend import smoke
+
+    loaded = load_task(task, dataset)
+    found = smoke(loaded, resolve_repo(loaded, repo))
+    print(f"Modal: credentials accepted; environment image {found['image']}; a sandbox in {found['sandbox_seconds']} s "
+          f"(the image built first when this workspace had none); a command in {found['command_seconds']} s; "
+          f"repository {'at' if found['at_base_commit'] else 'NOT at'} the base commit; {found['python'] or 'no python'}")
+    if not found["ok"]:
+        raise GenerationError(f"{loaded.name}: the Modal sandbox does not hold the repository at the base commit "
+                              f"(ours to fix: please report it)")
+
+
 @app.command("check-dataset")
 def check_dataset(
     root: Annotated[Path, typer.Argument(help="Dataset root or one task folder.")] = Path("dataset"),

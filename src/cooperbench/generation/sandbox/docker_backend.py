@@ -159,11 +159,7 @@ def build_env_image(docker_client, task: Task, git_dir: Path | None, base: str, 
         builder._checked(f"mkdir -p {contract.STATE_DIR} {contract.PATCHES_DIR} {contract.REPORTS_DIR} /tmp/home")
         built = replace(plan, steps=()) if published else plan  # a published image ran its Dockerfile already
         environment.build(builder, built, runs_system_steps=True, say=lambda line: say(f"[env {task.name}] {line}"))
-        finish = (f"cd {contract.REPO_DIR} && git reset -q --hard && git clean -qfdx"
-                  f" && if [ -d {contract.STATE_DIR}/overlay ]; then cp -a {contract.STATE_DIR}/overlay/. {contract.REPO_DIR}/; fi"
-                  f" && rm -rf {contract.PATCHES_DIR}/* {contract.REPORTS_DIR}/*"
-                  f" && chown -R {SANDBOX_USER} {contract.REPO_DIR} {contract.PATCHES_DIR} {contract.REPORTS_DIR} /tmp/home")
-        result = builder.run(finish, timeout=600)
+        result = builder.run(environment.finish_command(SANDBOX_USER), timeout=600)
         if not result.ok:
             raise environment.EnvironmentFailure(f"{task.name}: finishing the environment image failed: "
                                                  f"{environment.explain_failure(result.stderr, result.exit_code)}")

@@ -1,8 +1,9 @@
 """The modal backend: `modal.Sandbox`es from the task's environment image, for fan-out past one
 machine (hundreds of attempts at a time).
 
-The environment image is built once per task plan, on Modal: the task's published image (the
-Dockerfile's build when that cannot be pulled), the runner's installs recorded by a warm-up run
+The environment image is built once per task plan and workspace, on Modal: the task's published
+image, or (as on docker) the Dockerfile's base with the repository at the base commit uploaded
+and the Dockerfile's steps replayed; the runner's installs recorded by a warm-up run
 (environment.py) in a sandbox with the network on, then `snapshot_filesystem()`; its image id is
 kept in the local cache (`modal-images/<key>`), so later runs and other sandboxes start from it.
 Sandboxes block all network unless the task allows it, carry CPU and memory limits, stop by
@@ -79,8 +80,8 @@ def workspace(modal) -> str:
     return hashlib.sha256(f"{token}\0{where}".encode()).hexdigest()[:16]
 
 
-def env_image(modal, app, task: Task):
-    """The task's environment image on Modal, built now if this machine has not built it."""
+def env_image(modal, app, task: Task, git_dir: Path | None):
+    """The task's environment image on Modal, built now if this workspace has not built it."""
     plan = environment.plan_for(task)
     key = plan.key("modal", (task.image, workspace(modal)))
     record = cache_root() / "modal-images" / key
@@ -89,16 +90,15 @@ def env_image(modal, app, task: Task):
     with environment.build_lock(f"modal-{key}"):
         if record.is_file():
             return modal.Image.from_id(record.read_text().strip())
-        say(f"[env {task.name}] building the Modal environment over {task.image} (once)")
-        builder = ModalSandbox(task, image=published_or_dockerfile(modal, app, task), building=True)
+        base, published = base_image(modal, app, task, plan, git_dir)
+        say(f"[env {task.name}] building the Modal environment over "
+            f"{task.image if published else (plan.base_image or 'Debian with Python 3.11')} (once)")
+        builder = ModalSandbox(task, image=base, building=True)
         try:
             builder.put_support(task)
-            environment.build(builder, replace(plan, steps=()), runs_system_steps=True,
-                              say=lambda line: say(f"[env {task.name}] {line}"))
-            finish = (f"cd {contract.REPO_DIR} && git reset -q --hard && git clean -qfdx"
-                      f" && if [ -d {contract.STATE_DIR}/overlay ]; then cp -a {contract.STATE_DIR}/overlay/. {contract.REPO_DIR}/; fi"
-                      f" && rm -rf {contract.PATCHES_DIR}/* {contract.REPORTS_DIR}/*")
-            result = builder.run(finish, timeout=600)
+            built = replace(plan, steps=()) if published else plan  # a published image ran its Dockerfile already
+            environment.build(builder, built, runs_system_steps=True, say=lambda line: say(f"[env {task.name}] {line}"))
+            result = builder.run(environment.finish_command(), timeout=600)
             if not result.ok:
                 raise environment.EnvironmentFailure(f"{task.name}: finishing the Modal environment failed: "
                                                      f"{environment.explain_failure(result.stderr, result.exit_code)}")
@@ -110,17 +110,33 @@ def env_image(modal, app, task: Task):
         return image
 
 
-def published_or_dockerfile(modal, app, task: Task):
-    """The published image if Modal can pull it, else the task's Dockerfile built on Modal."""
+def base_image(modal, app, task: Task, plan: environment.EnvPlan, git_dir: Path | None) -> tuple[object, bool]:
+    """(image, published): the task's published image when Modal can pull it; else, as the docker
+    backend does, the Dockerfile's base (Debian with Python 3.11 and git where that base is the
+    offline one of scripts/docker-setup.sh, which exists only on this machine's daemon) with the
+    repository at the base commit uploaded into it, the plan's steps to be replayed over it."""
     published = modal.Image.from_registry(task.image).entrypoint([])
     try:
         published.build(app)
-        return published
+        return published, True
     except modal.exception.Error as exc:
-        dockerfile = task.path / "Dockerfile"
-        if not dockerfile.exists():
-            raise environment.EnvironmentFailure(f"{task.name}: Modal cannot pull {task.image} ({exc}) and the task has no Dockerfile") from None
-        return modal.Image.from_dockerfile(str(dockerfile), context_dir=str(task.path)).entrypoint([])
+        why_not = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+    if git_dir is None:
+        raise GenerationError(f"{task.name}: Modal cannot pull {task.image} ({why_not}), and building over the "
+                              f"Dockerfile's base needs the task's repository (--repo)")
+    from cooperbench.generation.sandbox.docker_backend import OFFLINE_BASE
+    from cooperbench.generation.sandbox.local_backend import checkout_template
+
+    if plan.base_image in (None, OFFLINE_BASE):
+        base = modal.Image.debian_slim(python_version="3.11").apt_install("git", "ca-certificates")
+    else:
+        base = modal.Image.from_registry(plan.base_image).entrypoint([])
+    try:
+        base.build(app)
+    except modal.exception.Error as exc:
+        raise environment.EnvironmentFailure(f"{task.name}: Modal cannot pull {task.image} ({why_not}) nor build the "
+                                             f"Dockerfile's base {plan.base_image} ({type(exc).__name__}: {exc})") from None
+    return base.add_local_dir(checkout_template(task, git_dir), contract.REPO_DIR, copy=True), False
 
 
 class ModalSandbox(Sandbox):
@@ -132,7 +148,7 @@ class ModalSandbox(Sandbox):
         try:
             app = modal.App.lookup(APP_NAME, create_if_missing=True)
             reap(modal, app)
-            image = image if image is not None else env_image(modal, app, task)
+            image = image if image is not None else env_image(modal, app, task, git_dir)
             self.env_id = getattr(image, "object_id", None) or task.image
             self._sandbox = modal.Sandbox.create(
                 "sleep", "infinity", app=app, image=image, workdir=contract.REPO_DIR if not building else "/",
@@ -241,3 +257,18 @@ class ModalSandbox(Sandbox):
                 sandbox.terminate()
             except Exception:  # already stopped: nothing to clean
                 pass
+
+
+def smoke(task: Task, git_dir: Path | None) -> dict:
+    """A user's first contact with Modal: credentials accepted, the task's environment image
+    found or built, one sandbox started, one command run in it (the repository at the base
+    commit?), each step timed."""
+    started = time.monotonic()
+    with ModalSandbox(task, git_dir) as box:
+        opened = time.monotonic()
+        result = box.run("git rev-parse HEAD && python --version", timeout=120)
+        ran = time.monotonic()
+    lines = result.stdout.split()
+    return {"image": str(box.env_id), "sandbox_seconds": round(opened - started, 1), "command_seconds": round(ran - opened, 1),
+            "at_base_commit": bool(lines) and lines[0] == task.base_commit, "python": " ".join(lines[1:]),
+            "ok": result.ok and bool(lines) and lines[0] == task.base_commit}

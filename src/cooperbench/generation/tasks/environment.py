@@ -193,6 +193,16 @@ class Builder(Protocol):
     def read_file(self, path: str, limit: int) -> bytes: ...
 
 
+def finish_command(owner: str | None = None) -> str:
+    """What ends every environment build before it is saved: the repository back at the base
+    commit (the overlay of files installs wrote into it laid on top), no patch or report left,
+    and, where runs are not root, everything a run writes owned by `owner` ("uid:gid")."""
+    command = (f"cd {REPO_DIR} && git reset -q --hard && git clean -qfdx"
+               f" && if [ -d {STATE_DIR}/overlay ]; then cp -a {STATE_DIR}/overlay/. {REPO_DIR}/; fi"
+               f" && rm -rf {PATCHES_DIR}/* {REPORTS_DIR}/*")
+    return command + (f" && chown -R {owner} {REPO_DIR} {PATCHES_DIR} {REPORTS_DIR} /tmp/home" if owner else "")
+
+
 def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Callable[[str], None]) -> list[dict]:
     """Run the plan's steps in `builder`; returns a record per step. Any failing step raises
     EnvironmentFailure naming it, so nothing half-built is ever cached."""
