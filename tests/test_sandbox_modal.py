@@ -321,10 +321,10 @@ def test_every_sdk_call_of_the_backend_binds_to_the_installed_sdk():
     """Each call the backend makes, with the arguments it passes, against the signatures of the
     installed SDK (pyproject's floor, modal>=1.5, is the first with all of them): an SDK that
     renames or drops one fails here, not on a user's first run."""
-    import inspect
+    import importlib
 
-    from modal.sandbox._filesystem import _SandboxFilesystem
-
+    _SandboxFilesystem = (getattr(modal.sandbox, "_SandboxFilesystem", None)  # where 1.5 keeps it; 1.6 below
+                          or importlib.import_module("modal.sandbox._filesystem")._SandboxFilesystem)
     calls = [
         (modal.App.lookup, (modal_backend.APP_NAME,), {"create_if_missing": True}),
         (modal.Sandbox.create, ("sleep", "infinity"), {"app": None, "image": None, "workdir": "/", "timeout": 60,
