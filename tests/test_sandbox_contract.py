@@ -15,7 +15,6 @@ from test_sandbox_modal import REAL_CREATE, LocalBackedSandbox, bind
 from cooperbench.generation import load_task
 from cooperbench.generation.sandbox import contract, modal_backend
 from cooperbench.generation.sandbox.backends import open_sandbox
-from cooperbench.generation.tasks.environment import plan_for
 from cooperbench.generation.tasks.task import resolve_repo
 
 
@@ -25,7 +24,7 @@ def box(request, monkeypatch, isolated_cache):
     if request.param == "docker":
         request.getfixturevalue("daemon")
     if request.param == "modal":
-        record = isolated_cache / "modal-images" / plan_for(task).key("modal", (task.image, modal_backend.workspace(modal)))
+        record = modal_backend.image_record(modal, task)
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text("im-demo\n")
         monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1"))

@@ -170,6 +170,33 @@ def test_an_unpublished_task_is_built_as_on_docker(fake_modal, isolated_cache):
     assert any("git reset -q --hard" in script for script in scripts)  # finished as docker's are
 
 
+def test_an_image_gone_from_the_workspace_is_built_again(fake_modal, isolated_cache):
+    from cooperbench.generation.errors import InfrastructureError
+
+    calls, sandboxes = fake_modal
+    task = load_task(DEMO)
+    record = modal_backend.image_record(modal, task)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("im-deleted\n")
+    create = modal.Sandbox.create
+
+    def gone(*args, **kwargs):
+        if getattr(kwargs["image"], "object_id", None) == "im-deleted":
+            raise modal.exception.NotFoundError("Image im-deleted not found")
+        return create(*args, **kwargs)
+
+    modal.Sandbox.create = gone
+    try:
+        with pytest.raises(InfrastructureError, match="no longer has .* environment image"):
+            open_sandbox(task, "modal")
+        assert not record.exists()
+        with open_sandbox(task, "modal"):  # the retry: built again
+            pass
+    finally:
+        modal.Sandbox.create = create
+    assert record.read_text().strip() == "im-snapshot123"
+
+
 def test_commands_files_and_timeouts(fake_modal, monkeypatch, isolated_cache):
     _, sandboxes = fake_modal
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
@@ -252,10 +279,9 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     gets its sandboxes (counted below), all with the network blocked."""
     from cooperbench.generation.pipeline.attempts import generate_features
     from cooperbench.generation.schemas import AgentSettings
-    from cooperbench.generation.tasks.environment import plan_for
 
     task = load_task(DEMO)
-    record = isolated_cache / "modal-images" / plan_for(task).key("modal", (task.image, modal_backend.workspace(modal)))
+    record = modal_backend.image_record(modal, task)
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text("im-demo\n")  # the environment image exists on Modal already
     created = []
@@ -284,10 +310,9 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
 
 def test_check_modal_starts_one_sandbox_and_runs_one_command(monkeypatch, isolated_cache):
     """`check-modal`'s work, against stand-in servers whose sandbox is a real local jail."""
-    from cooperbench.generation.tasks.environment import plan_for
 
     task = load_task(DEMO)
-    record = isolated_cache / "modal-images" / plan_for(task).key("modal", (task.image, modal_backend.workspace(modal)))
+    record = modal_backend.image_record(modal, task)
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text("im-demo\n")
     monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1"))

@@ -80,14 +80,18 @@ def workspace(modal) -> str:
     return hashlib.sha256(f"{token}\0{where}".encode()).hexdigest()[:16]
 
 
+def image_record(modal, task: Task) -> Path:
+    """Where this machine keeps the id of the task's environment image built in this workspace."""
+    return cache_root() / "modal-images" / environment.plan_for(task).key("modal", (task.image, workspace(modal)))
+
+
 def env_image(modal, app, task: Task, git_dir: Path | None):
     """The task's environment image on Modal, built now if this workspace has not built it."""
-    plan = environment.plan_for(task)
-    key = plan.key("modal", (task.image, workspace(modal)))
-    record = cache_root() / "modal-images" / key
+    record = image_record(modal, task)
     if record.is_file():
         return modal.Image.from_id(record.read_text().strip())
-    with environment.build_lock(f"modal-{key}"):
+    plan = environment.plan_for(task)
+    with environment.build_lock(f"modal-{record.name}"):
         if record.is_file():
             return modal.Image.from_id(record.read_text().strip())
         base, published = base_image(modal, app, task, plan, git_dir)
@@ -157,6 +161,12 @@ class ModalSandbox(Sandbox):
             )
         except modal.exception.AuthError as exc:
             raise GenerationError(f"Modal refused the credentials ({exc}); run `modal token new`") from None
+        except modal.exception.NotFoundError as exc:
+            if building or not image_record(modal, task).exists():
+                raise InfrastructureError(f"Modal could not start a sandbox for {task.name}: {exc}") from None
+            image_record(modal, task).unlink(missing_ok=True)  # the image is gone from this workspace: build it again
+            raise InfrastructureError(f"Modal no longer has {task.name}'s environment image ({exc}); "
+                                      f"its record is dropped and the next try builds it again") from None
         except modal.exception.Error as exc:
             raise InfrastructureError(f"Modal could not start a sandbox for {task.name}: {exc}") from None
         track(self)
