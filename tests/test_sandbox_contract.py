@@ -5,15 +5,12 @@ and out, a HOME, exit codes, timeouts."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-import modal
 import pytest
 from conftest import DEMO
-from test_sandbox_modal import REAL_CREATE, LocalBackedSandbox, bind
+from test_sandbox_modal import stand_in_modal
 
 from cooperbench.generation import load_task
-from cooperbench.generation.sandbox import contract, modal_backend
+from cooperbench.generation.sandbox import contract
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.tasks.task import resolve_repo
 
@@ -24,13 +21,7 @@ def box(request, monkeypatch, isolated_cache):
     if request.param == "docker":
         request.getfixturevalue("daemon")
     if request.param == "modal":
-        record = modal_backend.image_record(modal, task)
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text("im-demo\n")
-        monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1"))
-        monkeypatch.setattr(modal.Image, "from_id", lambda image_id: SimpleNamespace(object_id=image_id))
-        monkeypatch.setattr(modal.Sandbox, "create", lambda *a, **k: bind(REAL_CREATE, *a, **k) or LocalBackedSandbox(task))
-        monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
+        stand_in_modal(monkeypatch, task)
     with open_sandbox(task, request.param, resolve_repo(task)) as sandbox:
         yield task, sandbox
 

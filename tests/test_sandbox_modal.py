@@ -274,6 +274,26 @@ class LocalBackedSandbox:
         self.box.close()
 
 
+def stand_in_modal(monkeypatch, task, created: list[dict] | None = None) -> None:
+    """Modal's servers stood in for: the task's environment image recorded as built in this
+    workspace, and every sandbox a real local jail of the task (each create checked against the
+    SDK's signature, its arguments kept in `created`)."""
+    record = modal_backend.image_record(modal, task)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text("im-demo\n")
+
+    def create(*args, **kwargs):
+        bind(REAL_CREATE, *args, **kwargs)
+        if created is not None:
+            created.append(kwargs)
+        return LocalBackedSandbox(task)
+
+    monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1"))
+    monkeypatch.setattr(modal.Image, "from_id", lambda image_id: SimpleNamespace(object_id=image_id))
+    monkeypatch.setattr(modal.Sandbox, "create", create)
+    monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
+
+
 def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolated_cache):
     """Attempts through the modal backend, everything of ours real up to the SDK: each attempt
     gets its sandboxes (counted below), all with the network blocked."""
@@ -281,20 +301,8 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     from cooperbench.generation.schemas import AgentSettings
 
     task = load_task(DEMO)
-    record = modal_backend.image_record(modal, task)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text("im-demo\n")  # the environment image exists on Modal already
-    created = []
-
-    def create(*args, **kwargs):
-        bind(REAL_CREATE, *args, **kwargs)
-        created.append(kwargs)
-        return LocalBackedSandbox(task)
-
-    monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1"))
-    monkeypatch.setattr(modal.Image, "from_id", lambda image_id: SimpleNamespace(object_id=image_id))
-    monkeypatch.setattr(modal.Sandbox, "create", create)
-    monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
+    created: list[dict] = []
+    stand_in_modal(monkeypatch, task, created)
     results = generate_features(task, AgentSettings.of("replay/conflicting"), backend="modal", attempts=2,
                                 jobs=2, output=tmp_path)
     assert [r.success for r in results] == [True, True]
@@ -310,15 +318,8 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
 
 def test_check_modal_starts_one_sandbox_and_runs_one_command(monkeypatch, isolated_cache):
     """`check-modal`'s work, against stand-in servers whose sandbox is a real local jail."""
-
     task = load_task(DEMO)
-    record = modal_backend.image_record(modal, task)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text("im-demo\n")
-    monkeypatch.setattr(modal.App, "lookup", lambda name, create_if_missing=False: SimpleNamespace(app_id="ap-1"))
-    monkeypatch.setattr(modal.Image, "from_id", lambda image_id: SimpleNamespace(object_id=image_id))
-    monkeypatch.setattr(modal.Sandbox, "create", lambda *args, **kwargs: bind(REAL_CREATE, *args, **kwargs) or LocalBackedSandbox(task))
-    monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
+    stand_in_modal(monkeypatch, task)
     found = modal_backend.smoke(task, resolve_repo(task))
     assert found["ok"] and found["at_base_commit"] and found["image"] == "im-demo" and found["python"].startswith("Python 3")
 
