@@ -303,19 +303,21 @@ def test_infrastructure_failures_are_retried_and_results_are_not():
 
 
 def test_ctrl_c_stops_generation_at_once_and_leaves_nothing(task_with_sessions, tmp_path, isolated_cache):
+    import os
     import signal
     import subprocess
     import sys
     import time
 
-    write_session(task_with_sessions / "replays" / "slow.traj.json", ["sleep 97531", SUBMIT])
+    marker = f"sleep 97531.{os.getpid()}"  # this test's own commands, whatever else runs on the machine
+    write_session(task_with_sessions / "replays" / "slow.traj.json", [marker, SUBMIT])
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "cooperbench.generation", "--task", str(task_with_sessions),
                              "--model", "replay/slow", "--attempts", "2", "--jobs", "2", "--output", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while "sleep 97531" not in subprocess.run(["pgrep", "-af", "sleep 97531"], capture_output=True, text=True).stdout:
+        while marker not in subprocess.run(["pgrep", "-af", marker], capture_output=True, text=True).stdout:
             assert time.monotonic() < deadline and proc.poll() is None, "the attempts never started"
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
@@ -324,7 +326,7 @@ def test_ctrl_c_stops_generation_at_once_and_leaves_nothing(task_with_sessions, 
         proc.kill()
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     assert not list(out.rglob("attempt*")) if out.exists() else True
-    assert "sleep 97531" not in subprocess.run(["pgrep", "-af", "sleep 97531"], capture_output=True, text=True).stdout
+    assert marker not in subprocess.run(["pgrep", "-af", marker], capture_output=True, text=True).stdout
 
 
 def test_a_replay_outside_the_task_and_the_project_is_refused(tmp_path):
