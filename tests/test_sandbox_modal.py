@@ -88,6 +88,7 @@ def fake_modal(monkeypatch):
     """Record what the backend asks of the SDK, in place of Modal's servers."""
     calls: dict = {"create": []}
     sandboxes: list[FakeSandbox] = []
+    shutil.rmtree(modal_backend.image_record(modal, load_task(DEMO)).parent, ignore_errors=True)  # no image recorded yet
 
     class FakeImage:
         def __init__(self, tag):
@@ -156,7 +157,6 @@ def test_an_unpublished_task_is_built_as_on_docker(fake_modal, isolated_cache):
     calls, sandboxes = fake_modal
     task = load_task(DEMO)
     calls["unpullable"] = {task.image}
-    shutil.rmtree(isolated_cache / "modal-images", ignore_errors=True)  # no record of an earlier test's build
     with pytest.raises(GenerationError, match="needs the task's repository"):
         open_sandbox(task, "modal")
     with open_sandbox(task, "modal", resolve_repo(task)):
