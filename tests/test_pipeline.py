@@ -19,6 +19,7 @@ from conftest import ROOT, assert_one_line_error
 
 VENV_BIN = Path(sys.executable).parent
 TASK = "miniconf_task/task1"
+SLOW_COMMAND = f"sleep 6.{os.getpid()}"  # a command of this run's own, whatever else runs on the machine
 
 
 def part(kind: str, model: str, k: int, task: str = TASK) -> str:
@@ -423,7 +424,7 @@ def test_a_killed_repro_leaves_a_readable_lock_and_redoes_only_what_is_missing(p
     sessions = project / "dataset" / "miniconf_task" / "task1" / "replays"
     slow = json.loads((sessions / "isolated.traj.json").read_text())
     slow["messages"].insert(2, {"role": "assistant", "content": "wait", "tool_calls": [
-        {"id": "w", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": "sleep 6"})}}]})
+        {"id": "w", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": SLOW_COMMAND})}}]})
     session = project / "slow.traj.json"  # in the project, outside the task folder every agent stage depends on
     session.write_text(json.dumps(slow))
 
@@ -438,7 +439,7 @@ def test_a_killed_repro_leaves_a_readable_lock_and_redoes_only_what_is_missing(p
         proc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro", "agent@replay_slow"], cwd=project, start_new_session=True,
                                 env={**env(), "PYTHONPATH": str(project / "src")}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
-        while "sleep 6" not in subprocess.run(["pgrep", "-af", "sleep 6"], capture_output=True, text=True).stdout:
+        while SLOW_COMMAND not in subprocess.run(["pgrep", "-af", SLOW_COMMAND], capture_output=True, text=True).stdout:
             assert time.monotonic() < deadline and proc.poll() is None, "the slow stage never started"
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGKILL)
