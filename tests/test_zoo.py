@@ -74,6 +74,12 @@ def shape(files: dict[str, str] | None = None, run: str = "python -m pytest test
 UNIT_TESTS = ("import unittest\n\nfrom zoo.core import greet, shout\n\n\nclass TestCore(unittest.TestCase):\n"
               "    def test_greet(self):\n        self.assertEqual(greet('a'), 'hello a')\n\n"
               "    def test_shout(self):\n        self.assertEqual(shout('a'), 'A')\n")
+DOCTESTED = 'def double(x):\n    """\n    >>> double(2)\n    4\n    """\n    return 2 * x\n\n\n' \
+            'def half(x):\n    """\n    >>> half(4)\n    2.0\n    """\n    return x / 2\n'
+LOAD_DOCTESTS = ("\n\ndef load_tests(loader, tests, ignore):\n    import doctest\n\n    import zoo.fmt\n\n"
+                 "    tests.addTests(doctest.DocTestSuite(zoo.fmt))\n    return tests\n")
+FILES_THAT_EXIST = ('TESTS=()\nfor f in tests/test_core.py tests/test_whisper.py; do if [[ -e "$f" ]]; then TESTS+=("$f"); fi; done\n'
+                    'python -m unittest -v "${TESTS[@]}"')  # the shape onboarding writes (onboard/recipe.py)
 UNIT_HONEST = {"zoo/core.py": HONEST["zoo/core.py"],
                "tests/test_whisper.py": "import unittest\n\nfrom zoo.core import whisper\n\n\nclass TestWhisper(unittest.TestCase):\n"
                                         "    def test_whisper(self):\n        self.assertEqual(whisper('A'), 'a')\n"}
@@ -145,6 +151,9 @@ SHAPES = {
     "runner: its own PYTHONPATH": shape(run="PYTHONPATH=. pytest tests"),
     "runner: python -m unittest": shape({"tests/__init__.py": "", "tests/test_core.py": UNIT_TESTS},
                                         run="python -m unittest discover -s tests -t . -v", unit=True),
+    "runner: unittest over test files, doctests added by load_tests": shape(
+        {"tests/__init__.py": "", "tests/test_core.py": UNIT_TESTS + LOAD_DOCTESTS, "zoo/fmt.py": DOCTESTED},
+        run=FILES_THAT_EXIST, unit=True, tests=4),
 }
 
 

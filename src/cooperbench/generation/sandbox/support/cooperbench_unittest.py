@@ -29,13 +29,21 @@ def _install(folder: str) -> None:
     name = os.path.join(folder, f"unittest-{os.getpid()}-{os.urandom(4).hex()}.jsonl")
     root = os.getcwd()
 
+    def relative(path: str) -> str:
+        return os.path.relpath(path, root) if os.path.isabs(path) else path
+
     def test_id(test) -> str:
+        doctest = getattr(test, "_dt_test", None)  # doctest.DocTestCase: one test per docstring, as pytest names it
+        if doctest is not None:
+            return f"{relative(doctest.filename or '')}::{doctest.name}"
         method = getattr(test, "_testMethodName", None)
         module = sys.modules.get(type(test).__module__)
         path = getattr(module, "__file__", None)
         if not method or not path:
             return str(getattr(test, "description", None) or test)
-        path = os.path.relpath(path, root) if os.path.isabs(path) else path
+        path = relative(path)
+        if path.startswith(".."):  # a test case class of a library (FunctionTestCase, say): its own id tells tests apart
+            return test.id()
         return f"{path}::{type(test).__qualname__.replace('.', '::')}::{method}"
 
     def emit(test, outcome: str) -> None:
