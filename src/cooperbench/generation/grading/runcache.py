@@ -47,11 +47,22 @@ def _path(key: RunKey) -> Path:
     return cache_root() / "runs" / f"{key.digest}.json"
 
 
-def lookup(key: RunKey, label: str) -> tuple[testrun.TestRun, dict] | None:
-    """(the run, the sandbox's versions) kept under `key`, labelled as asked; None when absent."""
+def _kept(key: RunKey) -> dict | None:
     kept = _in_process.get(key.digest)
     if kept is None and key.durable and _path(key).exists():
         kept = json.loads(_path(key).read_text())
+    return kept
+
+
+def _store(key: RunKey, kept: dict) -> None:
+    _in_process[key.digest] = kept
+    if key.durable:
+        atomic.write_json(_path(key), kept)
+
+
+def lookup(key: RunKey, label: str) -> tuple[testrun.TestRun, dict] | None:
+    """(the run, the sandbox's versions) kept under `key`, labelled as asked; None when absent."""
+    kept = _kept(key)
     if kept is None:
         return None
     return replace(testrun.TestRun.from_dict(kept["run"]), label=label), kept["versions"]
@@ -60,10 +71,7 @@ def lookup(key: RunKey, label: str) -> tuple[testrun.TestRun, dict] | None:
 def keep(key: RunKey, run: testrun.TestRun, versions: dict) -> None:
     if run.timed_out or run.limit:
         return
-    kept = {"run": {**run.to_dict(), **run.log()}, "versions": versions}
-    _in_process[key.digest] = kept
-    if key.durable:
-        atomic.write_json(_path(key), kept)
+    _store(key, {"run": {**run.to_dict(), **run.log()}, "versions": versions})
 
 
 def cached_run(task: Task, git_dir: Path, settings: ValidationSettings, patches: list[tuple[str, str]], label: str,
@@ -79,3 +87,18 @@ def cached_run(task: Task, git_dir: Path, settings: ValidationSettings, patches:
             run, versions = testrun.run_tests(sandbox, patches, label, settings.timeout, guard), sandbox.versions()
         keep(key, run, versions)
         return run, versions
+
+
+def cached_plain_run(task: Task, git_dir: Path, settings: ValidationSettings, patches: list[tuple[str, str]]) -> dict:
+    """testrun.plain_run (the runner alone, nothing of ours in it) in a fresh sandbox, or the one
+    kept under its key: a key of its own, apart from every graded run's."""
+    key = run_key(task, git_dir, settings, patches, {"plain": True}, task.network)
+    with build_lock(f"run-{key.digest}"):
+        kept = _kept(key)
+        if kept is not None:
+            return kept["plain"]
+        with open_sandbox(task, settings.backend, git_dir, network=task.network) as sandbox:
+            plain = testrun.plain_run(sandbox, patches, settings.timeout)
+        if not plain["timed_out"]:
+            _store(key, {"plain": plain})
+        return plain

@@ -108,10 +108,13 @@ def attributed(findings: list[dict], guard: dict | None) -> list[str]:
     return sorted(set(kept))
 
 
-def plain_run(sandbox: Sandbox, patch: tuple[str, str], timeout: float) -> dict:
-    """The task's runner.sh exactly as written, with nothing of ours in its processes (installs
-    served, no reporter, no guard, no options): the counts its own runners print at the end."""
-    sandbox.write_file(f"{PATCHES_DIR}/{patch[0]}", patch[1].encode("utf-8", "surrogateescape"))
-    result = sandbox.run(f"bash {RUNNER_PATH} {shlex.quote(patch[0])}", timeout=timeout, env=plain_env())
+def plain_run(sandbox: Sandbox, patches: list[tuple[str, str]], timeout: float) -> dict:
+    """The task's runner.sh exactly as written, given `patches` ((name, text), tests patch
+    first), with nothing of ours in its processes (installs served, no reporter, no guard, no
+    options): its exit code and the counts its own runners print at the end."""
+    for name, text in patches:
+        sandbox.write_file(f"{PATCHES_DIR}/{name}", text.encode("utf-8", "surrogateescape"))
+    names = " ".join(shlex.quote(name) for name, _ in patches)
+    result = sandbox.run(f"bash {RUNNER_PATH} {names}", timeout=timeout, env=plain_env())
     return {"summary": runner_summary(result.stdout + result.stderr), "exit_code": result.exit_code,
             "timed_out": result.timed_out}

@@ -109,7 +109,7 @@ def environment_base_run(task: Task, git_dir: Path, settings: ValidationSettings
 
 def plain_base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> dict:
     with open_sandbox(task, settings.backend, git_dir) as sandbox:
-        return testrun.plain_run(sandbox, ("tests.patch", BASE_RUN_PATCH), settings.timeout)
+        return testrun.plain_run(sandbox, [("tests.patch", BASE_RUN_PATCH)], settings.timeout)
 
 
 RUN_PATCHES = {  # label -> the patches its runner.sh gets (tests patch first), by name
