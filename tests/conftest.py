@@ -145,16 +145,30 @@ def sandboxes_at_once(backend: str, *, threads: int = 4, rounds: int = 2) -> Non
 REAL_TASKS = Path(os.environ.get("COOPERBENCH_REAL_TASKS") or ROOT.parent / "shared" / "real-tasks")
 
 
-@pytest.fixture(scope="session")
-def real_tasks() -> Path:
-    """The real CooperBench tasks beside this repository (../shared/real-tasks). Skipped, saying
-    so, where they are absent, unless COOPERBENCH_REQUIRE_REAL_TASKS=1 (CI sets it)."""
-    if not (REAL_TASKS / "dataset").is_dir():
-        message = f"{REAL_TASKS} is absent: the real-task tests need ../shared/real-tasks"
+HISTORY = Path(os.environ.get("COOPERBENCH_HISTORY") or ROOT.parent / "shared" / "history")
+
+
+def shared(found: Path, folder: Path, what: str) -> Path:
+    """`folder` of ../shared when `found` is there; else the test is skipped, saying so, unless
+    COOPERBENCH_REQUIRE_REAL_TASKS=1 (CI sets it): then it fails."""
+    if not found.exists():
+        message = f"{folder} is absent: the {what} tests need it"
         if os.environ.get("COOPERBENCH_REQUIRE_REAL_TASKS") == "1":
             pytest.fail(f"COOPERBENCH_REQUIRE_REAL_TASKS=1 but {message}")
         pytest.skip(message)
-    return REAL_TASKS
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_tasks() -> Path:
+    """The real CooperBench tasks beside this repository (../shared/real-tasks)."""
+    return shared(REAL_TASKS / "dataset", REAL_TASKS, "real-task")
+
+
+@pytest.fixture(scope="session")
+def real_history() -> Path:
+    """Whole histories of public repositories as git bundles (../shared/history)."""
+    return shared(HISTORY / "humanize.bundle", HISTORY, "real-history")
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from cooperbench.generation.schemas import (
     AgentParams,
     DecomposeParams,
     ModelParams,
+    OnboardParams,
     PromptParams,
     ValidationSettings,
 )
@@ -384,6 +385,38 @@ def expand(
                      jobs=jobs, repo=repo, resolver=AgentSettings.of(resolver) if resolver else None,
                      strategy=strategy.value, decompose=DecomposeParams(**given(feature=feature)))
     typer.echo(render_log(log), nl=False)
+
+
+@app.command()
+def onboard(
+    repo: Annotated[Path, typer.Argument(help="A local git repository with its history, or a git bundle of one.")],
+    out: Annotated[Path, typer.Option("--out", help="Dataset root the tasks go into (<name>_task/task<K>/).")],
+    name: Annotated[Optional[str], typer.Option("--name", help="The dataset folder's name, without _task "
+                                                "(default: the repository's folder name).")] = None,
+    max_tasks: Annotated[Optional[int], typer.Option("--max-tasks", min=1, help=(
+        f"Tasks to make ({default(OnboardParams, 'max_tasks')})."))] = None,
+    min_features: Annotated[Optional[int], typer.Option("--min-features", min=2, max=12, help=(
+        f"Proven features a task needs ({default(OnboardParams, 'min_features')})."))] = None,
+    max_features: Annotated[Optional[int], typer.Option("--max-features", min=2, max=12, help=(
+        f"Features a task gets at most ({default(OnboardParams, 'max_features')})."))] = None,
+    window: Annotated[Optional[int], typer.Option("--window", min=1, help=(
+        f"Changes merged after a base tried on it ({default(OnboardParams, 'window')})."))] = None,
+    ref: Annotated[str, typer.Option("--ref", help="Mine the first-parent history up to this commit or branch.")] = "HEAD",
+    backend: BackendOption = Backend.local,
+    timeout: TimeoutOption = None,
+) -> None:
+    """New tasks from a repository's history: merged changes with tests become features on a
+    shared base, with an environment derived from the repository and every feature proven."""
+    from cooperbench.generation.onboard.repository import Onboarding, render_report
+    from cooperbench.generation.onboard.repository import onboard as run_onboard
+    from cooperbench.generation.util.progress import say
+
+    params = OnboardParams(**given(max_tasks=max_tasks, min_features=min_features, max_features=max_features,
+                                   window=window))
+    report = run_onboard(Onboarding(repo, out, params, validation_settings(backend, timeout, None), name, ref), say)
+    typer.echo(render_report(report), nl=False)
+    if not report["tasks"]:
+        raise typer.Exit(1)
 
 
 @app.command()

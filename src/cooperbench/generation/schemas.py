@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.sandbox import BACKENDS
@@ -108,8 +108,39 @@ class ResolverParams(Strict):
     model: ModelParams | None = None
 
 
+class OnboardLimits(Strict):
+    """What a merged change may be to become a feature (onboard/mine.py)."""
+
+    max_source_files: PositiveInt = 5
+    max_source_lines: PositiveInt = 400  # added + deleted, source files
+    max_test_files: PositiveInt = 5
+    max_test_lines: PositiveInt = 600
+
+
+class OnboardSource(Strict):
+    """A repository to onboard: a local clone (or git bundle) with its history, mined up to
+    `ref`. A commit id pins it (a new commit there changes nothing); a branch or HEAD is read
+    when the stage runs, and DVC cannot see it move (`dvc repro -f -s onboard` reads it again)."""
+
+    path: Annotated[str, StringConstraints(min_length=1)]
+    ref: Annotated[str, StringConstraints(min_length=1)] = "HEAD"
+
+
+class OnboardParams(Strict):
+    """`onboard`: repositories whose history becomes tasks, and how many (onboard/)."""
+
+    repos: dict[Slug, OnboardSource] = {}  # the dataset folder's name (without _task) -> its repository
+    max_tasks: PositiveInt = 2  # per repository
+    min_features: Annotated[int, Field(ge=2, le=12, strict=True)] = 2  # a task with fewer proven ones is dropped
+    max_features: Annotated[int, Field(ge=2, le=12, strict=True)] = 5
+    window: PositiveInt = 20  # candidates merged after a base that are tried on it
+    tries: PositiveInt = 4  # groups proven (environment built, features validated) per task wanted, at most
+    grow: bool = True  # the onboarded tasks join `tasks` downstream (prompt, agent, validate)
+    limits: OnboardLimits = OnboardLimits()
+
+
 class Params(Strict):
-    tasks: Annotated[list[TaskName], Field(min_length=1)]
+    tasks: list[TaskName] = []  # under dataset/; onboarded tasks join them (`onboard.grow`)
     models: Annotated[dict[Slug, ModelParams], Field(min_length=1)]
     attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS, strict=True)]
     backend: Backend = "local"
@@ -121,6 +152,7 @@ class Params(Strict):
     strategy: Literal[STRATEGIES] = "generate"  # type: ignore[valid-type]
     decompose: DecomposeParams = DecomposeParams()
     repos: dict[TaskName, str] = {}
+    onboard: OnboardParams = OnboardParams()
 
     @field_validator("tasks")
     @classmethod
@@ -129,6 +161,12 @@ class Params(Strict):
         if duplicates:
             raise ValueError(f"listed twice: {', '.join(duplicates)}")
         return tasks
+
+    @model_validator(mode="after")
+    def _some_task(self) -> "Params":
+        if not self.tasks and not (self.onboard.grow and self.onboard.repos):
+            raise ValueError("no tasks: name some under `tasks`, or repositories under `onboard.repos` (with `onboard.grow`)")
+        return self
 
 
 # ---------------------------------------------------------------- task.yaml

@@ -9,6 +9,7 @@ shipped as plain files) and `feature<K>/` folders with `feature.md`, `feature.pa
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -353,6 +354,33 @@ def _clone_upstream(task: Task) -> Path:
     if not has_commit(target, task.base_commit):
         raise GenerationError(f"{task.upstream_url}: base commit {task.base_commit[:12]} of {task.name} not found")
     return target
+
+
+def source_repo(source: Path) -> Path:
+    """The git directory of a repository with its history (onboarding reads it): a clone, or a
+    git bundle (cloned once into the cache)."""
+    source = Path(source)
+    if source.is_file():
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        target = cache_root() / "repos" / "onboard" / f"{source.stem}-{digest}.git"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+            try:
+                proc = run_git(["clone", "--bare", "--quiet", str(source), str(scratch / "r.git")], None, check=False)
+                if proc.returncode != 0:
+                    reason = (proc.stderr.strip().splitlines() or ["unreadable"])[0].removeprefix("error: ")
+                    raise GenerationError(f"{source}: not a git bundle or repository (git: {reason[:200]})")
+                (scratch / "r.git").rename(target)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        return target
+    if not source.is_dir():
+        raise GenerationError(f"{source}: no such repository or bundle")
+    git_dir = git_dir_of(source)
+    if run_git(["rev-parse", "--verify", "--quiet", "HEAD"], git_dir, check=False).returncode != 0:
+        raise GenerationError(f"{source}: not a git repository with a history (no HEAD)")
+    return git_dir
 
 
 def check_patches_apply(task: Task, git_dir: Path) -> None:
