@@ -15,10 +15,11 @@ from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
 from cooperbench.generation.pipeline.records import check_index, digest_folder, write_index
 from cooperbench.generation.schemas import Params, read_yaml
-from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
+from cooperbench.generation.tasks.task import Task, load_task, resolve_repo, source_repo
 
 PARAMS = Path("params.yaml")
 DATASET = Path("dataset")
+ONBOARDED = GENERATED / "onboard"  # the onboard stage's tasks: <name>_task/task<K>/, beside dataset/'s
 PROMPTS = GENERATED / "prompts"
 LOGS = GENERATED / "logs"  # timings and output tails: git-ignored, never a DVC output
 INDEX = GENERATED / "index"  # per stage and model: the digest of every file it wrote
@@ -29,13 +30,38 @@ def load_params(path: Path = PARAMS) -> Params:
     return read_yaml(path, Params)
 
 
+ONBOARDED_TASKS = ONBOARDED / "tasks.json"  # the onboard stage's list: repository name -> its task names
+
+
+def onboarded_names(params: Params) -> list[str]:
+    """The tasks the onboard stage made for the repositories params.yaml names, in order."""
+    if not params.onboard.repos:
+        return []
+    try:
+        listed = json.loads(ONBOARDED_TASKS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise GenerationError(f"{ONBOARDED_TASKS}: missing or unreadable; run `dvc repro`, which onboards first") from None
+    return [name for repo in params.onboard.repos for name in listed.get(repo, [])]
+
+
+def task_names(params: Params) -> list[str]:
+    """Every task the stages work on: params.yaml's `tasks`, and the onboarded ones with `onboard.grow`."""
+    onboarded = onboarded_names(params) if params.onboard.grow else []
+    return list(params.tasks) + [name for name in onboarded if name not in params.tasks]
+
+
+def task_folder(name: str, path: Path = PARAMS) -> Path:
+    """dataset/<name>, or the onboarded task of that name; never both."""
+    found = [root / name for root in (DATASET, ONBOARDED) if (root / name).is_dir()]
+    if len(found) > 1:
+        raise GenerationError(f"{path}: task {name} is both in {DATASET}/ and onboarded in {ONBOARDED}/: rename one")
+    if not found:
+        raise GenerationError(f"{path}: task {name} does not exist under {DATASET}/ (nor onboarded in {ONBOARDED}/)")
+    return found[0]
+
+
 def load_tasks(params: Params, path: Path = PARAMS) -> dict[str, Task]:
-    tasks = {}
-    for name in params.tasks:
-        if not (DATASET / name).is_dir():
-            raise GenerationError(f"{path}: task {name} does not exist under {DATASET}/")
-        tasks[name] = load_task(DATASET / name)
-    return tasks
+    return {name: load_task(task_folder(name, path)) for name in task_names(params)}
 
 
 def task_digest(name: str) -> str:
@@ -54,7 +80,7 @@ def checked_tasks(params: Params) -> dict[str, Task]:
     tasks = load_tasks(params)
     for name, task in tasks.items():
         if task_digest(name) != digest_folder(task.path):
-            raise GenerationError(f"{DATASET / name}: changed since its prompt was made; "
+            raise GenerationError(f"{task.path}: changed since its prompt was made; "
                                   f"run `dvc repro`, which makes the prompt first")
     return tasks
 
@@ -74,14 +100,18 @@ def check_inputs(slug: str, *kinds: str) -> None:
 
 
 def git_dir_for(params: Params, task: Task) -> Path:
-    """The task's repository: shipped, or the clone `repos:` in params.yaml names for it."""
+    """The task's repository: shipped, the clone `repos:` in params.yaml names for it, or, for an
+    onboarded task, the repository it was onboarded from."""
     clone = params.repos.get(task.name)
+    source = params.onboard.repos.get(task.repo_name.removesuffix("_task"))
+    if not clone and source and task.path.resolve().is_relative_to(ONBOARDED.resolve()):
+        return resolve_repo(task, source_repo(Path(source.path)))
     return resolve_repo(task, Path(clone) if clone else None)
 
 
 def attempts(params: Params, slug: str) -> Iterator[tuple[str, int, AttemptPaths]]:
     """Every (task, attempt number, paths) of one model, in order."""
-    for task in params.tasks:
+    for task in task_names(params):
         for k in range(1, params.attempts + 1):
             yield task, k, AttemptPaths.pipeline(slug, task, k)
 

@@ -24,6 +24,7 @@ GRADER = "cooperbench.generation.grading.validate"  # what makes a verdict
 PROMPTER = "cooperbench.generation.agent.prompt"  # what makes a prompt
 VERIFIER = "cooperbench.generation.agent.verify"  # what answers cooperbench-verify, when it is offered
 PLANNER = "cooperbench.generation.agent.decompose"  # what makes a decomposition's plan
+ONBOARDER = "cooperbench.generation.onboard.repository"  # what makes onboarded tasks
 
 
 def attempt_record(task: str, attempt: int, prompt: str, task_files: str, settings: AgentSettings, backend: str) -> dict:

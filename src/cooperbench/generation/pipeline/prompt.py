@@ -11,7 +11,7 @@ import shutil
 
 from cooperbench.generation.agent.prompt import write_prompt
 from cooperbench.generation.pipeline.codeversion import code_version
-from cooperbench.generation.pipeline.common import PROMPTS, TASK_INPUTS, git_dir_for, load_params, load_tasks
+from cooperbench.generation.pipeline.common import PROMPTS, TASK_INPUTS, git_dir_for, load_params, load_tasks, task_names
 from cooperbench.generation.pipeline.keys import PROMPTER
 from cooperbench.generation.pipeline.records import digest_folder, key_of, prune, published_key
 from cooperbench.generation.util import atomic
@@ -35,5 +35,6 @@ def run() -> None:
         finally:
             shutil.rmtree(staged, ignore_errors=True)
         made += 1
-    prune(PROMPTS, [PROMPTS / name for name in params.tasks])
-    print(f"prompts: {made} written, {len(params.tasks) - made} kept")
+    names = task_names(params)
+    prune(PROMPTS, [PROMPTS / name for name in names])
+    print(f"prompts: {made} written, {len(names) - made} kept")
