@@ -99,13 +99,14 @@ def project(tmp_path_factory):
 
 def test_stages_and_first_repro(project):
     stages = dvc(project, "stage", "list", "--name-only").stdout.split()
-    # prompt + (agent, split, validate, resolve) per model + audit + report: tasks and attempts run inside their stage
+    # onboard + prompt + (agent, split, validate, resolve) per model + audit + report: tasks and attempts run inside their stage
     assert sorted(stages) == sorted([
-        "prompt", "agent@replay_conflicting", "agent@replay_isolated", "split@replay_conflicting", "split@replay_isolated",
+        "onboard", "prompt", "agent@replay_conflicting", "agent@replay_isolated", "split@replay_conflicting", "split@replay_isolated",
         "validate@replay_conflicting", "validate@replay_isolated", "resolve@replay_conflicting", "resolve@replay_isolated",
         "audit", "report"])
     log = (project / "first-repro.log").read_text()
-    assert log.count("Running stage") == 11
+    assert log.count("Running stage") == 12
+    assert "onboard: 0 repositories onboarded, 0 kept" in log  # the demo names none
     assert "audit: 2 tasks (2 audited now, 0 kept)" in log
     assert "replay_conflicting: 4 hard pairs, 4 solvable (4 resolved now, 0 kept)" in log
     assert "prompts: 2 written, 0 kept" in log
