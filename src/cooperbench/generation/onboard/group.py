@@ -70,8 +70,7 @@ def change_patches(git_dir: Path, change: Change) -> list[str]:
     landed = ["diff", "--binary", "--full-index", "--no-renames", change.parent, change.commit]
     if change.side is None:
         return [run_git(landed, git_dir).stdout]
-    fork = run_git(["merge-base", change.parent, change.side], git_dir, check=False).stdout.strip()
-    authored = ["diff", "--binary", "--full-index", "--no-renames", fork, change.side] if fork else landed
+    authored = ["diff", "--binary", "--full-index", "--no-renames", fork_point(git_dir, change), change.side]
     return [run_git(authored, git_dir).stdout, run_git(landed, git_dir).stdout]
 
 
@@ -154,8 +153,9 @@ def bases(git_dir: Path, candidates: list[Change], most: int, test_patterns: tup
 
 def groups(git_dir: Path, candidates: list[Change], *, window: int, max_features: int, min_features: int,
            test_patterns: tuple[str, ...], most: int, head: str) -> list[Group]:
-    """A group per base (bases()), best first: most conflicting pairs, then most features, then
-    newest. Each base is tried with its own candidates and the `window` that landed after it."""
+    """A group per base (bases()), best first (Group.score): most conflicting pairs, then most
+    pairs that change a definition in common, then most features, then newest. Each base is tried
+    with its own candidates and the `window` that landed after it."""
     found = []
     patches: dict[str, list[str]] = {}
     landed = {c.commit: i for i, c in enumerate(candidates)}
