@@ -230,3 +230,33 @@ def test_a_runner_the_harness_cannot_read_is_named_as_ours_not_the_tasks(tmp_pat
         validate_candidate(task, source, tests, git_dir=resolve_repo(task), settings=ValidationSettings(backend="local"))
     assert "harness_disagrees" in str(raised.value) and "2 passed" in str(raised.value)
     assert "the project's fault" in str(raised.value) and "do not run on the bare base" not in str(raised.value)
+
+
+def test_a_test_that_names_itself_as_a_broken_test_does_not_hide_it(zoo, tmp_path):
+    """The unittest reporter names a doctest by the doctest's own filename and name, which test
+    code can set: a candidate's test that claims the id of the test its feature breaks, and
+    passes, does not make the feature valid (the records no longer add up to what unittest
+    printed, and that is named)."""
+    name = "runner: unittest over test files, doctests added by load_tests"
+    task = load_task(zoo[name])
+    claim = textwrap.dedent('''\
+        import types
+        import unittest
+
+
+        class TestWhisper(unittest.TestCase):
+            def test_whisper(self):
+                pass
+
+
+        class Claim(unittest.TestCase):
+            def __init__(self, method="runTest"):
+                super().__init__(method)
+                self._dt_test = types.SimpleNamespace(filename="tests/test_core.py", name="TestCore::test_greet")
+
+            def runTest(self):
+                pass
+        ''')
+    source, tests = patch_of(zoo[name], {**UNIT_BREAKING, "tests/test_whisper.py": claim}, tmp_path / "claim", False)
+    verdict = validate_candidate(task, source, tests, git_dir=resolve_repo(task), settings=ValidationSettings(backend="local"))
+    assert not verdict["valid"] and {"breaks_tests", "report_tampered"} & set(verdict["reason_keys"]), verdict["reasons"]
