@@ -249,6 +249,8 @@ def test_a_bad_source_is_one_line(tmp_path):
     assert_one_line_error(run_cli("onboard", str(tmp_path / "nope"), "--out", str(tmp_path)), "no such repository or bundle")
     (tmp_path / "junk.bundle").write_text("not a bundle")
     assert_one_line_error(run_cli("onboard", str(tmp_path / "junk.bundle"), "--out", str(tmp_path)), "not a git bundle")
+    (tmp_path / "a-file").write_text("")
+    assert_one_line_error(run_cli("onboard", str(tmp_path), "--out", str(tmp_path / "a-file")), "a-file: not a folder")
 
 
 # ---------------------------------------------------------------- the pipeline

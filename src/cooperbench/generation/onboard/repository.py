@@ -78,6 +78,8 @@ class Onboarding:
 def onboard(run: Onboarding, say: Callable[[str], None]) -> dict:
     """Onboard one repository into `run.out/<name>_task/`; returns the report (also written there)."""
     started = time.monotonic()
+    if run.out.exists() and not run.out.is_dir():
+        raise GenerationError(f"{run.out}: not a folder (the dataset root the tasks go into)")
     git_dir = source_repo(run.source)
     prefix = task_prefix(run.source, run.name)
     repo_dir = run.out / f"{prefix}_task"
