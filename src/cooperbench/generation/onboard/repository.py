@@ -46,7 +46,7 @@ def resolve_ref(git_dir: Path, ref: str, source: Path) -> str:
 def task_prefix(source: Path, name: str | None) -> str:
     """The dataset folder's name without `_task`: letters, digits and `_`."""
     raw = name or Path(source).name.removesuffix(".bundle").removesuffix(".git")
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", raw).strip("_").lower()
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", raw).strip("_")  # a params.yaml name stays as it is
     if not slug:
         raise GenerationError(f"{source}: no usable name; pass --name")
     return slug

@@ -20,6 +20,7 @@ from cooperbench.generation.tasks.task import Task, load_task, resolve_repo, sou
 PARAMS = Path("params.yaml")
 DATASET = Path("dataset")
 ONBOARDED = GENERATED / "onboard"  # the onboard stage's tasks: <name>_task/task<K>/, beside dataset/'s
+ONBOARDED_TASKS = ONBOARDED / "tasks.json"  # the onboard stage's list: repository name -> its task names
 PROMPTS = GENERATED / "prompts"
 LOGS = GENERATED / "logs"  # timings and output tails: git-ignored, never a DVC output
 INDEX = GENERATED / "index"  # per stage and model: the digest of every file it wrote
@@ -28,9 +29,6 @@ TASK_INPUTS = "inputs.json"  # in each task's prompt folder: the digest of the t
 
 def load_params(path: Path = PARAMS) -> Params:
     return read_yaml(path, Params)
-
-
-ONBOARDED_TASKS = ONBOARDED / "tasks.json"  # the onboard stage's list: repository name -> its task names
 
 
 def onboarded_names(params: Params) -> list[str]:

@@ -14,12 +14,12 @@ import tempfile
 from pathlib import Path
 
 from cooperbench.generation.onboard.repository import Onboarding, onboard, resolve_ref
-from cooperbench.generation.tasks.task import source_repo
 from cooperbench.generation.pipeline.codeversion import code_version
 from cooperbench.generation.pipeline.common import ONBOARDED, ONBOARDED_TASKS, TASK_INPUTS, load_params
 from cooperbench.generation.pipeline.keys import ONBOARDER
 from cooperbench.generation.pipeline.records import key_of, prune, published_key
 from cooperbench.generation.schemas import ValidationSettings
+from cooperbench.generation.tasks.task import source_repo
 from cooperbench.generation.util import atomic
 from cooperbench.generation.util.progress import say
 
