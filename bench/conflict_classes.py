@@ -39,9 +39,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json")
     args = parser.parse_args()
-    from cooperbench.generation.grading.selfcheck import check_quality, render_quality
     from cooperbench.generation.schemas import ValidationSettings
     from cooperbench.generation.tasks.task import scan_dataset
+    from cooperbench.generation.validation.selfcheck import check_quality, render_quality
 
     repos = unpack_repos(Path(tempfile.gettempdir()) / "cooperbench-real-repos")
     tasks, _ = scan_dataset(REAL / "dataset")

@@ -2,7 +2,7 @@
 
 For every task (the real ones in ../shared/real-tasks when present, the shipped ones, and
 synthetic 12-feature tasks on a 2,000-file repository up to the public CooperBench volume of 652
-pairs), the whole conflict matrix is computed twice: by the engine (conflicts/merge.py: patches
+pairs), the whole conflict matrix is computed twice: by the engine (conflicts/detect.py: patches
 applied in process, every merge of a task in one `git merge-tree --stdin`) and by a plain loop
 (per feature read-tree, apply, write-tree and commit-tree; per pair one `git merge-tree`; per
 conflicting file one `git cat-file`, one after another). Both must give the same verdicts, files
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cooperbench.generation.conflicts.merge import conflict_matrix, source_only
+from cooperbench.generation.conflicts.detect import conflict_matrix, source_only
 from cooperbench.generation.patches.gitutil import FIXED_IDENTITY, run_git
 from cooperbench.generation.tasks.task import Feature, Task, find_clone, load_dataset, resolve_repo, scan_dataset
 from cooperbench.generation.util.owners import scratch_root

@@ -29,7 +29,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from cooperbench.generation.pipeline.records import write_index  # noqa: E402
+from cooperbench.generation.core.records import write_index  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DEMOS = ("miniconf_task/task1", "durations_task/task1")

@@ -38,7 +38,7 @@ def unpack_repos(folder: Path) -> Path:
 
 
 def gold_agreement(tasks, repos: Path) -> tuple[int, list[tuple]]:
-    from cooperbench.generation.conflicts.merge import conflict_matrix
+    from cooperbench.generation.conflicts.detect import conflict_matrix
     from cooperbench.generation.tasks.task import find_clone
 
     gold = json.loads((REAL / "gold-conflicts.json").read_text())["pairs"]
@@ -59,9 +59,9 @@ def main() -> None:
     parser.add_argument("--features", default="")
     parser.add_argument("--json")
     args = parser.parse_args()
-    from cooperbench.generation.grading.selfcheck import check_task, render_table
     from cooperbench.generation.schemas import ValidationSettings
     from cooperbench.generation.tasks.task import scan_dataset
+    from cooperbench.generation.validation.selfcheck import check_task, render_table
 
     repos = unpack_repos(Path(tempfile.gettempdir()) / "cooperbench-real-repos")
     tasks, problems = scan_dataset(REAL / "dataset")

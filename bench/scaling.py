@@ -34,10 +34,10 @@ def main() -> None:
 
 
 def measure() -> None:
-    from cooperbench.generation.grading.validate import validate_candidate
     from cooperbench.generation.pipeline.parallel import run_items
     from cooperbench.generation.schemas import ValidationSettings
     from cooperbench.generation.tasks.task import load_task, resolve_repo
+    from cooperbench.generation.validation.candidate import validate_candidate
 
     task = load_task(ROOT / "dataset" / "miniconf_task" / "task1")
     git_dir, settings = resolve_repo(task), ValidationSettings()

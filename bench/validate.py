@@ -71,9 +71,9 @@ def real(scratch: Path) -> None:
 def guard_ratio(scratch: Path) -> float:
     """Validation with the guard over without it, runs not kept, alternately in this process."""
     from cooperbench.generation.grading import runcache, tamper
-    from cooperbench.generation.grading.selfcheck import check_feature
     from cooperbench.generation.schemas import ValidationSettings
     from cooperbench.generation.tasks.task import load_task
+    from cooperbench.generation.validation.selfcheck import check_feature
 
     task = load_task(REAL / "dataset" / "dspy_task" / "task8394")
     watching, found = tamper.guard_config, runcache.lookup

@@ -22,10 +22,10 @@ REAL = Path(os.environ.get("COOPERBENCH_REAL_TASKS") or ROOT.parent / "shared" /
 def measure(task, git_dir: Path, feature_id: int, label: str) -> None:
     """Feature `feature_id` written into an agent's sandbox, checked twice against the rest."""
     from cooperbench.generation.agent.verify import verifier_for
-    from cooperbench.generation.grading.selfcheck import without
+    from cooperbench.generation.core.contract import DESCRIPTION_FILE, PATCHES_DIR
     from cooperbench.generation.sandbox.backends import open_sandbox
-    from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE, PATCHES_DIR
     from cooperbench.generation.schemas import AgentSettings
+    from cooperbench.generation.validation.selfcheck import without
 
     feature, rest = task.feature(feature_id), without(task, feature_id)
     verify = verifier_for(rest, git_dir, AgentSettings.of("replay/none"), "local")

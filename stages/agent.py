@@ -2,7 +2,7 @@
 
 import sys
 
-from cooperbench.generation.pipeline.agent import run
+from cooperbench.generation.pipeline.agent import STAGE, run
 from cooperbench.generation.pipeline.common import main
 
-main(run, sys.argv[1])
+main(STAGE, run, *sys.argv[1:])

@@ -1,6 +1,8 @@
 """DVC stage `audit`: see cooperbench.generation.pipeline.audit."""
 
-from cooperbench.generation.pipeline.audit import run
+import sys
+
+from cooperbench.generation.pipeline.audit import STAGE, run
 from cooperbench.generation.pipeline.common import main
 
-main(run)
+main(STAGE, run, *sys.argv[1:])

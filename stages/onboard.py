@@ -1,6 +1,8 @@
 """DVC stage `onboard`: see cooperbench.generation.pipeline.onboard."""
 
-from cooperbench.generation.pipeline.common import main
-from cooperbench.generation.pipeline.onboard import run
+import sys
 
-main(run)
+from cooperbench.generation.pipeline.common import main
+from cooperbench.generation.pipeline.onboard import STAGE, run
+
+main(STAGE, run, *sys.argv[1:])

@@ -1,6 +1,8 @@
 """DVC stage `prompt`: see cooperbench.generation.pipeline.prompt."""
 
-from cooperbench.generation.pipeline.common import main
-from cooperbench.generation.pipeline.prompt import run
+import sys
 
-main(run)
+from cooperbench.generation.pipeline.common import main
+from cooperbench.generation.pipeline.prompt import STAGE, run
+
+main(STAGE, run, *sys.argv[1:])

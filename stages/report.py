@@ -1,6 +1,8 @@
 """DVC stage `report`: see cooperbench.generation.pipeline.report."""
 
-from cooperbench.generation.pipeline.common import main
-from cooperbench.generation.pipeline.report import run
+import sys
 
-main(run)
+from cooperbench.generation.pipeline.common import main
+from cooperbench.generation.pipeline.report import STAGE, run
+
+main(STAGE, run, *sys.argv[1:])

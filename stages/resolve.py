@@ -3,6 +3,6 @@
 import sys
 
 from cooperbench.generation.pipeline.common import main
-from cooperbench.generation.pipeline.resolve import run
+from cooperbench.generation.pipeline.resolve import STAGE, run
 
-main(run, sys.argv[1])
+main(STAGE, run, *sys.argv[1:])

@@ -11,7 +11,7 @@ from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.conflicts.classify import class_counts, classify_task
-from cooperbench.generation.conflicts.merge import candidate_conflicts, conflict_matrix, render_table
+from cooperbench.generation.conflicts.detect import candidate_conflicts, conflict_matrix, render_table
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import resolve_repo
 

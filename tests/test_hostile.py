@@ -19,11 +19,11 @@ from conftest import DEMO, ROOT, assert_one_line_error, git, run_cli
 
 from cooperbench.generation import load_task
 from cooperbench.generation.api import generate_feature
-from cooperbench.generation.grading.validate import validate_candidate
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import run_git
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import resolve_repo
+from cooperbench.generation.validation.candidate import validate_candidate
 
 SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached"
 KEY = "sk-hostile-0123456789abcdefghij"

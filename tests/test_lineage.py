@@ -15,7 +15,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from cooperbench.generation.pipeline.codeversion import import_closure
+from cooperbench.generation.core.codeversion import import_closure
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.pipeline.dvcfile import render
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
@@ -25,15 +27,30 @@ def declared_code(stage: dict) -> set[str]:
     return {d for d in body["deps"] if d.startswith("src/")}
 
 
-@pytest.mark.parametrize("name", sorted(STAGES))
-def test_stage_deps_are_the_scripts_import_closure(name):
-    script = ROOT / "stages" / f"{name}.py"
-    closure = {str(p.relative_to(ROOT)) for p in import_closure(script)}
-    declared = declared_code(STAGES[name])
-    assert declared == closure, (
-        f"dvc.yaml stage {name}: missing {sorted(closure - declared)}, not run {sorted(declared - closure)}"
-    )
-    assert f"stages/{name}.py" in STAGES[name].get("do", STAGES[name])["deps"]
+def test_dvc_yaml_is_what_the_stage_declarations_write():
+    """dvc.yaml cannot drift from the code: it is written from each stage's declaration, with the
+    script's import closure as its code deps (pipeline/dvcfile.py)."""
+    assert (ROOT / "dvc.yaml").read_text() == render(), \
+        "dvc.yaml differs from the stage declarations: run `python -m cooperbench.generation.pipeline.dvcfile`"
+    for name, stage in STAGES.items():
+        body = stage.get("do", stage)
+        closure = {str(p.relative_to(ROOT)) for p in import_closure(ROOT / "stages" / f"{name}.py")}
+        assert closure <= set(body["deps"]) and f"stages/{name}.py" in body["deps"]
+
+
+def test_a_stage_reads_only_the_params_it_declares():
+    """What a stage reads of params.yaml is what dvc.yaml gives it: any other key is our error."""
+    from cooperbench.generation.pipeline.common import Declared
+    from cooperbench.generation.pipeline.validate import STAGE
+    from cooperbench.generation.schemas import Params, read_yaml
+
+    params = read_yaml(ROOT / "params.yaml", Params)
+    view = Declared(params, frozenset(STAGE.params + STAGE.reads), STAGE.name)
+    assert view.validation.require == params.validation.require and view.attempts == params.attempts
+    assert view.onboard.grow == params.onboard.grow
+    for read in (lambda: view.strategy, lambda: view.onboard.max_tasks, lambda: view.resolver.model):
+        with pytest.raises(GenerationError, match="does not declare"):
+            read()
 
 
 def test_a_stage_process_loads_only_its_closure():
@@ -49,7 +66,7 @@ def test_a_stage_process_loads_only_its_closure():
                for p in declared_code(STAGES["split"]) if p.endswith(".py")}
     assert set(loaded) - {"cooperbench"} <= allowed
     assert not {m for m in loaded if m.startswith(("cooperbench.generation.sandbox.", "cooperbench.generation.agent"))} - {
-        "cooperbench.generation.sandbox.contract"}  # places only, no sandbox code
+        "cooperbench.generation.core.contract"}  # places only, no sandbox code
 
 
 def test_validation_code_reaches_an_attempt_only_through_cooperbench_verify():
@@ -57,17 +74,17 @@ def test_validation_code_reaches_an_attempt_only_through_cooperbench_verify():
     on a grading change; but the agent's own code version holds no grading code, and an attempt's
     key adds the grader's only when the tool is offered: with `agent.verify_calls: 0` a grading
     change reruns (and re-bills) no attempt."""
-    from cooperbench.generation.pipeline.codeversion import module_file
-    from cooperbench.generation.pipeline.keys import AGENT, VERIFIER
+    from cooperbench.generation.core.codeversion import module_file
+    from cooperbench.generation.core.keys import AGENT, VERIFIER
 
     grading = ("src/cooperbench/generation/grading/", "src/cooperbench/generation/conflicts/")
     agent = declared_code(STAGES["agent"])
-    assert "src/cooperbench/generation/grading/validate.py" in agent
+    assert "src/cooperbench/generation/validation/candidate.py" in agent
     assert "src/cooperbench/generation/pipeline/report.py" not in agent
     own = {str(p.relative_to(ROOT)) for p in import_closure(module_file(AGENT))}
     assert not {d for d in own if d.startswith(grading)}
     assert {str(p.relative_to(ROOT)) for p in import_closure(module_file(VERIFIER))} & {
-        "src/cooperbench/generation/grading/validate.py"}
+        "src/cooperbench/generation/validation/candidate.py"}
 
 
 def package_copy(tmp_path: Path) -> Path:
@@ -79,8 +96,8 @@ def package_copy(tmp_path: Path) -> Path:
 
 def versions(src: Path) -> dict[str, str]:
     """The code versions of an attempt and a verdict on each backend, as the copy at `src` gives them."""
-    probe = ("import json;from cooperbench.generation.pipeline.codeversion import code_version as v;"
-             "from cooperbench.generation.pipeline.keys import AGENT, GRADER;"
+    probe = ("import json;from cooperbench.generation.core.codeversion import code_version as v;"
+             "from cooperbench.generation.core.keys import AGENT, GRADER;"
              "print(json.dumps({f'{e}@{b}': v(e, b) for e in (AGENT, GRADER) for b in ('local', 'docker', 'modal')}))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=src, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(src)}).stdout

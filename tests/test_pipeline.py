@@ -143,7 +143,7 @@ def test_lineage_in_dvc_lock_and_records(project):
     assert "models.replay_isolated" not in agent["params"]["params.yaml"]  # its own model entry only
     deps = {d["path"] for d in agent["deps"]}
     assert {"generated/prompts", "src/cooperbench/generation/agent/loop.py"} <= deps
-    assert "src/cooperbench/generation/grading/validate.py" in deps  # cooperbench-verify's answers come from the grader
+    assert "src/cooperbench/generation/validation/candidate.py" in deps  # cooperbench-verify's answers come from the grader
     assert "dataset" not in deps  # dataset/ enters through prompt
     split_deps = {d["path"] for d in lock["split@replay_conflicting"]["deps"]}
     assert "generated/index/agent/replay_conflicting.json" in split_deps and "generated/agent/replay_conflicting" not in split_deps
@@ -279,6 +279,17 @@ def test_a_decomposing_model_plans_once_and_implements_a_part_an_attempt(project
         metrics = json.loads((project / "generated" / "metrics.json").read_text())["models"]["replay_decompose"]
         assert metrics["valid"] == 2 and metrics["hard_per_valid"] == 1.0
         assert ran(dvc(project, "repro")) == []
+    finally:
+        restore(project)
+
+
+def test_an_experiment_on_the_strategy_reruns_the_agent_stage(project):
+    """dvc.yaml gives each stage every params key it reads (pipeline/dvcfile.py writes it from the
+    stage declarations): `dvc exp run -S strategy=...` reruns the agent stage of every model."""
+    try:
+        planned = ran(dvc(project, "exp", "run", "--dry", "-S", "strategy=decompose"))
+        assert {"agent@replay_conflicting", "agent@replay_isolated"} <= set(planned)
+        assert "audit" not in planned  # a stage that does not read it stays
     finally:
         restore(project)
 

@@ -16,11 +16,11 @@ import pytest
 from conftest import ROOT, git
 
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
-from cooperbench.generation.conflicts.merge import conflict_matrix
-from cooperbench.generation.grading.selfcheck import check_feature, check_task
+from cooperbench.generation.conflicts.detect import conflict_matrix
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import check_patches_apply, find_clone, load_task, scan_dataset
+from cooperbench.generation.validation.selfcheck import check_feature, check_task
 
 # The benchmark's record says these react_hook_form task85 pairs merge cleanly, but the method it
 # states (each source patch on its own branch, `git merge --no-commit`) conflicts on each of them:
@@ -122,8 +122,8 @@ def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_re
     One trivial pair, one hard."""
     from cooperbench.generation.conflicts.classify import classify_task
     from cooperbench.generation.grading import testrun
-    from cooperbench.generation.grading.reports import PASSED, SKIPPED
-    from cooperbench.generation.grading.validate import base_run
+    from cooperbench.generation.grading.baseline import base_run
+    from cooperbench.generation.grading.outcomes import PASSED, SKIPPED
     from cooperbench.generation.patches import diffs
     from cooperbench.generation.sandbox.backends import open_sandbox
 
@@ -207,12 +207,12 @@ def test_an_agent_on_a_partial_sparse_clone_is_checked_as_the_pipeline_checks(re
     tree): an agent's work tree diff holds its own changes only, and cooperbench-verify in its
     sandbox says what the verdict says (feature 1 against the rest: every conflict trivial)."""
     from cooperbench.generation.agent.verify import verifier_for
-    from cooperbench.generation.grading.selfcheck import without
+    from cooperbench.generation.core.contract import DESCRIPTION_FILE
     from cooperbench.generation.patches.diffs import parse_diff
-    from cooperbench.generation.patches.worktree import work_tree_diff
     from cooperbench.generation.sandbox.backends import open_sandbox
-    from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE
+    from cooperbench.generation.sandbox.worktree import work_tree_diff
     from cooperbench.generation.schemas import AgentSettings
+    from cooperbench.generation.validation.selfcheck import without
 
     task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
     rest, feature, git_dir = without(task, 1), task.feature(1), find_clone(task, real_repos)

@@ -8,8 +8,8 @@ from conftest import ROOT
 from test_agent import SUBMIT, write_session
 from test_hostile import SOURCE_PATCHES_REPORTS
 
+from cooperbench.generation.agent.resolve import resolve_pair
 from cooperbench.generation.conflicts.classify import whole_features
-from cooperbench.generation.conflicts.resolve import resolve_pair
 from cooperbench.generation.schemas import AgentSettings, ValidationSettings
 from cooperbench.generation.tasks.task import load_task, resolve_repo
 

@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cooperbench.generation.grading.reports import (
+from cooperbench.generation.grading.grade import from_tests_patch, grade, touched_tests
+from cooperbench.generation.grading.outcomes import (
     ERROR,
     FAILED,
     PASSED,
@@ -21,7 +22,6 @@ from cooperbench.generation.grading.reports import (
     normalize_id,
     read_outcomes,
 )
-from cooperbench.generation.grading.grade import from_tests_patch, grade, touched_tests
 from cooperbench.generation.tasks.environment import grading_env, support_files
 
 PYTEST_MODULE = '''
@@ -278,7 +278,7 @@ def test_a_change_deep_inside_a_test_counts_for_that_test_not_its_whole_group():
 
 
 def test_runner_summaries_are_read_and_added_up_over_calls():
-    from cooperbench.generation.grading.reports import runner_summary
+    from cooperbench.generation.grading.outcomes import runner_summary
 
     output = ("==== 3 passed, 1 failed, 2 skipped, 1 xfailed, 2 warnings in 0.52s ====\n"
               "1 passed, 1 error in 0.01s\n"

@@ -10,7 +10,7 @@ from conftest import DEMO
 from test_sandbox_modal import stand_in_modal
 
 from cooperbench.generation import load_task
-from cooperbench.generation.sandbox import contract
+from cooperbench.generation.core import contract
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.tasks.task import resolve_repo
 

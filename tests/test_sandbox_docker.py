@@ -13,13 +13,13 @@ import pytest
 from conftest import DEMO, ROOT, sandboxes_at_once
 
 from cooperbench.generation import load_task
-from cooperbench.generation.grading.validate import validate_candidate
 from cooperbench.generation.sandbox import docker_backend
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.limits import Limits
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import resolve_repo
+from cooperbench.generation.validation.candidate import validate_candidate
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
 

@@ -21,7 +21,6 @@ from cooperbench.generation.sandbox import modal_backend
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.tasks.task import resolve_repo
 
-
 REAL_CREATE = modal.Sandbox.create
 
 

@@ -16,12 +16,13 @@ from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.api import validate_generated_feature
-from cooperbench.generation.grading.grade import regrade
 from cooperbench.generation.grading import runcache
-from cooperbench.generation.grading.validate import source_guard, validate_candidate
+from cooperbench.generation.grading.grade import regrade
+from cooperbench.generation.grading.screen import source_guard
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import BASE_RUN_PATCH, EnvironmentFailure
 from cooperbench.generation.tasks.task import resolve_repo, shipped_commit
+from cooperbench.generation.validation.candidate import validate_candidate
 
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
 
@@ -297,7 +298,7 @@ def test_the_rule_decides_which_conflicts_count():
     valid; one with a hard conflict is. The classes are in the verdict whatever the rule, so a
     change of rule regrades with no run (grade.apply_rule)."""
     from cooperbench.generation.grading.grade import apply_rule
-    from cooperbench.generation.grading.selfcheck import check_feature
+    from cooperbench.generation.validation.selfcheck import check_feature
 
     task = load_task(DEMO)
     trivial_only = check_feature(task, 2, resolve_repo(task), ValidationSettings(require="hard"))

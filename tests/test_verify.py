@@ -10,7 +10,7 @@ from conftest import DEMO
 from test_agent import SUBMIT, write_session
 
 from cooperbench.generation.api import generate_feature
-from cooperbench.generation.pipeline.keys import attempt_record
+from cooperbench.generation.core.keys import attempt_record
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.schemas import AgentSettings
 from cooperbench.generation.tasks.task import load_task, resolve_repo

@@ -20,9 +20,9 @@ from test_hostile import SOURCE_PATCHES_REPORTS
 
 from cooperbench.generation import load_task
 from cooperbench.generation.errors import HarnessDisagrees
-from cooperbench.generation.grading.validate import validate_candidate
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import resolve_repo, shipped_commit
+from cooperbench.generation.validation.candidate import validate_candidate
 
 CORE = '''\
 """A tiny module the zoo's tests exercise."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cooperbench.generation.grading.validate import validate_candidate
 from cooperbench.generation.pipeline.attempts import GenerationResult, attempt_dir, prepare, run_attempt
 from cooperbench.generation.schemas import DEFAULT_MODEL, AgentSettings, Params, ValidationSettings, parse, read_yaml
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
+from cooperbench.generation.validation.candidate import validate_candidate
 
 PROJECT_PARAMS = Path("params.yaml")
 

@@ -13,9 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from cooperbench.generation.core.contract import BACKENDS
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading import selfcheck
-from cooperbench.generation.sandbox import BACKENDS
 from cooperbench.generation.schemas import (
     DEFAULT_MODEL,
     MAX_ATTEMPTS,
@@ -31,6 +30,7 @@ from cooperbench.generation.schemas import (
 )
 from cooperbench.generation.tasks.task import check_patches_apply, find_clone, load_task, resolve_repo, scan_dataset
 from cooperbench.generation.util import atomic
+from cooperbench.generation.validation import selfcheck
 
 app = typer.Typer(
     add_completion=False,
@@ -307,7 +307,7 @@ def conflicts(
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """The pairwise conflict matrix of a task's features (git merge of their source patches)."""
-    from cooperbench.generation.conflicts import merge as engine
+    from cooperbench.generation.conflicts import detect as engine
 
     loaded = load_task(task, dataset)
     git_dir = resolve_repo(loaded, repo)
@@ -345,7 +345,7 @@ def promote(
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Add an accepted generated feature to its task as feature<N+1>/, after validating it again."""
-    from cooperbench.generation.tasks.promote import promote as promote_feature
+    from cooperbench.generation.pipeline.promote import promote as promote_feature
 
     loaded = load_task(task, dataset)
     folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo),
@@ -439,12 +439,12 @@ def given(**options) -> dict:
 
 
 def validation_settings(backend: Backend, timeout: float | None, require: Require | None) -> ValidationSettings:
-    return ValidationSettings(backend=backend.value, **given(timeout=timeout, require=require and require.value))
+    return ValidationSettings.of(backend=backend.value, timeout=timeout, require=require and require.value)
 
 
 def _validate(task, feature_patch: str, tests_patch: str, backend: Backend, timeout: float | None,
               require: Require | None, repo: Path | None) -> dict:
-    from cooperbench.generation.grading.validate import validate_candidate
+    from cooperbench.generation.validation.candidate import validate_candidate
 
     return validate_candidate(task, feature_patch, tests_patch, git_dir=resolve_repo(task, repo),
                               settings=validation_settings(backend, timeout, require))

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from cooperbench.generation.core.contract import BACKENDS
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox import BACKENDS
 
 # DVC names matrix stages by joining values with "-", and a "." breaks params tracking: a slug is
 # letters, digits and "_" only.
@@ -82,6 +82,13 @@ class ValidationSettings(ValidationParams):
     """What one validation runs with: params.yaml `validation` and the sandbox backend."""
 
     backend: Backend = "local"
+
+    @classmethod
+    def of(cls, params: Params | None = None, **given: Any) -> ValidationSettings:
+        """The one way to make them: params.yaml's `validation` and `backend` (the defaults
+        without a params file), then what a flag or a caller gives (None: not given)."""
+        fields = {**params.validation.model_dump(), "backend": params.backend} if params else {}
+        return cls(**fields | {k: v for k, v in given.items() if v is not None})
 
 
 class AgentSettings(Strict):

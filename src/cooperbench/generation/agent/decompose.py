@@ -21,10 +21,10 @@ from string import Template
 
 from cooperbench.generation.agent.models import is_model_behaviour
 from cooperbench.generation.agent.replay import REPLAY_PREFIX, is_replay
+from cooperbench.generation.core.keys import plan_key
+from cooperbench.generation.core.records import digest_folder
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.patches import diffs
-from cooperbench.generation.pipeline.keys import plan_key
-from cooperbench.generation.pipeline.records import digest_folder
 from cooperbench.generation.schemas import AgentSettings, DecomposeParams
 from cooperbench.generation.tasks.task import Feature, Task
 from cooperbench.generation.util import atomic
@@ -145,7 +145,7 @@ def planned(task: Task, settings: AgentSettings, params: DecomposeParams, parts:
     return plan
 
 
-def attempt_prompts(task: Task, base_prompt: str, plan: dict, attempts: list[int]) -> dict[int, str]:
+def plan_prompts(task: Task, base_prompt: str, plan: dict, attempts: list[int]) -> dict[int, str]:
     """Attempt k's prompt: part k of the plan (the parts repeat when the attempts outnumber them)."""
     parts = [Part(**p) for p in plan["parts"]]
     return {k: part_prompt(base_prompt, task, plan["feature"], parts[(k - 1) % len(parts)]) for k in attempts}

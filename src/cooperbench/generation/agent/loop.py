@@ -14,7 +14,6 @@ nothing is written, and the next run tries again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -26,18 +25,14 @@ from typing import Any, Callable
 import yaml
 
 from cooperbench.generation.agent.models import is_model_behaviour, make_model, price_known
-from cooperbench.generation.agent.replay import is_replay
+from cooperbench.generation.core.contract import DESCRIPTION_FILE, REPO_DIR, VERIFY_COMMAND, VERIFY_REQUEST
 from cooperbench.generation.errors import InfrastructureError
-from cooperbench.generation.patches import worktree
-from cooperbench.generation.pipeline import provenance
-from cooperbench.generation.pipeline.layout import AttemptPaths
+from cooperbench.generation.sandbox import worktree
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.base import Sandbox
-from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE, REPO_DIR, VERIFY_COMMAND, VERIFY_REQUEST
-from cooperbench.generation.schemas import AgentSettings, Outcome, Usage, dump, parse
+from cooperbench.generation.schemas import AgentSettings
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
-from cooperbench.generation.util.progress import say
 
 # cooperbench-verify's answer (agent/verify.py), handed in so that the agent's code version holds
 # the grader only in runs that offer it
@@ -113,10 +108,6 @@ def agent_templates() -> dict[str, str]:
     return yaml.safe_load(files("cooperbench.generation.agent").joinpath("templates/agent.yaml").read_text(encoding="utf-8"))
 
 
-def prompt_hash(prompt: str) -> str:
-    return hashlib.sha256(prompt.encode()).hexdigest()
-
-
 def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task, trajectory: Path,
               on_step: Callable[[int, float], None] | None = None, *, templates: dict[str, str] | None = None,
               verify: Verify | None = None, attempt: int | None = None) -> AgentOutcome:
@@ -162,6 +153,14 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
     )
 
 
+def run_in_sandbox(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, trajectory: Path,
+                   **options: Any) -> AgentOutcome:
+    """`run_agent` in a fresh sandbox of `task` on `backend` (the network on only where the task
+    asks for it); `options` as run_agent takes them."""
+    with open_sandbox(task, backend, git_dir, network=task.network) as sandbox:
+        return run_agent(sandbox, prompt, settings, task, trajectory, **options)
+
+
 def token_usage(messages: list[dict]) -> dict[str, int]:
     totals = {"prompt": 0, "completion": 0}
     for message in messages:
@@ -189,48 +188,3 @@ def settle_trajectory(path: Path) -> dict:
         taken.append(moment)
     atomic.write_json(path, data)
     return {"messages": taken}
-
-
-def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, paths: AttemptPaths,
-               *, label: str = "", record: dict | None = None, verify: Verify | None = None) -> tuple[dict, dict]:
-    """Run the agent in a fresh sandbox and write its files to `paths` (which the caller then
-    publishes). `record` (the attempt's identity) goes into outcome.json and usage.json. Returns
-    the outcome and the run's log (wall time, message times, the project's commit): written
-    apart by the caller, never into a tracked output."""
-    for folder in {paths.agent, paths.session}:
-        folder.mkdir(parents=True, exist_ok=True)
-    network = task.network
-    with open_sandbox(task, backend, git_dir, network=network) as sandbox:
-        outcome = run_agent(sandbox, prompt, settings, task, paths.trajectory, verify=verify,
-                            attempt=(record or {}).get("attempt"),
-                            on_step=lambda steps, cost: say(f"[{label}] step {steps}  ${cost:.4f}") if label else None)
-    moments = settle_trajectory(paths.trajectory) if paths.trajectory.exists() else {}
-    replay = is_replay(settings.model.name)
-    result = {
-        "exit_status": outcome.exit_status,
-        "steps": outcome.steps,
-        "replay": replay,
-        "submission_matches_tree": outcome.submission_matches_tree,
-        "diff_problem": outcome.diff_problem,
-        **(record or {}),
-    }
-    usage = {
-        "model": settings.model.name,
-        "replay": replay,
-        "backend": backend,
-        "exit_status": outcome.exit_status,
-        "steps": outcome.steps,
-        "tokens": outcome.tokens,
-        "cost": outcome.cost,
-        "cost_known": outcome.cost is not None,
-        "prompt_sha256": prompt_hash(prompt),
-        "settings": settings.record(),
-        "provenance": {**(record or {}), **provenance.versions()},
-    }
-    if replay:
-        usage["note"] = "a replayed session: the recorded turns were re-issued, the commands really ran"
-    atomic.write_text(paths.diff, outcome.diff)
-    atomic.write_text(paths.description, outcome.description or "")
-    atomic.write_json(paths.usage, dump(parse(usage, Usage, paths.usage)))
-    atomic.write_json(paths.outcome, dump(parse(result, Outcome, paths.outcome)))
-    return result, {"wall_time": outcome.wall_time, "project_commit": provenance.project_commit(), "trajectory": moments}

@@ -16,9 +16,9 @@ from pathlib import Path
 from string import Template
 from typing import Callable
 
+from cooperbench.generation.core.contract import DESCRIPTION_FILE, RUNNER_PATH
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import read_blob
-from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE, RUNNER_PATH
 from cooperbench.generation.schemas import PromptParams
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic

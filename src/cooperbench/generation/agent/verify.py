@@ -3,8 +3,8 @@
 The command on the agent's PATH (tasks/environment.py puts it there) only asks: it prints VERIFY_REQUEST
 and its arguments. The agent's environment (loop.SandboxEnvironment) sees the request once the
 command has run and answers it from outside the sandbox: it takes the work tree's diff as the
-pipeline will (patches/worktree.py), splits it as the split stage will, and validates it with the
-verdict's own code (grading/validate.py) in fresh sandboxes, each test run bounded by the agent's
+pipeline will (sandbox/worktree.py), splits it as the split stage will, and validates it with the
+verdict's own code (validation/candidate.py) in fresh sandboxes, each test run bounded by the agent's
 command timeout. So nothing of the check runs where the agent could reach it (and runner.sh, which
 resets the repository, never touches the agent's work tree), and it needs no network and no key.
 
@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cooperbench.generation.agent.loop import Verify
-from cooperbench.generation.conflicts.merge import candidate_conflicts
+from cooperbench.generation.conflicts.detect import candidate_conflicts
+from cooperbench.generation.core.contract import VERIFY_COMMAND
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading.grade import not_a_candidate
-from cooperbench.generation.grading.validate import validate_candidate
-from cooperbench.generation.patches import worktree
 from cooperbench.generation.patches.gitutil import patch_applies
 from cooperbench.generation.patches.splitter import Split, split_diff
+from cooperbench.generation.sandbox import worktree
 from cooperbench.generation.sandbox.base import Sandbox
-from cooperbench.generation.sandbox.contract import VERIFY_COMMAND
 from cooperbench.generation.schemas import AgentSettings, ValidationSettings
 from cooperbench.generation.tasks.task import Task
+from cooperbench.generation.validation.candidate import validate_candidate
 
 RULE = "hard"  # the strongest rule checkable before submission
 USAGE = f"usage: {VERIFY_COMMAND} [--json]  (checks the work tree as the pipeline will check your submission)"
@@ -60,7 +60,7 @@ def verifier_for(task: Task, git_dir: Path, settings: AgentSettings, backend: st
     """A run's answer to cooperbench-verify (None when `agent.verify_calls` is 0: not offered)."""
     if not settings.agent.verify_calls:
         return None
-    checks = ValidationSettings(timeout=settings.agent.command_timeout, require=RULE, backend=backend)
+    checks = ValidationSettings.of(timeout=settings.agent.command_timeout, require=RULE, backend=backend)
     return Verifier(task, git_dir, checks, settings.agent.verify_calls).answer
 
 

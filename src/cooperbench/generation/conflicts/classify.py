@@ -17,11 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation.conflicts.merge import commit_patches
+from cooperbench.generation.conflicts.detect import commit_patches, conflict_matrix
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading import runcache, tamper, testrun
+from cooperbench.generation.grading.baseline import base_run
 from cooperbench.generation.grading.grade import from_tests_patch, touched_tests
-from cooperbench.generation.grading.reports import PASSED, SKIPPED
+from cooperbench.generation.grading.outcomes import PASSED, SKIPPED
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import Scratch, read_blob, scratch_repo
 from cooperbench.generation.schemas import ValidationSettings
@@ -133,8 +134,6 @@ def classify_pairs(task: Task, git_dir: Path, wholes: dict[int, WholeFeature], p
     pair costs one git merge; a conflicting one a union merge and one test run, plus each of its
     features' own run once per process (`alone` gives those already made: a candidate's validation
     has its own); the base run is the validation's, shared."""
-    from cooperbench.generation.conflicts.merge import conflict_matrix
-    from cooperbench.generation.grading.validate import base_run
 
     given = alone or {}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Callable
 
-from cooperbench.generation.grading.reports import PASSED, SKIPPED, belongs_to
+from cooperbench.generation.grading.outcomes import PASSED, SKIPPED, belongs_to
 from cooperbench.generation.grading.testrun import TestRun
 from cooperbench.generation.patches import diffs
 

@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cooperbench.generation.core.codeversion import code_version
 from cooperbench.generation.grading import testrun
-from cooperbench.generation.pipeline.codeversion import code_version
 from cooperbench.generation.sandbox.backends import environment_id, open_sandbox
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import build_lock

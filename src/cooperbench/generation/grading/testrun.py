@@ -9,9 +9,9 @@ import json
 import shlex
 from dataclasses import asdict, dataclass, field
 
-from cooperbench.generation.grading.reports import finding, read_outcomes, runner_summary
+from cooperbench.generation.core.contract import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH
+from cooperbench.generation.grading.outcomes import finding, read_outcomes, runner_summary
 from cooperbench.generation.sandbox.base import Sandbox
-from cooperbench.generation.sandbox.contract import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH
 from cooperbench.generation.tasks.environment import explain_failure, grading_env, plain_env
 
 TAIL = 3000  # characters of output kept in the run log

@@ -7,7 +7,7 @@ chain up to `--3way`, which uses the blobs the change was written against) and w
 as a diff against the base, so every feature applies to the base as it is. A change whose
 rewritten patch equals the merged one applied `clean`; otherwise it was `rebased` (moved hunks,
 or a three-way apply). Then every pair of their source changes is merged by git
-(conflicts/merge.py), and the features are picked greedily by how many of the others they conflict
+(conflicts/detect.py), and the features are picked greedily by how many of the others they conflict
 with: a group whose features meet at the same definitions is preferred, so the task starts with
 real conflicts between real features.
 """
@@ -18,11 +18,10 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cooperbench.generation.conflicts.merge import commit_patches, merge_pairs
+from cooperbench.generation.conflicts.detect import commit_patches, merge_pairs
 from cooperbench.generation.onboard.mine import Change, kind_of
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import Refused, Scratch, run_git, scratch_repo
-
 
 VERSIONS = ("authored", "landed")  # change_patches' order
 

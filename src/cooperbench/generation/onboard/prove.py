@@ -7,7 +7,7 @@
 2. Independently, by the task's runner.sh alone (testrun.plain_run: nothing of ours in its
    processes): its exit code, or where the base already fails, its own failure counts, must say
    the same: failing before, passing after.
-The environment is proven first: the base's tests run under the task's runner (validate.base_run),
+The environment is proven first: the base's tests run under the task's runner (baseline.base_run),
 or the task is dropped with the step and package that failed.
 """
 
@@ -16,10 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cooperbench.generation.grading import runcache, selfcheck
+from cooperbench.generation.grading import runcache
+from cooperbench.generation.grading.baseline import base_run
 from cooperbench.generation.grading.grade import RULE_REASONS
-from cooperbench.generation.grading.validate import ValidationSettings, base_run
+from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import Feature, Task
+from cooperbench.generation.validation import selfcheck
 
 CONFLICT_REASONS = frozenset({"no_conflict"}) | RULE_REASONS  # what a real feature may fail: it needs no conflict
 

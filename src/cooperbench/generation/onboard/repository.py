@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Callable
 
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading.validate import ValidationSettings
 from cooperbench.generation.onboard import group as grouping
 from cooperbench.generation.onboard.mine import mine
 from cooperbench.generation.onboard.prove import FeatureProof, prove_task
@@ -32,6 +31,7 @@ from cooperbench.generation.schemas import OnboardParams
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import load_task, source_repo
 from cooperbench.generation.util.owners import pid_alive
+from cooperbench.generation.validation.candidate import ValidationSettings
 
 REPORT = "onboard-report.json"  # beside the tasks of a repository: the funnel and every group tried (no timings)
 

@@ -8,17 +8,14 @@ and binary changes are dropped, each with its reason.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from cooperbench.generation.core.contract import DESCRIPTION_FILE
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import patch_applies
-from cooperbench.generation.pipeline.layout import AttemptPaths
-from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE
 from cooperbench.generation.schemas import SplitRecord, dump, parse
-from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
 SCRATCH_PREFIXES = ("tmp_", "temp_", "debug_", "scratch")
@@ -141,19 +138,3 @@ def write_split(split: Split, out_dir: Path) -> None:
     atomic.write_text(out_dir / "tests.patch", split.tests_patch)
     atomic.write_text(out_dir / "feature.md", split.feature_md or "")
     atomic.write_json(out_dir / "split.json", dump(parse(split.summary(), SplitRecord, out_dir / "split.json")))
-
-
-def split_step(task: Task, paths: AttemptPaths) -> Split:
-    """Split an attempt's diff into its split folder; the description file the agent wrote wins
-    over the diff's copy."""
-    outcome = json.loads(paths.outcome.read_text(encoding="utf-8"))
-    description = paths.description.read_text(encoding="utf-8", errors="replace")
-    split = split_diff(
-        paths.diff.read_text(encoding="utf-8", errors="surrogateescape"),
-        origin=str(paths.diff),
-        test_patterns=task.test_patterns,
-        description=description or None,
-    )
-    split.no_diff = outcome.get("diff_problem")
-    write_split(split, paths.split)
-    return split

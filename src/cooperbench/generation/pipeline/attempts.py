@@ -15,17 +15,16 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cooperbench.generation.agent.decompose import PLAN_FILE, attempt_prompts, planned
-from cooperbench.generation.agent.loop import ENDINGS, agent_step
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
 from cooperbench.generation.agent.verify import verifier_for
-from cooperbench.generation.grading.validate import rule_regraded, validate_step
-from cooperbench.generation.patches.splitter import split_step
-from cooperbench.generation.pipeline.keys import attempt_record, verdict_key
-from cooperbench.generation.pipeline.layout import AttemptPaths, model_slug
+from cooperbench.generation.core.keys import attempt_record, verdict_key
+from cooperbench.generation.core.layout import AttemptPaths, model_slug
+from cooperbench.generation.core.records import digest_folder, published_key
+from cooperbench.generation.pipeline.agent import agent_done, agent_step, attempt_prompts
 from cooperbench.generation.pipeline.parallel import run_items
-from cooperbench.generation.pipeline.records import digest_folder, published_key
+from cooperbench.generation.pipeline.split import split_step
+from cooperbench.generation.pipeline.validate import rule_regraded, validate_step
 from cooperbench.generation.schemas import AgentSettings, DecomposeParams, ValidationSettings
 from cooperbench.generation.tasks.task import Task, resolve_repo
 from cooperbench.generation.util import atomic
@@ -79,13 +78,6 @@ def load_result(folder: Path) -> GenerationResult:
     )
 
 
-def agent_done(paths: AttemptPaths, key: str) -> bool:
-    """The agent's part is done for these inputs: it ended on its own, under this key."""
-    if not (paths.usage.is_file() and published_key(paths.outcome) == key):
-        return False
-    return json.loads(paths.outcome.read_text()).get("exit_status") in ENDINGS
-
-
 def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, target: Path,
                 validation: ValidationSettings, attempt: int) -> GenerationResult:
     """One whole attempt into `target`, keyed as the pipeline keys it (keys.py): an agent run
@@ -103,8 +95,7 @@ def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings,
         return load_result(target)
     if target.exists() and not reuse_agent:
         say(f"[{label}] its inputs changed since it ran (prompt, task, settings or code): run again")
-    staging = atomic.staging_dir(target)
-    try:
+    with atomic.built(target) as (staging,):
         paths = AttemptPaths.folder(staging)
         if reuse_agent:
             shutil.copytree(current.agent, paths.agent)
@@ -115,9 +106,6 @@ def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings,
         split_step(task, paths)
         verdict = validate_step(task, git_dir, paths, validation, key=verdict_key(paths, digest_folder(task.path), validation))
         atomic.write_json(paths.agent / "validation-log.json", verdict["log"])
-        atomic.replace_dir(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     result = load_result(target)
     say(f"[{label}] {'VALID' if result.success else 'invalid'}: {'; '.join(result.verdict['reasons']) or 'all checks passed'}")
     return result
@@ -139,15 +127,10 @@ def generate_features(task: Task, settings: AgentSettings, *, backend: str = "lo
     """Attempts 1..N for one task and model, up to `jobs` at a time: each a feature of the agent's
     own design, or (`strategy` decompose) each a part of a large feature (agent/decompose.py)."""
     git_dir, prompt = prepare(task, settings, repo)
-    validation = validation or ValidationSettings(backend=backend)
+    validation = validation or ValidationSettings.of(backend=backend)
     numbers = list(range(1, attempts + 1))
-    prompts = dict.fromkeys(numbers, prompt)
-    if strategy == "decompose":
-        plan = planned(task, settings, decompose, attempts, attempt_dir(output, task, settings.model.name, 1).parent
-                       / PLAN_FILE)
-        say(f"[{task.name}] plan: {len(plan['parts'])} parts of feature{plan['feature']}: "
-            + "; ".join(p["title"] for p in plan["parts"]))
-        prompts = attempt_prompts(task, prompt, plan, numbers)
+    prompts = attempt_prompts(task, prompt, settings, strategy, decompose, numbers,
+                              attempt_dir(output, task, settings.model.name, 1).parent)
     results: dict[int, GenerationResult] = {}
 
     def one(k: int) -> None:

@@ -10,26 +10,33 @@ import json
 from dataclasses import asdict
 
 from cooperbench.generation.conflicts.classify import classify_task
-from cooperbench.generation.grading.selfcheck import quality_of
-from cooperbench.generation.pipeline.codeversion import code_version
-from cooperbench.generation.pipeline.common import checked_tasks, git_dir_for, load_params, task_digest
-from cooperbench.generation.pipeline.layout import GENERATED
-from cooperbench.generation.pipeline.records import key_of, published_key
-from cooperbench.generation.schemas import ValidationSettings
+from cooperbench.generation.core.codeversion import code_version
+from cooperbench.generation.core.layout import GENERATED
+from cooperbench.generation.core.records import key_of, published_key
+from cooperbench.generation.pipeline.common import TASK_PARAMS, Stage, checked_tasks, git_dir_for, task_digest
+from cooperbench.generation.schemas import Params, ValidationSettings
 from cooperbench.generation.util import atomic
+from cooperbench.generation.validation.selfcheck import quality_of
 
 AUDIT = GENERATED / "audit"
 CLASSIFIER = "cooperbench.generation.conflicts.classify"  # what makes an audit
+
+STAGE = Stage(
+    "audit",
+    "The dataset's own features graded as a candidate is, and their conflicts classed "
+    "(check-dataset --quality).",
+    params=("backend", "validation.timeout", "repos", *TASK_PARAMS), deps=("generated/prompts",),
+    outs=("generated/audit",), persist=("generated/audit",), reads=("jobs",),
+)
 
 
 def audit_file(task_name: str):
     return AUDIT / f"{task_name}.json"
 
 
-def run() -> None:
-    params = load_params()
+def run(params: Params) -> None:
     tasks = checked_tasks(params)
-    settings = ValidationSettings(timeout=params.validation.timeout, backend=params.backend)
+    settings = ValidationSettings.of(backend=params.backend, timeout=params.validation.timeout)
     kept, audited = [], 0
     for name, task in tasks.items():
         file = audit_file(name)

@@ -1,6 +1,7 @@
-"""What every stage shares: params.yaml, the tasks it names (checked against what their prompts
-were made from), their repositories, the attempts, the output indexes, and the one-line error
-on failure."""
+"""What every stage shares: its declaration (Stage: what dvc.yaml gives it, pipeline/dvcfile.py
+writes dvc.yaml from these), params.yaml as declared, the tasks it names (checked against what
+their prompts were made from), their repositories, the attempts, the output indexes, and the
+skeleton that runs it (`main`: the one-line error on failure)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
+from cooperbench.generation.core.layout import GENERATED, AttemptPaths
+from cooperbench.generation.core.records import check_index, digest_folder, write_index
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
-from cooperbench.generation.pipeline.records import check_index, digest_folder, write_index
 from cooperbench.generation.schemas import Params, read_yaml
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo, source_repo
 
@@ -24,6 +26,7 @@ ONBOARDED_TASKS = ONBOARDED / "tasks.json"  # the onboard stage's list: reposito
 PROMPTS = GENERATED / "prompts"
 LOGS = GENERATED / "logs"  # timings and output tails: git-ignored, never a DVC output
 INDEX = GENERATED / "index"  # per stage and model: the digest of every file it wrote
+TASK_PARAMS = ("tasks", "onboard.repos", "onboard.grow")  # what task_names reads
 TASK_INPUTS = "inputs.json"  # in each task's prompt folder: the digest of the task's files
 
 
@@ -131,13 +134,70 @@ def log_stage(name: str, startup: float, work: float) -> None:
         handle.write(json.dumps({"stage": name, "startup": round(startup, 3), "work": round(work, 3)}) + "\n")
 
 
-def main(function: Callable[..., None], *args: str) -> None:
-    """Entry of stages/*.py: an error is one line on stderr and exit code 1; Ctrl-C exits 130
-    (sandboxes closed, nothing half-written). Start-up and work times go to the stage log."""
+@dataclass(frozen=True)
+class Stage:
+    """A DVC stage as dvc.yaml declares it. `params` are the params.yaml keys its results depend
+    on (`models.${key}`: its own model's entry); `reads` are keys it may read that cannot change a
+    result (how many at once, retries). The stage reads params.yaml through `Declared`, so it
+    cannot depend on a key dvc.yaml does not give it."""
+
+    name: str
+    desc: str
+    params: tuple[str, ...]
+    deps: tuple[str, ...] = ()  # data it reads (`${key}`: its model's slug)
+    outs: tuple[str, ...] = ()
+    persist: tuple[str, ...] = ()  # outs kept across runs (per-attempt records), DVC's `persist`
+    metrics: tuple[str, ...] = ()
+    cache: bool = True  # False: outputs kept in git, not in DVC's cache (the report)
+    per_model: bool = False  # one stage per model (`foreach: ${models}`)
+    reads: tuple[str, ...] = ()
+
+
+class Declared:
+    """params.yaml as one stage declared it: reading a key it did not declare is our bug, named
+    (the key would be missing from dvc.yaml, and a change to it would not rerun the stage)."""
+
+    def __init__(self, value: Any, allowed: frozenset[str], stage: str, prefix: str = ""):
+        self._value, self._allowed, self._stage, self._prefix = value, allowed, stage, prefix
+
+    def _read(self, name: str, value: Any) -> Any:
+        path = self._prefix + name
+        if any(path == key or path.startswith(key + ".") for key in self._allowed):
+            return value
+        if any(key.startswith(path + ".") for key in self._allowed):
+            return Declared(value, self._allowed, self._stage, path + ".")
+        raise GenerationError(f"stage {self._stage} reads params.yaml `{path}`, which it does not declare "
+                              f"(ours: add it to STAGE in pipeline/{self._stage}.py, then write dvc.yaml)")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._read(name, getattr(self._value, name))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._read(str(key), self._value[key])
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._value
+
+
+def declared_params(stage: Stage, slug: str | None = None, path: Path = PARAMS) -> Params:
+    """params.yaml as `stage` may read it (for `slug`, a per-model stage's model)."""
+    params = load_params(path)
+    if stage.per_model and slug not in params.models:
+        raise GenerationError(f"{path}: no model `{slug}` under `models`")
+    keys = [key.replace("${key}", slug or "") for key in stage.params + stage.reads]
+    return Declared(params, frozenset(keys), stage.name)  # type: ignore[return-value]
+
+
+def main(stage: Stage, run: Callable[..., None], *args: str) -> None:
+    """The skeleton of stages/*.py: params.yaml as `stage` declares it, then `run(params, *args)`.
+    An error is one line on stderr and exit code 1; Ctrl-C exits 130 (sandboxes closed, nothing
+    half-written). Start-up and work times go to the stage log."""
     startup, started = process_age(), time.monotonic()
     try:
-        function(*args)
-        log_stage("@".join([function.__module__.rsplit(".", 1)[-1], *args]), startup, time.monotonic() - started)
+        run(declared_params(stage, *args[:1]), *args)
+        log_stage("@".join([stage.name, *args]), startup, time.monotonic() - started)
     except GenerationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -4,7 +4,7 @@ features accepted before it.
 Round r runs `attempts` attempts of its model (the r-th of `models`, the last one repeating) on
 the task as it now stands (pipeline/attempts.py, into `<task folder of output>/round<r>/`). The
 best valid candidate (most hard conflicts, then cheapest, then first) is validated again and
-promoted as `feature<N+1>/` (tasks/promote.py), with the round in its provenance; the next
+promoted as `feature<N+1>/` (pipeline/promote.py), with the round in its provenance; the next
 round's prompt lists it. Under `require: solvable` the resolver runs on the hard pairs of the
 candidates valid under `hard`, best first, until one pair is solved.
 
@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cooperbench.generation.core.layout import AttemptPaths
+from cooperbench.generation.core.records import digest_folder
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.attempts import GenerationResult, generate_features
-from cooperbench.generation.pipeline.layout import AttemptPaths
-from cooperbench.generation.pipeline.records import digest_folder
+from cooperbench.generation.pipeline.promote import promote
 from cooperbench.generation.pipeline.resolve import pair_files, resolution_key, resolve_recorded
 from cooperbench.generation.schemas import AgentSettings, DecomposeParams, ValidationSettings
-from cooperbench.generation.tasks.promote import promote
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
 from cooperbench.generation.util import atomic
 from cooperbench.generation.util.progress import say

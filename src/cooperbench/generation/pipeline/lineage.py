@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cooperbench.generation.core.keys import attempt_record
+from cooperbench.generation.core.records import digest_folder
 from cooperbench.generation.patches.splitter import split_diff
 from cooperbench.generation.pipeline.agent import settings_for
 from cooperbench.generation.pipeline.common import PROMPTS, attempts, load_params, load_tasks
-from cooperbench.generation.pipeline.keys import attempt_record
-from cooperbench.generation.pipeline.records import digest_folder
 
 
 def check(params_path: Path) -> tuple[str, int]:

@@ -13,21 +13,29 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from cooperbench.generation.core.codeversion import code_version
+from cooperbench.generation.core.keys import ONBOARDER
+from cooperbench.generation.core.records import key_of, prune, published_key
 from cooperbench.generation.onboard.repository import Onboarding, onboard, resolve_ref
-from cooperbench.generation.pipeline.codeversion import code_version
-from cooperbench.generation.pipeline.common import ONBOARDED, ONBOARDED_TASKS, TASK_INPUTS, load_params
-from cooperbench.generation.pipeline.keys import ONBOARDER
-from cooperbench.generation.pipeline.records import key_of, prune, published_key
-from cooperbench.generation.schemas import ValidationSettings
+from cooperbench.generation.pipeline.common import ONBOARDED, ONBOARDED_TASKS, TASK_INPUTS, Stage
+from cooperbench.generation.schemas import Params, ValidationSettings
 from cooperbench.generation.tasks.task import source_repo
 from cooperbench.generation.util import atomic
 from cooperbench.generation.util.progress import say
 
+STAGE = Stage(
+    "onboard",
+    "Tasks from the histories of the repositories `onboard.repos` names "
+    "(docs/onboarding.md); with onboard.grow they join `tasks` downstream. A repository "
+    "is read at `onboard.repos.<name>.ref`: pin it to a commit and its lineage is exact "
+    "here.",
+    params=("onboard", "backend", "validation.timeout"), outs=("generated/onboard",), persist=("generated/onboard",),
+)
 
-def run() -> None:
-    params = load_params()
+
+def run(params: Params) -> None:
     ONBOARDED.mkdir(parents=True, exist_ok=True)
-    validation = ValidationSettings(backend=params.backend, timeout=params.validation.timeout)
+    validation = ValidationSettings.of(backend=params.backend, timeout=params.validation.timeout)
     made = 0
     for name, source in params.onboard.repos.items():
         head = resolve_ref(source_repo(Path(source.path)), source.ref, Path(source.path))

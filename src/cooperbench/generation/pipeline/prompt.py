@@ -7,18 +7,32 @@ prompt, a task no longer named is removed. Later stages depend on these folders,
 
 from __future__ import annotations
 
-import shutil
-
 from cooperbench.generation.agent.prompt import write_prompt
-from cooperbench.generation.pipeline.codeversion import code_version
-from cooperbench.generation.pipeline.common import PROMPTS, TASK_INPUTS, git_dir_for, load_params, load_tasks, task_names
-from cooperbench.generation.pipeline.keys import PROMPTER
-from cooperbench.generation.pipeline.records import digest_folder, key_of, prune, published_key
+from cooperbench.generation.core.codeversion import code_version
+from cooperbench.generation.core.keys import PROMPTER
+from cooperbench.generation.core.records import digest_folder, key_of, prune, published_key
+from cooperbench.generation.pipeline.common import (
+    PROMPTS,
+    TASK_INPUTS,
+    TASK_PARAMS,
+    Stage,
+    git_dir_for,
+    load_tasks,
+    task_names,
+)
+from cooperbench.generation.schemas import Params
 from cooperbench.generation.util import atomic
 
+STAGE = Stage(
+    "prompt",
+    "One prompt per task: its features, hotspots and runner. Every later stage checks its "
+    "tasks against the digests recorded here.",
+    params=("prompt", "repos", *TASK_PARAMS), deps=("dataset", "generated/onboard"), outs=("generated/prompts",),
+    persist=("generated/prompts",),
+)
 
-def run() -> None:
-    params = load_params()
+
+def run(params: Params) -> None:
     code = code_version(PROMPTER)
     made = 0
     for name, task in load_tasks(params).items():
@@ -27,13 +41,9 @@ def run() -> None:
         inputs["key"] = key_of(inputs)
         if published_key(PROMPTS / name / TASK_INPUTS) == inputs["key"]:
             continue
-        staged = atomic.staging_dir(PROMPTS / name)
-        try:
+        with atomic.built(PROMPTS / name) as (staged,):
             write_prompt(task, git_dir_for(params, task), staged, params.prompt)
             atomic.write_json(staged / TASK_INPUTS, inputs)
-            atomic.replace_dir(staged, PROMPTS / name)
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
         made += 1
     names = task_names(params)
     prune(PROMPTS, [PROMPTS / name for name in names])

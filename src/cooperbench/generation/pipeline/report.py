@@ -12,16 +12,32 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from cooperbench.generation.conflicts.merge import conflict_matrix
+from cooperbench.generation.conflicts.detect import conflict_matrix
+from cooperbench.generation.core.layout import GENERATED, AttemptPaths
 from cooperbench.generation.grading.grade import apply_rule
 from cooperbench.generation.grading.novelty import COPY_SIMILARITY, closest_feature
-from cooperbench.generation.grading.selfcheck import Quality, render_quality
 from cooperbench.generation.pipeline.audit import audit_file
-from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks, git_dir_for, load_params
-from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
-from cooperbench.generation.schemas import Resolution, Usage, Verdict, dump, read_json
+from cooperbench.generation.pipeline.common import (
+    TASK_PARAMS,
+    Stage,
+    attempts,
+    check_inputs,
+    checked_tasks,
+    git_dir_for,
+)
+from cooperbench.generation.schemas import Params, Resolution, Usage, Verdict, dump, read_json
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
+from cooperbench.generation.validation.selfcheck import Quality, render_quality
+
+STAGE = Stage(
+    "report",
+    "report.md, metrics.json and the plots, over every model.",
+    params=("models", "attempts", "repos", "validation.require", *TASK_PARAMS),
+    deps=("generated/audit", "generated/prompts", "generated/index"),
+    outs=("generated/report.md", "generated/plots/models.json", "generated/plots/conflicts.json"),
+    metrics=("generated/metrics.json",), cache=False,
+)
 
 
 def read_attempt(task: str, attempt: int, paths: AttemptPaths, require: str) -> dict:
@@ -268,8 +284,7 @@ def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, P
 # ---------------------------------------------------------------- the stage
 
 
-def run() -> None:
-    params = load_params()
+def run(params: Params) -> None:
     tasks = checked_tasks(params)
     for slug in params.models:
         check_inputs(slug, "sessions", "split", "verdicts", "resolutions")

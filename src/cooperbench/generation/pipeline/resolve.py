@@ -3,7 +3,7 @@
 A candidate is worth resolving when its verdict holds under `require: hard` (its tests pass, it
 breaks nothing, one of its conflicts is hard); each of its hard pairs gets one resolver session
 (`resolver.model`, limits as any model's, `agent` settings), checked independently
-(conflicts/resolve.py), recorded as `resolutions/<model>/<task>/attempt<k>/vs_feature<K>.json`
+(agent/resolve.py), recorded as `resolutions/<model>/<task>/attempt<k>/vs_feature<K>.json`
 with the resolution's patch beside it when solvable. Records are keyed like attempts (the
 candidate's split, the feature, the task's files, the resolver's settings, the backend, the
 code), so a pair is never resolved (or billed) twice. With no resolver model, nothing runs.
@@ -18,30 +18,41 @@ from pathlib import Path
 
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.replay import is_replay
+from cooperbench.generation.agent.resolve import resolve_pair
 from cooperbench.generation.conflicts.classify import WholeFeature, whole_features
-from cooperbench.generation.conflicts.merge import candidate_id
-from cooperbench.generation.conflicts.resolve import resolve_pair
-from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.conflicts.detect import candidate_id
+from cooperbench.generation.core.codeversion import code_version
+from cooperbench.generation.core.layout import GENERATED, AttemptPaths
+from cooperbench.generation.core.records import digest_files, key_of, prune, published_key
 from cooperbench.generation.grading.grade import apply_rule
-from cooperbench.generation.pipeline.codeversion import code_version
 from cooperbench.generation.pipeline.common import (
     LOGS,
+    TASK_PARAMS,
+    Stage,
     attempts,
     check_inputs,
     checked_tasks,
     git_dir_for,
-    load_params,
     publish_index,
     task_digest,
 )
-from cooperbench.generation.pipeline.layout import GENERATED, AttemptPaths
 from cooperbench.generation.pipeline.parallel import run_items
-from cooperbench.generation.pipeline.records import digest_files, key_of, prune, published_key
-from cooperbench.generation.schemas import AgentSettings, Resolution, ValidationSettings, dump, parse
+from cooperbench.generation.schemas import AgentSettings, Params, Resolution, ValidationSettings, dump, parse
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
-RESOLVER = "cooperbench.generation.conflicts.resolve"  # what makes a resolution
+RESOLVER = "cooperbench.generation.agent.resolve"  # what makes a resolution
+
+STAGE = Stage(
+    "resolve",
+    "The resolver model on each hard conflict of a valid candidate (validation.require: "
+    "solvable asks one solved).",
+    params=("resolver", "agent", "validation.timeout", "backend", "attempts", "repos", *TASK_PARAMS),
+    deps=("generated/prompts", "generated/index/split/${key}.json", "generated/index/verdicts/${key}.json"),
+    per_model=True, reads=("jobs",),
+    outs=("generated/resolutions/${key}", "generated/index/resolutions/${key}.json"),
+    persist=("generated/resolutions/${key}",),
+)
 
 
 def hard_pairs(paths: AttemptPaths) -> list[int]:
@@ -96,17 +107,14 @@ def resolve_recorded(task: Task, git_dir: Path, paths: AttemptPaths, feature: in
     return record
 
 
-def run(slug: str) -> None:
-    params = load_params()
-    if slug not in params.models:
-        raise GenerationError(f"params.yaml: no model `{slug}` under `models`")
+def run(params: Params, slug: str) -> None:
     tasks = checked_tasks(params)
     check_inputs(slug, "split", "verdicts")
     root = GENERATED / "resolutions" / slug
     jobs, kept = [], []
     resolver = params.resolver.model
     settings = AgentSettings(model=resolver, agent=params.agent) if resolver else None
-    validation = ValidationSettings(**params.validation.model_dump(exclude={"require"}), backend=params.backend)
+    validation = ValidationSettings.of(backend=params.backend, timeout=params.validation.timeout)
     for task_name, k, paths in attempts(params, slug):
         for feature in hard_pairs(paths) if settings else []:
             key = resolution_key(paths, feature, task_digest(task_name), settings, validation)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cooperbench.generation.core.contract import BACKENDS
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox import BACKENDS
 
 if TYPE_CHECKING:
     from cooperbench.generation.sandbox.base import Sandbox

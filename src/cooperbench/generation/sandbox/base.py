@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from cooperbench.generation.sandbox.contract import REPO_DIR
+from cooperbench.generation.core.contract import REPO_DIR, CommandResult
 from cooperbench.generation.util.redact import is_secret
 
 if TYPE_CHECKING:
@@ -39,21 +38,6 @@ def network_env(source: dict[str, str] | None = None) -> dict[str, str]:
     """The allow-listed variables of `source` (default: this process's environment)."""
     source = os.environ if source is None else source
     return {k: source[k] for k in NETWORK_ENV if k in source and not is_secret(k)}
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-    timed_out: bool
-    duration: float
-    limit: str | None = None  # a resource limit the command hit (disk, memory, ...), in words
-    truncated: bool = False  # the output was longer than kept (said here, never by a marker in the text)
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and self.limit is None
 
 
 class BoundedBuffer:

@@ -22,13 +22,13 @@ import time
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+from cooperbench.generation.core import contract
+from cooperbench.generation.core.contract import CommandResult
 from cooperbench.generation.errors import GenerationError, InfrastructureError
-from cooperbench.generation.sandbox import contract
 from cooperbench.generation.sandbox.base import (
     OUTPUT_LIMIT,
     READ_LIMIT,
     BoundedBuffer,
-    CommandResult,
     Sandbox,
     network_env,
     stopping,

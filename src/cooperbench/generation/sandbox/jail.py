@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from cooperbench.generation.core.contract import CommandResult
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox.base import OUTPUT_LIMIT, BoundedBuffer, CommandResult, drain
+from cooperbench.generation.sandbox.base import OUTPUT_LIMIT, BoundedBuffer, drain
 from cooperbench.generation.sandbox.limits import Cgroup, Limits
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")

@@ -25,10 +25,11 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from cooperbench.generation.core import contract
+from cooperbench.generation.core.contract import CommandResult
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches.gitutil import run_git
-from cooperbench.generation.sandbox import contract
-from cooperbench.generation.sandbox.base import READ_LIMIT, CommandResult, Sandbox, network_env, stopping, track
+from cooperbench.generation.sandbox.base import READ_LIMIT, Sandbox, network_env, stopping, track
 from cooperbench.generation.sandbox.jail import Jail, Toolchains, bwrap_path, kill_group, minimal_etc
 from cooperbench.generation.sandbox.limits import BUILD_MEMORY, SANDBOX_MEMORY, Cgroup, Limits, disk_usage, reap_cgroups
 from cooperbench.generation.tasks import environment

@@ -25,9 +25,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+from cooperbench.generation.core import contract
+from cooperbench.generation.core.contract import CommandResult
 from cooperbench.generation.errors import GenerationError, InfrastructureError
-from cooperbench.generation.sandbox import contract
-from cooperbench.generation.sandbox.base import OUTPUT_LIMIT, READ_LIMIT, BoundedBuffer, CommandResult, Sandbox, track
+from cooperbench.generation.sandbox.base import OUTPUT_LIMIT, READ_LIMIT, BoundedBuffer, Sandbox, track
 from cooperbench.generation.tasks import environment
 from cooperbench.generation.tasks.task import Task, cache_root
 from cooperbench.generation.util.owners import pid_alive

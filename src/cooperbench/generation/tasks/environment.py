@@ -24,10 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
-from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.sandbox.contract import (
+from cooperbench.generation.core.contract import (
     NPM_PREFIX,
     PACKAGE_CACHE_DIR,
     PATCHES_DIR,
@@ -39,7 +38,9 @@ from cooperbench.generation.sandbox.contract import (
     STATE_DIR,
     VERIFY_COMMAND,
     VERIFY_REQUEST,
+    CommandResult,
 )
+from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.tasks.dockerfile import (
     INSTALL,
     LAYOUT,
@@ -50,9 +51,6 @@ from cooperbench.generation.tasks.dockerfile import (
     parse_dockerfile,
 )
 from cooperbench.generation.tasks.task import Task, cache_root
-
-if TYPE_CHECKING:
-    from cooperbench.generation.sandbox.base import CommandResult
 
 SHIM_NAMES = ("pip", "pip3", "python", "python3", "pytest", "py.test", "uv", "npm", "pnpm", "yarn", "npx", "go", "cargo")
 BASE_RUN_PATCH = (

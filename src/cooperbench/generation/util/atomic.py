@@ -6,8 +6,9 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from cooperbench.generation.util.redact import redact
 
@@ -48,6 +49,22 @@ def staging_dir(target: Path) -> Path:
 def ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def built(*targets: Path) -> Iterator[list[Path]]:
+    """A staging folder per target to build it in (every stage's output is made this way): each
+    replaces its target, in order, when the block ends normally; all are thrown away when it
+    raises, so a target is either as it was or wholly new."""
+    stagings = []
+    try:
+        stagings.extend(staging_dir(target) for target in targets)
+        yield stagings
+        for staging, target in zip(stagings, targets):
+            replace_dir(staging, target)
+    finally:
+        for staging in stagings:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def replace_dir(staging: Path, target: Path) -> None:

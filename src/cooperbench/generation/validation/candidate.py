@@ -20,96 +20,31 @@ start on the bare base is an environment failure (EnvironmentFailure), not a ver
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from cooperbench.generation.conflicts import merge as conflicts
+from cooperbench.generation.conflicts import detect as conflicts
 from cooperbench.generation.conflicts.classify import WholeFeature, classify_pairs, whole_features
-from cooperbench.generation.conflicts.merge import candidate_id
-from cooperbench.generation.errors import GenerationError, HarnessDisagrees
+from cooperbench.generation.conflicts.detect import candidate_id
+from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading import novelty, runcache, tamper, testrun
-from cooperbench.generation.grading.grade import (
-    Reasons,
-    apply_rule,
-    harness_disagreement,
-    judge_runs,
-    not_a_candidate,
-    touched_tests,
-    verdict_skeleton,
-)
-from cooperbench.generation.grading.harness import harness_changes, reads_content
-from cooperbench.generation.grading.reports import ERROR
+from cooperbench.generation.grading.baseline import base_run
+from cooperbench.generation.grading.grade import Reasons, apply_rule, judge_runs, touched_tests, verdict_skeleton
+from cooperbench.generation.grading.screen import harness_of, source_guard, source_screen
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.diffs import PATCH_LIMIT
-from cooperbench.generation.patches.gitutil import patch_applies, post_images, read_blob, tree_paths
-from cooperbench.generation.pipeline.layout import AttemptPaths
-from cooperbench.generation.sandbox.backends import open_sandbox
+from cooperbench.generation.patches.gitutil import patch_applies, read_blob
 from cooperbench.generation.sandbox.base import close_all
-from cooperbench.generation.schemas import ValidationSettings, Verdict, dump, parse
-from cooperbench.generation.tasks.environment import BASE_RUN_PATCH, EnvironmentFailure, build_lock, explain_failure
+from cooperbench.generation.schemas import ValidationSettings
+from cooperbench.generation.tasks.environment import BASE_RUN_PATCH
 from cooperbench.generation.tasks.task import Task
-from cooperbench.generation.util import atomic
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
 
 
 
 # ---------------------------------------------------------------- the runs
-
-
-_base_runs: dict[tuple, testrun.TestRun] = {}  # this process's base runs, by task and settings
-_base_locks: dict[tuple, threading.Lock] = {}
-_base_guard = threading.Lock()
-
-
-def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun.TestRun:
-    """The bare base commit's run, made once per environment (cached on disk) and looked up once
-    per task in a process: candidates validated together share it, and no sandbox is opened per
-    candidate to find it."""
-    memo = (str(task.path), task.base_commit, str(git_dir), settings.backend, settings.timeout)
-    with _base_guard:
-        lock = _base_locks.setdefault(memo, threading.Lock())
-    with lock:
-        if memo not in _base_runs:
-            _base_runs[memo] = environment_base_run(task, git_dir, settings)
-        return _base_runs[memo]
-
-
-def environment_base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun.TestRun:
-    """The base run of the task's environment: kept across processes (runcache), or run now,
-    beside its self-check (the runner alone, `testrun.plain_run`), which must agree with it: a
-    base that runs as the task's runner runs it, or our fault named (HarnessDisagrees)."""
-    patches = [("tests.patch", BASE_RUN_PATCH)]
-    key = runcache.run_key(task, git_dir, settings, patches, None, False)
-    with build_lock(f"run-{key.digest}"):  # candidates validated at once share one base run
-        found = runcache.lookup(key, "base")
-        if found is not None:
-            run = found[0]
-        else:
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                plain = pool.submit(plain_base_run, task, git_dir, settings)
-                with open_sandbox(task, settings.backend, git_dir) as sandbox:
-                    run, versions = testrun.run_tests(sandbox, patches, "base", settings.timeout), sandbox.versions()
-                run.plain = plain.result()
-            runcache.keep(key, run, versions)
-    disagreement = harness_disagreement(run)
-    if disagreement:
-        raise HarnessDisagrees(f"{task.name}: {disagreement}: the project's fault, not the task's")
-    if run.problem or run.timed_out:
-        raise EnvironmentFailure(f"{task.name}: the tests do not run on the bare base commit "
-                                 f"({'timed out' if run.timed_out else run.problem})")
-    if run.outcomes and all(o == ERROR for o in run.outcomes.values()):  # fixtures that fetch a model, say
-        raise EnvironmentFailure(f"{task.name}: every test errors on the bare base commit "
-                                 f"({explain_failure(run.output_tail, run.exit_code)}): no base to grade against")
-    return run
-
-
-def plain_base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> dict:
-    with open_sandbox(task, settings.backend, git_dir) as sandbox:
-        return testrun.plain_run(sandbox, [("tests.patch", BASE_RUN_PATCH)], settings.timeout)
 
 
 RUN_PATCHES = {  # label -> the patches its runner.sh gets (tests patch first), by name
@@ -145,30 +80,7 @@ def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, set
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def source_guard(task: Task, git_dir: Path, source_patch: str, origin: str) -> dict:
-    """What the guard watches in runs with this source patch (tamper.guard_config)."""
-    return tamper.guard_config(source_patch, origin, lambda path: read_blob(git_dir, task.base_commit, path))
-
-
-def source_screen(task: Task, git_dir: Path, patch: str, origin: str) -> list[tuple[str, str]]:
-    """(key, sentence) for what a source patch may not hold (tamper.screen); binary patches read
-    as they are applied."""
-    binary = [f.path for f in diffs.parse_diff(patch, origin) if f.binary and f.status != "deleted"]
-    after = post_images(git_dir, task.base_commit, patch, binary)
-    return tamper.screen(patch, origin, lambda path: read_blob(git_dir, task.base_commit, path), after.get)
-
-
 # ---------------------------------------------------------------- the verdict
-
-
-def harness_of(task: Task, git_dir: Path, patch: str, name: str) -> list[str]:
-    """The test-harness files a patch to the base changes (harness.py), each with what it is;
-    every file whose content decides it is read as it is with the patch applied, binary patches
-    included."""
-    files = diffs.parse_diff(patch, name)
-    after = post_images(git_dir, task.base_commit, patch, [f.path for f in files if f.status != "deleted" and reads_content(f.path)])
-    return harness_changes(patch, name, base_paths=tree_paths(git_dir, task.base_commit), after=after.get,
-                           before=lambda path: read_blob(git_dir, task.base_commit, path))
 
 
 def static_checks(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, reasons: Reasons) -> dict:
@@ -223,7 +135,7 @@ def conflict_and_novelty(task: Task, git_dir: Path, feature_patch: str, reasons:
 
 
 def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_dir: Path,
-                       settings: ValidationSettings = ValidationSettings()) -> dict:
+                       settings: ValidationSettings = ValidationSettings.of()) -> dict:
     """The verdict on one candidate, as a JSON-ready dict. Its `log` entry holds what depends on
     the machine and the moment (timings, output tails, versions), kept apart by writers."""
     started = time.monotonic()
@@ -266,36 +178,3 @@ def classify_conflicts(task: Task, git_dir: Path, feature_patch: str, tests_patc
     for pair in conflict_result["pairs"]:
         if pair["feature"] in classes:
             pair["class"], pair["evidence"] = classes[pair["feature"]]["class"], classes[pair["feature"]]["evidence"]
-
-
-def rule_regraded(paths: AttemptPaths, require: str) -> bool:
-    """Regrade a published verdict under another `validation.require`, with no sandbox (its key
-    leaves the rule out); True when it was rewritten."""
-    verdict = json.loads(paths.verdict_json.read_text(encoding="utf-8"))
-    if verdict.get("require") == require:
-        return False
-    atomic.write_json(paths.verdict_json, dump(parse(apply_rule(verdict, require), Verdict, paths.verdict_json)))
-    return True
-
-
-def validate_step(task: Task, git_dir: Path, paths: AttemptPaths, settings: ValidationSettings, key: str = "") -> dict:
-    """The verdict of an attempt: a full validation, or the reasons it is no candidate. Its `log`
-    (timings, output tails, versions) is returned apart, not written into verdict.json."""
-    split = json.loads(paths.split_json.read_text(encoding="utf-8"))
-    outcome = json.loads(paths.outcome.read_text(encoding="utf-8"))
-    if split["problems"]:
-        verdict = apply_rule(not_a_candidate(task, list(zip(split["problem_keys"], split["problems"])), settings.backend),
-                             settings.require)
-    else:
-        verdict = validate_candidate(task, read_text(paths.feature_patch), read_text(paths.tests_patch),
-                                     git_dir=git_dir, settings=settings)
-    verdict["agent_exit_status"] = outcome["exit_status"]
-    if key:
-        verdict["key"] = key  # the inputs it was computed from (pipeline/validate.py)
-    log = verdict.pop("log", {})
-    atomic.write_json(paths.verdict_json, dump(parse(verdict, Verdict, paths.verdict_json)))
-    return {**verdict, "log": log}
-
-
-def read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="surrogateescape")

@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cooperbench.generation.conflicts import merge as conflicts
+from cooperbench.generation.conflicts import detect as conflicts
+from cooperbench.generation.conflicts.classify import HARD, TRIVIAL, classify_task
 from cooperbench.generation.errors import GenerationError, HarnessDisagrees
-from cooperbench.generation.grading.validate import ValidationSettings, validate_candidate
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import Task, find_clone, resolve_repo
+from cooperbench.generation.validation.candidate import ValidationSettings, validate_candidate
 
 
 def without(task: Task, feature_id: int) -> Task:
@@ -119,7 +120,6 @@ class Quality:
 
 def check_quality(task: Task, repos: Path | None, settings: ValidationSettings, jobs: int = 2) -> tuple[Quality, list[dict]]:
     """Every pair of the task's features classified (conflicts/classify.py): the counts, and the records."""
-    from cooperbench.generation.conflicts.classify import classify_task
 
     try:
         git_dir = find_clone(task, repos) if repos else resolve_repo(task)
@@ -131,7 +131,6 @@ def check_quality(task: Task, repos: Path | None, settings: ValidationSettings, 
 
 def quality_of(task: Task, records: list[dict]) -> Quality:
     """The counts of a task's classified pairs."""
-    from cooperbench.generation.conflicts.classify import HARD, TRIVIAL
 
     conflicting = [r for r in records if r["has_conflict"]]
     all_trivial = [f.id for f in task.features

@@ -20,14 +20,23 @@ from string import Template
 import yaml
 
 from cooperbench.generation.agent.loop import run_agent, settle_trajectory
-from cooperbench.generation.conflicts.classify import WholeFeature, alone_run, judge_union, union_merges, watched, whole_commit
+from cooperbench.generation.conflicts.classify import (
+    WholeFeature,
+    alone_run,
+    judge_union,
+    union_merges,
+    watched,
+    whole_commit,
+)
+from cooperbench.generation.core.contract import REPO_DIR
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading import runcache, tamper
+from cooperbench.generation.grading.baseline import base_run
 from cooperbench.generation.grading.grade import touched_tests
+from cooperbench.generation.grading.screen import harness_of
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import read_blob, scratch_repo
 from cooperbench.generation.sandbox.backends import open_sandbox
-from cooperbench.generation.sandbox.contract import REPO_DIR
 from cooperbench.generation.schemas import AgentSettings, ValidationSettings
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util.progress import say
@@ -73,7 +82,6 @@ def check_resolution(task: Task, git_dir: Path, source: str, wholes: tuple[Whole
     """Each feature's own tests patch with the resolution's source, in the runner contract,
     judged against that feature's own run (judge_union): what fails with the feature alone is
     not the resolution's doing."""
-    from cooperbench.generation.grading.validate import base_run, harness_of
 
     added = "".join(line[1:] + "\n" for line in diffs.lines(source) if line.startswith("+") and not line.startswith("+++"))
     if MARKER.search(added):

@@ -13,12 +13,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from cooperbench.generation.core.layout import AttemptPaths
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading.validate import validate_candidate
-from cooperbench.generation.pipeline.layout import AttemptPaths
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
+from cooperbench.generation.validation.candidate import validate_candidate
 
 
 def read_feature_file(file: Path) -> str:

@@ -13,18 +13,23 @@ is regraded under from its own records (grade.apply_rule).
 
 from __future__ import annotations
 
-from cooperbench.generation.agent.loop import prompt_hash
-from cooperbench.generation.pipeline.codeversion import code_version
-from cooperbench.generation.pipeline.layout import AttemptPaths
-from cooperbench.generation.pipeline.records import digest_files, key_of
+import hashlib
+
+from cooperbench.generation.core.codeversion import code_version
+from cooperbench.generation.core.layout import AttemptPaths
+from cooperbench.generation.core.records import digest_files, key_of
 from cooperbench.generation.schemas import AgentSettings, ValidationSettings
 
 AGENT = "cooperbench.generation.agent.loop"  # what makes an attempt
-GRADER = "cooperbench.generation.grading.validate"  # what makes a verdict
+GRADER = "cooperbench.generation.validation.candidate"  # what makes a verdict
 PROMPTER = "cooperbench.generation.agent.prompt"  # what makes a prompt
 VERIFIER = "cooperbench.generation.agent.verify"  # what answers cooperbench-verify, when it is offered
 PLANNER = "cooperbench.generation.agent.decompose"  # what makes a decomposition's plan
 ONBOARDER = "cooperbench.generation.onboard.repository"  # what makes onboarded tasks
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode()).hexdigest()
 
 
 def attempt_record(task: str, attempt: int, prompt: str, task_files: str, settings: AgentSettings, backend: str) -> dict:

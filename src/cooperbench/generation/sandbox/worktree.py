@@ -4,10 +4,10 @@ takes it once the agent ends; cooperbench-verify takes it whenever the agent ask
 
 from __future__ import annotations
 
+from cooperbench.generation.core.contract import DESCRIPTION_FILE, REPO_DIR
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches.diffs import PATCH_LIMIT
 from cooperbench.generation.sandbox.base import Sandbox
-from cooperbench.generation.sandbox.contract import DESCRIPTION_FILE, REPO_DIR
 
 DESCRIPTION_LIMIT = 256 * 1024
 

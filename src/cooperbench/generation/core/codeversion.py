@@ -19,13 +19,13 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-from cooperbench.generation.sandbox import BACKENDS, backend_module
+from cooperbench.generation.core.contract import BACKENDS, backend_module
 from cooperbench.generation.util import syntax
 
 PACKAGE = "cooperbench.generation"
 SRC = Path(__file__).resolve().parents[3]  # the folder holding the `cooperbench` package
 RECORD_KEEPING = frozenset(f"{PACKAGE}.{name}" for name in (  # where and how records are written, not what is done
-    "schemas", "pipeline.layout", "pipeline.provenance", "pipeline.records", "util.atomic", "util.progress"))
+    "schemas", "core.layout", "core.provenance", "core.records", "util.atomic", "util.progress"))
 
 
 def module_file(name: str) -> Path | None:
@@ -41,7 +41,7 @@ def _parents(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(2, len(parts))]
 
 
-def _imports(path: Path) -> tuple[set[str], set[Path]]:
+def package_imports(path: Path) -> tuple[set[str], set[Path]]:
     """(modules of the package that `path` imports, package data it opens)."""
     tree = syntax.parse(path.read_text(encoding="utf-8"))
     modules, data = set(), set()
@@ -68,7 +68,7 @@ def import_closure(script: Path, skip: frozenset[str] = frozenset()) -> tuple[Pa
     pending = [Path(script).resolve()]
     while pending:
         current = pending.pop()
-        modules, opened = _imports(current)
+        modules, opened = package_imports(current)
         data |= opened
         for name in (modules | {p for m in modules for p in _parents(m)}) - skip:
             file = module_file(name)
