@@ -1,4 +1,5 @@
-"""Shared fixtures: the shipped demo task, an isolated cache, real git repos and the real CLI."""
+"""Shared fixtures: the shipped demo task, an isolated cache, real git repos and the real CLI;
+and the test tiers: `pytest` runs the quick tier, `pytest --full` everything (CI)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,62 @@ from pathlib import Path
 
 import pytest
 
+from cooperbench.generation.util.environment import prepare_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "dataset" / "miniconf_task" / "task1"
 
 
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test session gets its own cache of materialized repositories."""
-    cache = tmp_path_factory.getbasetemp() / "cache"
-    monkeypatch.setenv("COOPERBENCH_CACHE", str(cache))
-    return cache
+TIERS = {  # marker -> what its tests need; the quick tier leaves them out, `--full` runs them
+    "docker": "a Docker daemon (the docker backend)",
+    "real_tasks": "the real CooperBench tasks or histories in ../shared",
+    "dvc": "real `dvc repro` runs of the pipeline",
+    "slow": "more than a few seconds: environments built, many sandboxes, whole agent runs",
+}
+FIXTURE_TIERS = {"daemon": "docker", "real_tasks": "real_tasks", "real_repos": "real_tasks", "real_history": "real_tasks"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help=f"the full suite: the quick tier and the tests marked {', '.join(TIERS)} (CI runs it)")
+
+
+def pytest_configure(config):
+    for marker, needs in TIERS.items():
+        config.addinivalue_line("markers", f"{marker}: needs {needs}; left out of the quick tier")
+    prepare_environment()  # as every entry point does as it starts (util/environment.py)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use a tier's fixture carry its marker; without --full (or -m) they are deselected."""
+    for item in items:
+        for fixture, marker in FIXTURE_TIERS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+    if config.getoption("--full") or config.getoption("markexpr"):
+        return
+    later = [item for item in items if any(item.get_closest_marker(marker) for marker in TIERS)]
+    if later:
+        config.hook.pytest_deselected(items=later)
+        items[:] = [item for item in items if item not in set(later)]
+
+
+def pytest_report_header(config):
+    if not (config.getoption("--full") or config.getoption("markexpr")):
+        return f"quick tier: the tests marked {', '.join(TIERS)} are deselected (pytest --full runs everything)"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """The session's own cache of materialized repositories and environments, set before any
+    fixture of any scope builds one (never the user's ~/.cache/cooperbench)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one cache for all workers: builds are locked across processes
+        base = base.parent
+    cache = base / "cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COOPERBENCH_CACHE", str(cache))
+        yield cache
 
 
 @pytest.fixture

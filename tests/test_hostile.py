@@ -1,7 +1,7 @@
 """The agent and the candidate as attackers, on both backends: every case asserts its outcome.
 
 Agent cases are replayed sessions whose commands attack (the real agent loop runs them in a real
-sandbox); candidate cases are patches whose tests attack the grading. Counted in the README:
+sandbox); candidate cases are patches whose tests attack the grading. Counted in docs/threat-model.md:
 escapes, forgeries, leaks, leftovers and tracebacks must all be 0.
 """
 

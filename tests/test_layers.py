@@ -102,3 +102,16 @@ def test_each_settings_object_has_one_constructor():
     makers = sorted(str(path.relative_to(SRC)) for path in package.rglob("*.py")
                     if "ValidationSettings(" in path.read_text(encoding="utf-8") and path.name != "schemas.py")
     assert not makers, f"ValidationSettings built outside ValidationSettings.of: {makers}"
+
+
+def test_library_code_never_changes_the_process_environment():
+    """Only an entry point prepares os.environ, once, as it starts (util/environment.py);
+    settings are passed, never set globally."""
+    import re
+
+    changes = re.compile(r"os\.environ\[[^\]]+\]\s*=|os\.environ\.(setdefault|update|pop|clear)\(|del os\.environ|os\.putenv")
+    package = SRC / PACKAGE.replace(".", "/")
+    found = sorted(f"{path.relative_to(SRC)}:{n}" for path in package.rglob("*.py")
+                   if "support" not in path.parts and path.name != "environment.py"
+                   for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if changes.search(line))
+    assert not found, f"os.environ changed outside util/environment.py: {found}"

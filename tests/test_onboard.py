@@ -277,6 +277,7 @@ def replay_session() -> dict:
             "info": {"exit_status": "Submitted", "scripted": True, "note": TRAJECTORY_NOTE}}
 
 
+@pytest.mark.dvc
 def test_dvc_repro_onboards_grows_and_validates_in_one_run(history, tmp_path):
     from test_pipeline import dvc, edit_params, project_copy, ran
 

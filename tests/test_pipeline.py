@@ -17,6 +17,8 @@ import pytest
 import yaml
 from conftest import ROOT, assert_one_line_error
 
+pytestmark = pytest.mark.dvc
+
 VENV_BIN = Path(sys.executable).parent
 TASK = "miniconf_task/task1"
 SLOW_COMMAND = f"sleep 6.{os.getpid()}"  # a command of this run's own, whatever else runs on the machine

@@ -22,6 +22,8 @@ from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import check_patches_apply, find_clone, load_task, scan_dataset
 from cooperbench.generation.validation.selfcheck import check_feature, check_task
 
+pytestmark = pytest.mark.real_tasks
+
 # The benchmark's record says these react_hook_form task85 pairs merge cleanly, but the method it
 # states (each source patch on its own branch, `git merge --no-commit`) conflicts on each of them:
 # both features insert different lines at the same places of src/types/form.ts.

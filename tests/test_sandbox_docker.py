@@ -21,6 +21,8 @@ from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import resolve_repo
 from cooperbench.generation.validation.candidate import validate_candidate
 
+pytestmark = pytest.mark.docker
+
 CANDIDATES = ROOT / "tests" / "data" / "candidates"
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cooperbench.generation.pipeline.attempts import GenerationResult, attempt_dir, prepare, run_attempt
-from cooperbench.generation.schemas import DEFAULT_MODEL, AgentSettings, Params, ValidationSettings, parse, read_yaml
+from cooperbench.generation.schemas import DEFAULT_MODEL, AgentSettings, Params, ValidationSettings, read_yaml
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
+from cooperbench.generation.util.environment import prepare_environment
 from cooperbench.generation.validation.candidate import validate_candidate
 
 PROJECT_PARAMS = Path("params.yaml")
@@ -29,10 +30,12 @@ def generate_feature(task_dir: str | Path, model_name: str = DEFAULT_MODEL, back
                      output: str | Path = "generated", attempt: int = 1, repo: str | Path | None = None,
                      timeout: float | None = None, **agent_settings) -> GenerationResult:
     """One attempt at a new feature for the task in `task_dir`. `agent_settings` are any fields
-    of params.yaml's `models.<slug>` and `agent` (step_limit, cost_limit, sample, ...)."""
+    of params.yaml's `models.<slug>` and `agent` (step_limit, cost_limit, sample, ...). It prepares
+    the process environment as the CLI does at start (util/environment.py: .env, quiet libraries)."""
+    prepare_environment()
     task = load_task(task_dir)
     settings = AgentSettings.of(model_name, **agent_settings)
-    validation = validation_settings(backend, timeout)
+    validation = ValidationSettings.of(backend=backend, timeout=timeout)
     git_dir, prompt = prepare(task, settings, Path(repo) if repo else project_clone(task))
     target = attempt_dir(Path(output), task, settings.model.name, attempt)
     return run_attempt(task, git_dir, prompt, settings, backend, target, validation, attempt)
@@ -47,9 +50,7 @@ def validate_generated_feature(repo_name: str, task_id: int, feature_patch: str,
     task = load_task(Path(dataset_root) / folder / f"task{task_id}")
     git_dir = resolve_repo(task, Path(repo) if repo else project_clone(task))
     return validate_candidate(task, feature_patch, tests_patch, git_dir=git_dir,
-                              settings=validation_settings(backend, timeout))
+                              settings=ValidationSettings.of(backend=backend, timeout=timeout))
 
 
-def validation_settings(backend: str, timeout: float | None) -> ValidationSettings:
-    given = {"backend": backend} | ({} if timeout is None else {"timeout": timeout})
-    return parse(given, ValidationSettings, "validation settings")
+

@@ -30,6 +30,7 @@ from cooperbench.generation.schemas import (
 )
 from cooperbench.generation.tasks.task import check_patches_apply, find_clone, load_task, resolve_repo, scan_dataset
 from cooperbench.generation.util import atomic
+from cooperbench.generation.util.environment import prepare_environment
 from cooperbench.generation.validation import selfcheck
 
 app = typer.Typer(
@@ -467,6 +468,7 @@ def _read(path: Path) -> str:
 
 def main() -> None:
     """Console entry point: GenerationError becomes `error: ...` and exit code 1."""
+    prepare_environment()
     try:
         app()
     except GenerationError as exc:

@@ -88,7 +88,7 @@ class ValidationSettings(ValidationParams):
         """The one way to make them: params.yaml's `validation` and `backend` (the defaults
         without a params file), then what a flag or a caller gives (None: not given)."""
         fields = {**params.validation.model_dump(), "backend": params.backend} if params else {}
-        return cls(**fields | {k: v for k, v in given.items() if v is not None})
+        return parse(fields | {k: v for k, v in given.items() if v is not None}, cls, "validation settings")
 
 
 class AgentSettings(Strict):

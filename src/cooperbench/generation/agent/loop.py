@@ -15,7 +15,6 @@ nothing is written, and the next run tries again.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from importlib.resources import files
@@ -114,8 +113,7 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
     """Run the agent to an ending of its own; the trajectory is saved after every step."""
     from minisweagent.agents.default import DefaultAgent
 
-    os.environ["MSWEA_MODEL_RETRY_STOP_AFTER_ATTEMPT"] = str(max(1, settings.agent.retries))
-    model = make_model(settings.model.name, settings.model.kwargs(), task.path, attempt)
+    model = make_model(settings.model.name, settings.model.kwargs(), task.path, attempt, settings.agent.retries)
 
     class ReportingAgent(DefaultAgent):
         def step(self):

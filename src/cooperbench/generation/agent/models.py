@@ -7,23 +7,10 @@ refused key fails the run in seconds instead of after minutes of retries inside 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cooperbench.generation.agent.replay import is_replay, make_replay_model, recorded_turns, sessions
 from cooperbench.generation.errors import GenerationError, InfrastructureError
-from cooperbench.generation.util.redact import is_secret
-
-os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch of the price list
-
-
-def load_dotenv_file(path: Path = Path(".env")) -> None:
-    """Provider keys may sit in a git-ignored .env; the environment wins over it."""
-    if path.is_file():
-        import dotenv
-
-        dotenv.load_dotenv(path, override=False)
 
 
 def _litellm():
@@ -41,9 +28,6 @@ def check_model(model_name: str, task_path: Path) -> None:
             recorded_turns(session)
         return
     litellm = _litellm()
-    load_dotenv_file()
-    for name in [k for k, v in os.environ.items() if is_secret(k) and not v.strip()]:
-        del os.environ[name]  # an empty key is a missing key, not one to send
     try:
         litellm.get_llm_provider(model_name)
     except Exception:
@@ -76,13 +60,18 @@ def price_known(model_name: str) -> bool:
     return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))
 
 
-def make_model(model_name: str, model_kwargs: dict, task_path: Path, attempt: int | None = None):
+def make_model(model_name: str, model_kwargs: dict, task_path: Path, attempt: int | None = None, retries: int = 1):
+    """The agent's model. A call is retried by litellm, `retries` times in all; mini-swe-agent's
+    own retry loop (whose count is a process-wide variable) is told every error ends it."""
     _litellm()
     if is_replay(model_name):
         return make_replay_model(model_name, task_path, attempt)
     from minisweagent.models.litellm_model import LitellmModel
 
-    return LitellmModel(model_name=model_name, model_kwargs=dict(model_kwargs), cost_tracking="ignore_errors")
+    model = LitellmModel(model_name=model_name, model_kwargs={**model_kwargs, "num_retries": max(0, retries - 1)},
+                         cost_tracking="ignore_errors")
+    model.abort_exceptions = [BaseException]
+    return model
 
 
 def is_model_behaviour(exc: Exception) -> bool:

@@ -18,6 +18,7 @@ from cooperbench.generation.core.records import check_index, digest_folder, writ
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.schemas import Params, read_yaml
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo, source_repo
+from cooperbench.generation.util.environment import prepare_environment
 
 PARAMS = Path("params.yaml")
 DATASET = Path("dataset")
@@ -195,6 +196,7 @@ def main(stage: Stage, run: Callable[..., None], *args: str) -> None:
     An error is one line on stderr and exit code 1; Ctrl-C exits 130 (sandboxes closed, nothing
     half-written). Start-up and work times go to the stage log."""
     startup, started = process_age(), time.monotonic()
+    prepare_environment()
     try:
         run(declared_params(stage, *args[:1]), *args)
         log_stage("@".join([stage.name, *args]), startup, time.monotonic() - started)

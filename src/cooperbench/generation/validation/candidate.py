@@ -1,6 +1,6 @@
 """Is a candidate feature valid? The verdict, with every check's evidence.
 
-A candidate (feature.patch, tests.patch) is valid when (see README, "Validity"):
+A candidate (feature.patch, tests.patch) is valid when (see docs/validity.md):
   1. both patches apply to the base; the source patch is not empty, touches no test file, and
      neither patch changes the test harness (harness.py);
   2. fail-to-pass: tests of tests.patch pass with the feature and did not pass without it
