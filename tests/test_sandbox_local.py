@@ -260,8 +260,10 @@ def test_folders_of_a_killed_owner_are_reaped(isolated_cache, tmp_path):
 
 
 def test_many_sandboxes_at_once_never_trip_over_each_others_cleanup(isolated_cache):
+    root = isolated_cache / "sandboxes"
+    before = set(root.glob(f"{os.getpid()}-*"))  # sandboxes other tests' fixtures hold open
     sandboxes_at_once("local")
-    assert not any((isolated_cache / "sandboxes").glob(f"{os.getpid()}-*"))
+    assert not set(root.glob(f"{os.getpid()}-*")) - before
 
 
 def test_scratch_folders_of_a_killed_owner_are_reaped(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cooperbench.generation.core.layout import RUNS
 from cooperbench.generation.pipeline.attempts import GenerationResult, attempt_dir, prepare, run_attempt
 from cooperbench.generation.schemas import DEFAULT_MODEL, AgentSettings, Params, ValidationSettings, read_yaml
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
@@ -27,7 +28,7 @@ def project_clone(task: Task, params: Path = PROJECT_PARAMS) -> Path | None:
 
 
 def generate_feature(task_dir: str | Path, model_name: str = DEFAULT_MODEL, backend: str = "local", *,
-                     output: str | Path = "generated", attempt: int = 1, repo: str | Path | None = None,
+                     output: str | Path = RUNS, attempt: int = 1, repo: str | Path | None = None,
                      timeout: float | None = None, **agent_settings) -> GenerationResult:
     """One attempt at a new feature for the task in `task_dir`. `agent_settings` are any fields
     of params.yaml's `models.<slug>` and `agent` (step_limit, cost_limit, sample, ...). It prepares

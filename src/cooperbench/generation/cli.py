@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from cooperbench.generation.core.contract import BACKENDS
+from cooperbench.generation.core.layout import RUNS
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.schemas import (
     DEFAULT_MODEL,
@@ -82,7 +83,7 @@ def seed(
         typer.Option("--validate", metavar="FEATURE_PATCH TESTS_PATCH", help="Validate two patches."),
     ] = None,
     attempts: Annotated[int, typer.Option("--attempts", min=1, max=MAX_ATTEMPTS, help="Generation attempts.")] = 1,
-    output: Annotated[Path, typer.Option("--output", help="Where generated attempts go.")] = Path("runs"),
+    output: Annotated[Path, typer.Option("--output", help="Where generated attempts go.")] = RUNS,
     model: Annotated[str, typer.Option("--model", help="litellm model name, or replay/<session>.")] = DEFAULT_MODEL,
     backend: BackendOption = Backend.local,
     dataset: DatasetOption = Path("dataset"),
@@ -363,7 +364,7 @@ def expand(
         "litellm model name, or replay/<session>; repeat it for a model per round (the last one repeats).")
         )] = [DEFAULT_MODEL],  # noqa: B006 (typer reads the default)
     attempts: Annotated[int, typer.Option("--attempts", min=1, max=MAX_ATTEMPTS, help="Attempts per round.")] = 1,
-    output: Annotated[Path, typer.Option("--output", help="Where the rounds and expansion_log.json go.")] = Path("runs"),
+    output: Annotated[Path, typer.Option("--output", help="Where the rounds and expansion_log.json go.")] = RUNS,
     resolver: Annotated[Optional[str], typer.Option("--resolver", help=(
         "The resolver's model, for --require solvable."))] = None,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Attempts run at the same time.")] = 1,

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-GENERATED = Path("generated")
+GENERATED = Path("generated")  # the DVC pipeline's outputs
+RUNS = Path("runs")  # the CLI's and the API's attempts, outside any DVC output
 KINDS = ("agent", "sessions", "split", "verdicts", "resolutions")  # the pipeline's per-stage folders under GENERATED
 
 

@@ -19,7 +19,7 @@ from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
 from cooperbench.generation.agent.verify import verifier_for
 from cooperbench.generation.core.keys import attempt_record, verdict_key
-from cooperbench.generation.core.layout import AttemptPaths, model_slug
+from cooperbench.generation.core.layout import RUNS, AttemptPaths, model_slug
 from cooperbench.generation.core.records import digest_folder, published_key
 from cooperbench.generation.pipeline.agent import agent_done, agent_step, attempt_prompts
 from cooperbench.generation.pipeline.parallel import run_items
@@ -121,7 +121,7 @@ def prepare(task: Task, settings: AgentSettings, repo: Path | None) -> tuple[Pat
 
 
 def generate_features(task: Task, settings: AgentSettings, *, backend: str = "local", attempts: int = 1,
-                      output: Path = Path("generated"), jobs: int = 1, repo: Path | None = None,
+                      output: Path = RUNS, jobs: int = 1, repo: Path | None = None,
                       validation: ValidationSettings | None = None, strategy: str = "generate",
                       decompose: DecomposeParams = DecomposeParams()) -> list[GenerationResult]:
     """Attempts 1..N for one task and model, up to `jobs` at a time: each a feature of the agent's

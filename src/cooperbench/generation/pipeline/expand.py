@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cooperbench.generation.core.layout import AttemptPaths
+from cooperbench.generation.core.layout import RUNS, AttemptPaths
 from cooperbench.generation.core.records import digest_folder
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.attempts import GenerationResult, generate_features
@@ -46,7 +46,7 @@ def task_folder(output: Path, task: Task) -> Path:
 
 
 def expand(task_dir: Path, rounds: int, models: list[AgentSettings], *, validation: ValidationSettings,
-           attempts: int = 1, output: Path = Path("runs"), jobs: int = 1, repo: Path | None = None,
+           attempts: int = 1, output: Path = RUNS, jobs: int = 1, repo: Path | None = None,
            resolver: AgentSettings | None = None, strategy: str = "generate",
            decompose: DecomposeParams = DecomposeParams()) -> dict:
     """Run rounds 1..`rounds` (those not done yet); returns the log."""
