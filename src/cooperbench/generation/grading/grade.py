@@ -1,6 +1,6 @@
 """The verdict from the runs' records, and nothing else: no sandbox, no git, no clock.
 
-`validate.py` runs things (patches applied, four test runs, merges) and records what happened;
+`validation/candidate.py` runs things (patches applied, four test runs, merges) and records what happened;
 this module turns those records into fail-to-pass, pass-to-pass and the reasons a candidate is
 invalid, the way SWE-bench keeps grading apart from running. A verdict keeps the records it was
 graded from (its `runs` and the tests patch's `scope`), so `regrade` makes it again from itself.

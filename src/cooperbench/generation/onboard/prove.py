@@ -1,6 +1,6 @@
 """Every feature of an onboarded task proven twice, as the benchmark needs it.
 
-1. By the project's own grader (grading/selfcheck.check_feature): the feature, validated against
+1. By the project's own grader (validation/selfcheck.check_feature): the feature, validated against
    the rest of its task, passes every check but the conflict rule (a real feature may conflict
    with none of the others): its tests fail at the base and pass with it, nothing that passed
    breaks, the screen and the guard find nothing.

@@ -158,7 +158,7 @@ def build_env() -> dict[str, str]:
 
 def plain_env() -> dict[str, str]:
     """Added for every test run: installs served from the environment, nothing else of ours. The
-    plain run of the self-check (validate.py) runs the task's runner.sh with this alone."""
+    plain run of the self-check (grading/baseline.py) runs the task's runner.sh with this alone."""
     return {"CB_SHIM_MODE": "serve", "CARGO_NET_OFFLINE": "true", "npm_config_prefer_offline": "true", "CI": "true"}
 
 
