@@ -43,6 +43,9 @@ def pytest_collection_modifyitems(config, items):
         for fixture, marker in FIXTURE_TIERS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(marker)
+        callspec = getattr(item, "callspec", None)
+        if callspec and "docker" in callspec.params.values():  # a test run on each backend, here docker's
+            item.add_marker("docker")
     if config.getoption("--full") or config.getoption("markexpr"):
         return
     later = [item for item in items if any(item.get_closest_marker(marker) for marker in TIERS)]

@@ -40,6 +40,7 @@ def generate(task_dir: Path, model: str, tmp_path: Path, **settings):
     return generate_feature(task_dir, model, "local", output=tmp_path / "out", **settings)
 
 
+@pytest.mark.slow
 def test_shipped_valid_replay_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     result = generate(DEMO, "replay/conflicting", tmp_path)
@@ -70,6 +71,7 @@ def test_shipped_valid_replay_end_to_end(tmp_path, monkeypatch):
     assert not any("timestamp" in (m.get("extra") or {}) for m in trajectory["messages"])  # times are in the log
 
 
+@pytest.mark.slow
 def test_shipped_invalid_replay_reports_why(tmp_path):
     result = generate(DEMO, "replay/isolated", tmp_path)
     assert not result.success
@@ -142,6 +144,7 @@ def test_bad_replay_files_are_one_line_errors(task_with_sessions, tmp_path, cont
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("verdict.json"))
 
 
+@pytest.mark.slow
 def test_unknown_model_and_missing_key_fail_before_any_sandbox(monkeypatch, tmp_path):
     for variable in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
         monkeypatch.delenv(variable, raising=False)
@@ -220,6 +223,7 @@ def test_an_agent_that_deletes_git_gets_a_clear_result(task_with_sessions, tmp_p
     assert result.trajectory_path.is_file()
 
 
+@pytest.mark.slow
 def test_a_diff_over_the_limit_is_a_reason_not_a_cut(task_with_sessions, tmp_path):
     write_session(task_with_sessions / "replays" / "huge.traj.json",
                   ["head -c 4500000 /dev/urandom | base64 -w 76 > miniconf/blob.txt", SUBMIT])
@@ -239,6 +243,7 @@ def test_a_key_in_the_agents_code_is_redacted_from_every_output(task_with_sessio
     assert "[REDACTED]" in result.feature_patch
 
 
+@pytest.mark.slow
 def test_rerun_skips_complete_attempts_and_failures_leave_nothing(tmp_path, monkeypatch):
     first = generate(DEMO, "replay/isolated", tmp_path)
     stamp = (first.attempt_dir / "verdict.json").stat().st_mtime_ns
@@ -257,6 +262,7 @@ def test_rerun_skips_complete_attempts_and_failures_leave_nothing(tmp_path, monk
     assert sorted(p.name for p in model_dir.iterdir()) == ["attempt1"]  # no attempt2, no temp folder
 
 
+@pytest.mark.slow
 def test_a_rerun_with_other_inputs_redoes_what_they_change(tmp_path, capfd):
     """The CLI's and the API's "done" is the pipeline's key (keys.py): other agent settings run the
     agent again into the same folder; another validation timeout keeps the agent's run (not
@@ -274,6 +280,7 @@ def test_a_rerun_with_other_inputs_redoes_what_they_change(tmp_path, capfd):
     assert rerun["key"] != outcome["key"] and rerun["exit_status"] == "LimitsExceeded"
 
 
+@pytest.mark.slow
 def test_cli_runs_attempts_in_parallel_with_a_summary(tmp_path):
     proc = run_cli("--task", "miniconf_task/task1", "--model", "replay/conflicting",
                    "--attempts", "2", "--jobs", "2", "--output", str(tmp_path / "out"))
@@ -284,6 +291,7 @@ def test_cli_runs_attempts_in_parallel_with_a_summary(tmp_path):
     assert done == ["attempt1", "attempt2"]
 
 
+@pytest.mark.slow
 def test_infrastructure_failures_are_retried_and_results_are_not():
     from cooperbench.generation.errors import InfrastructureError
     from cooperbench.generation.pipeline.parallel import run_items
@@ -302,6 +310,7 @@ def test_infrastructure_failures_are_retried_and_results_are_not():
     assert calls == {"flaky": 2, "result": 1}
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_generation_at_once_and_leaves_nothing(task_with_sessions, tmp_path, isolated_cache):
     import os
     import signal

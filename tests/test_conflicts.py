@@ -136,6 +136,7 @@ def merge_by_hand(git_dir, task, a: int, b: int, work) -> bool:
     return tests.returncode == 0
 
 
+@pytest.mark.slow
 def test_classes_agree_with_a_union_merge_done_by_hand(demo, tmp_path):
     """Every conflicting pair of the demo task: trivial exactly when the union merge done by hand
     passes the tests; the evidence names what failed."""
@@ -163,6 +164,7 @@ def test_classify_cli_with_a_candidate(tmp_path):
     assert_one_line_error(lonely, "needs both --candidate and --candidate-tests")
 
 
+@pytest.mark.slow
 def test_quality_audit_of_the_demo_dataset(tmp_path):
     proc = run_cli("check-dataset", "dataset", "--quality", "--json", str(tmp_path / "q.json"))
     assert proc.returncode == 0, proc.stderr

@@ -16,6 +16,7 @@ from cooperbench.generation.tasks.task import load_task
 PLAN = {"parts": [{"title": "A part", "description": "It does a part."}, {"title": "Another", "description": "More."}]}
 
 
+@pytest.mark.slow
 def test_a_replayed_decomposition_implements_each_part_and_is_validated(tmp_path):
     output = tmp_path / "out"
     args = ("--task", str(DEMO), "--strategy", "decompose", "--feature", "2", "--model", "replay/decompose",
@@ -69,6 +70,7 @@ def test_a_live_model_plans_through_litellm_and_is_asked_once(demo_copy, tmp_pat
         planned(load_task(demo_copy), answer, DecomposeParams(feature=3), 2, file)
 
 
+@pytest.mark.slow
 def test_an_expansion_round_can_decompose(demo_copy, tmp_path):
     log = expand(demo_copy, 1, [AgentSettings.of("replay/decompose")], validation=ValidationSettings(require="hard"),
                  attempts=2, output=tmp_path / "runs", strategy="decompose", decompose=DecomposeParams(feature=2))

@@ -46,6 +46,7 @@ def test_base_suite_passes(tmp_path, task_dir, count):
     [(DEMO, i) for i in range(1, 7)] + [(DURATIONS, i) for i in range(1, 5)],
     ids=[f"miniconf-{i}" for i in range(1, 7)] + [f"durations-{i}" for i in range(1, 5)],
 )
+@pytest.mark.slow
 def test_feature_tests_fail_before_and_pass_after(tmp_path, task_dir, feature_id):
     feature = load_task(task_dir).feature(feature_id)
     work = checkout_base(tmp_path, task_dir)

@@ -64,6 +64,7 @@ def test_variables_the_dockerfile_does_not_set_come_from_the_image(tmp_path):
     assert expand_from_image(dict(step.env), image) == {"PATH": "/root/.cargo/bin:/usr/bin:/bin", "A": "1", "B": "1:/root"}
 
 
+@pytest.mark.slow
 def test_a_build_step_with_an_extended_path_still_finds_the_system(demo_copy, isolated_cache):
     """The same line in a real build: the step runs (sh, timeout and the shims are found)."""
     dockerfile = demo_copy / "Dockerfile"

@@ -31,6 +31,7 @@ def prompt_of(output, number: int, slug: str) -> str:
     return json.loads(trajectory.read_text())["messages"][1]["content"]
 
 
+@pytest.mark.slow
 def test_rounds_grow_the_task_and_each_prompt_lists_the_features_before_it(durations, tmp_path):
     output = tmp_path / "runs"
     log = grow(durations, output)
@@ -52,6 +53,7 @@ def test_rounds_grow_the_task_and_each_prompt_lists_the_features_before_it(durat
     assert on_disk == log
 
 
+@pytest.mark.slow
 def test_a_rerun_redoes_nothing_and_a_promotion_cut_short_is_finished(durations, tmp_path, capfd):
     output = tmp_path / "runs"
     first = grow(durations, output, rounds=2)
@@ -72,6 +74,7 @@ def test_a_rerun_redoes_nothing_and_a_promotion_cut_short_is_finished(durations,
         assert not (durations / "feature7").exists() and (durations / "feature6" / "feature.patch").read_text() == feature6
 
 
+@pytest.mark.slow
 def test_solvable_rounds_run_the_resolver_and_keep_its_patch(durations, tmp_path):
     output = tmp_path / "runs"
     log = expand(durations, 1, MODELS[:1], validation=ValidationSettings(require="solvable"), output=output,
@@ -82,6 +85,7 @@ def test_solvable_rounds_run_the_resolver_and_keep_its_patch(durations, tmp_path
     assert log["rounds"][0]["accepted"]["feature"] == 5 and log["status"] == "1 of 1 rounds done"
 
 
+@pytest.mark.slow
 def test_the_command_line(durations, tmp_path):
     proc = run_cli("expand", str(durations), "--rounds", "1", "--model", "replay/conflicting", "--require", "hard",
                    "--output", str(tmp_path / "runs"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,14 +32,7 @@ CANDIDATES = ROOT / "tests" / "data" / "candidates"
 @pytest.fixture(params=["local", "docker"])
 def backend(request):
     if request.param == "docker":
-        try:
-            import docker
-
-            docker.from_env().ping()
-        except Exception as exc:
-            if os.environ.get("COOPERBENCH_REQUIRE_DOCKER") == "1":
-                pytest.fail(f"COOPERBENCH_REQUIRE_DOCKER=1 but no Docker daemon answers: {exc}")
-            pytest.skip("no Docker daemon answers (scripts/docker-setup.sh starts one)")
+        request.getfixturevalue("daemon")  # skipped without one (failed under COOPERBENCH_REQUIRE_DOCKER=1)
     return request.param
 
 
@@ -63,6 +55,7 @@ def written(result) -> str:
     return "".join(p.read_text(errors="replace") for p in result.attempt_dir.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_writes_outside_the_repository_stay_inside(demo_copy, backend, tmp_path):
     marker = tmp_path / "pwned"
     result = attack(demo_copy, backend, tmp_path, [
@@ -79,6 +72,7 @@ def test_host_secrets_files_are_not_readable(demo_copy, backend, tmp_path):
     assert root_line is None or root_line not in written(result)
 
 
+@pytest.mark.slow
 def test_the_host_repository_cannot_be_rewritten(demo_copy, backend, tmp_path, isolated_cache):
     task = load_task(demo_copy)
     git_dir = resolve_repo(task)
@@ -91,6 +85,7 @@ def test_the_host_repository_cannot_be_rewritten(demo_copy, backend, tmp_path, i
     assert run_git(["fsck", "--strict"], git_dir, check=False).returncode == 0
 
 
+@pytest.mark.slow
 def test_keys_do_not_reach_the_shell_and_are_redacted_everywhere(demo_copy, backend, tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPSEEK_KEY", KEY)
     monkeypatch.setenv("MY_SERVICE_PASSWD", KEY + "2")
@@ -109,11 +104,13 @@ def test_no_network_for_the_agent(demo_copy, backend, tmp_path):
     assert "+0\n" not in diff and ("URLError" in diff or "unreachable" in diff.lower() or "resolution" in diff)
 
 
+@pytest.mark.slow
 def test_background_processes_die_with_the_sandbox(demo_copy, backend, tmp_path):
     attack(demo_copy, backend, tmp_path, ["(sleep 98765 &) ; nohup sleep 98765 >/dev/null 2>&1 & disown; true"])
     assert "sleep 98765" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
+@pytest.mark.slow
 def test_a_fork_bomb_and_a_memory_hog_are_bounded(demo_copy, backend, tmp_path):
     result = attack(demo_copy, backend, tmp_path, [
         "bomb() { bomb | bomb & }; bomb; sleep 5; true",
@@ -121,6 +118,7 @@ def test_a_fork_bomb_and_a_memory_hog_are_bounded(demo_copy, backend, tmp_path):
     assert result.usage["exit_status"] == "Submitted"  # the session went on; the host did too
 
 
+@pytest.mark.slow
 def test_fifo_sparse_and_flood_outputs_do_not_hang_or_exhaust_the_host(demo_copy, backend, tmp_path):
     result = attack(demo_copy, backend, tmp_path, [
         "mkfifo .feature_description.md; truncate -s 3G /tmp/sparse; head -c 300000000 /dev/zero | tr '\\0' y; true"])
@@ -397,6 +395,7 @@ def forged_candidate(tmp_path: Path, files: dict[str, str | None]) -> tuple[str,
     return feature, tests
 
 
+@pytest.mark.slow
 def test_the_forgery_setup_is_invalid_with_honest_tests_and_the_valid_feature_stays_valid(backend):
     task = load_task(DEMO)
     feature, tests = candidate("valid")
@@ -409,6 +408,7 @@ def test_the_forgery_setup_is_invalid_with_honest_tests_and_the_valid_feature_st
 
 
 @pytest.mark.parametrize("name", sorted(FORGERIES))
+@pytest.mark.slow
 def test_the_candidate_cannot_forge_its_verdict(backend, name, tmp_path):
     files, right = FORGERIES[name]
     feature, tests = forged_candidate(tmp_path, files)
@@ -432,6 +432,7 @@ def candidate_files(tmp_path: Path, files: dict[str, str | None]) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(FORGERIES))
+@pytest.mark.slow
 def test_a_whole_replayed_attempt_cannot_forge_its_verdict(demo_copy, backend, tmp_path, name):
     files, right = FORGERIES[name]
     result = attack(demo_copy, backend, tmp_path, candidate_files(tmp_path, files) + write_and_submit({}))
@@ -439,6 +440,7 @@ def test_a_whole_replayed_attempt_cannot_forge_its_verdict(demo_copy, backend, t
     assert result.verdict["reason_keys"], result.verdict
 
 
+@pytest.mark.slow
 def test_the_diff_kept_is_the_work_tree_whatever_git_config_the_agent_sets(demo_copy, backend, tmp_path):
     """The agent's own git configuration (an external diff that injects a conftest, a textconv
     that hides the breaking line, attributes that rewrite content) shapes nothing: the pipeline's
@@ -486,6 +488,7 @@ def test_absurd_time_limits_are_usage_errors_not_tracebacks(flags):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_poisoned_accepted_feature_is_named_by_check_feature_and_check_dataset(demo_copy, tmp_path):
     """A feature that forges from its source, once in the dataset as feature7, is a candidate
     again for `check-feature` and `check-dataset`: invalid, the mechanism named, so nothing

@@ -117,6 +117,7 @@ def with_a_docstring(source: str) -> str:
     return source
 
 
+@pytest.mark.slow
 def test_comments_docstrings_and_other_backends_do_not_move_an_attempts_key(tmp_path):
     """A comment and a docstring added to every module of the package move no code version; a
     change to the docker backend moves only what runs on docker; the agent's templates and its

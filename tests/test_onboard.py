@@ -200,6 +200,7 @@ def onboarded(history, tmp_path_factory) -> tuple[Path, dict, str]:
     return out, json.loads((out / "calc_task" / "onboard-report.json").read_text()), proc.stdout
 
 
+@pytest.mark.slow
 def test_onboarding_writes_a_task_of_proven_real_features_that_conflict(onboarded, history):
     out, report, printed = onboarded
     assert report["tasks"] == ["calc_task/task1"], report["groups"]
@@ -220,6 +221,7 @@ def test_onboarding_writes_a_task_of_proven_real_features_that_conflict(onboarde
     assert "| packaging |" in printed and "calc_task/task1" in printed
 
 
+@pytest.mark.slow
 def test_check_dataset_accepts_the_onboarded_task_as_it_is(onboarded, history, isolated_cache):
     out, _, _ = onboarded
     proc = run_cli("check-dataset", str(out), "--repos", str(history.parent), "--require", "conflict",
@@ -232,6 +234,7 @@ def test_check_dataset_accepts_the_onboarded_task_as_it_is(onboarded, history, i
     assert listed.returncode == 0, listed.stderr
 
 
+@pytest.mark.slow
 def test_onboarding_never_replaces_a_task_it_did_not_write(history, tmp_path, isolated_cache):
     mine_folder = tmp_path / "calc_task" / "task1"
     write_files(mine_folder, {"feature1/feature.md": "mine\n"})
@@ -278,6 +281,7 @@ def replay_session() -> dict:
 
 
 @pytest.mark.dvc
+@pytest.mark.slow
 def test_dvc_repro_onboards_grows_and_validates_in_one_run(history, tmp_path):
     from test_pipeline import dvc, edit_params, project_copy, ran
 
@@ -306,6 +310,7 @@ def test_dvc_repro_onboards_grows_and_validates_in_one_run(history, tmp_path):
 
 
 @pytest.mark.parametrize("bundle", ["humanize", "more-itertools"])
+@pytest.mark.slow
 def test_a_real_history_gives_a_task_whose_every_feature_is_proven(real_history, bundle, tmp_path, isolated_cache):
     proc = run_cli("onboard", str(real_history / f"{bundle}.bundle"), "--out", str(tmp_path), "--max-tasks", "1",
                    COOPERBENCH_CACHE=str(isolated_cache))

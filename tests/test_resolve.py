@@ -56,6 +56,7 @@ def durations(tmp_path):
     ([DELETE_TESTS, SUBMIT], "tests do not pass with the resolution"),  # the tests are not the resolver's to change
     ([RESET_AND_FORGE, SUBMIT], "reaches into the test runner"),
 ], ids=["markers", "one-side", "skip-test", "harness", "delete-tests", "reset-and-forge"])
+@pytest.mark.slow
 def test_a_hostile_resolution_is_unsolved(durations, tmp_path, commands, problem):
     write_session(durations / "replays" / "hostile.traj.json", commands)
     task = load_task(durations)

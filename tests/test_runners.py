@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cooperbench.generation.grading.grade import from_tests_patch, grade, touched_tests
 from cooperbench.generation.grading.outcomes import (
     ERROR,
@@ -64,6 +66,7 @@ def run_pytest(project: Path, reports: Path, *args: str) -> None:
     subprocess.run([sys.executable, "-m", "pytest", "-q", *args], cwd=project, env=env, capture_output=True)
 
 
+@pytest.mark.slow
 def test_pytest_records_every_outcome_and_collection_errors(tmp_path):
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_a.py").write_text(PYTEST_MODULE)

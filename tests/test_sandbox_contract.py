@@ -44,6 +44,7 @@ def test_files_in_and_out(box):
     assert sandbox.read_dir(contract.REPORTS_DIR) == {"r.json": b"report\n"}
 
 
+@pytest.mark.slow
 def test_exit_codes_and_timeouts(box):
     _, sandbox = box
     failed = sandbox.run("echo out; echo err >&2; exit 3", timeout=60)

@@ -218,6 +218,7 @@ def test_no_host_path_shows_in_the_jail(sandbox, isolated_cache):
         assert host not in result.stdout
 
 
+@pytest.mark.slow
 def test_process_count_is_limited_where_cgroups_allow(sandbox):
     if sandbox.versions()["cgroup_limits"] != "yes":
         pytest.skip("this machine lets us make no cgroup: the process limit cannot be set")
@@ -277,6 +278,7 @@ def test_scratch_folders_of_a_killed_owner_are_reaped(tmp_path, monkeypatch):
     assert not left.exists() and mine.exists()
 
 
+@pytest.mark.slow
 def test_environment_builds_share_one_package_cache_per_repository(demo_copy, isolated_cache):
     """pip's and uv's caches live beside the environments, one per repository, not inside each:
     what the first task of a repository downloaded or built, the second finds (here a marker its

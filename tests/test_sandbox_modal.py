@@ -293,6 +293,7 @@ def stand_in_modal(monkeypatch, task, created: list[dict] | None = None) -> None
     monkeypatch.setattr(modal.Sandbox, "list", lambda app_id=None, tags=None: [])
 
 
+@pytest.mark.slow
 def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolated_cache):
     """Attempts through the modal backend, everything of ours real up to the SDK: each attempt
     gets its sandboxes (counted below), all with the network blocked."""

@@ -43,6 +43,7 @@ def ours(cache) -> list[str]:
     return folders + [line for line in procs.splitlines() if "pgrep" not in line]
 
 
+@pytest.mark.slow
 def test_valid_candidate(isolated_cache):
     verdict = validate("valid")
     assert verdict["valid"], verdict["reasons"]
@@ -109,6 +110,7 @@ def test_patches_that_do_not_apply():
     assert verdict["runs"] == {}  # nothing is run for a candidate that does not apply
 
 
+@pytest.mark.slow
 def test_a_copy_of_an_existing_feature_and_a_renamed_copy():
     task = load_task(DEMO)
     f = task.feature(3)
@@ -140,6 +142,7 @@ def test_test_that_tries_the_network_fails_inside():
     assert verdict["checks"]["fail_to_pass"]["still_failing"] == ["tests/test_config.py::test_reaches_the_package_index"]
 
 
+@pytest.mark.slow
 def test_hanging_test_run_is_killed_at_the_limit(isolated_cache):
     verdict = validate("hangs", timeout=5)
     assert "timeout: the after test run passed the 5 s limit" in verdict["reasons"]
@@ -156,6 +159,7 @@ def test_hanging_test_run_is_killed_at_the_limit(isolated_cache):
     assert runcache.lookup(alone, "feature")[0].outcomes == verdict["runs"]["feature"]["outcomes"]
 
 
+@pytest.mark.slow
 def test_runs_are_kept_across_processes(tmp_path, isolated_cache):
     """A second validation of the same candidate, in a new process, starts no sandbox: every run
     (base, before, after, feature, the conflicting features' own runs and the union merges') is
@@ -171,6 +175,7 @@ def test_runs_are_kept_across_processes(tmp_path, isolated_cache):
     assert first == second
 
 
+@pytest.mark.slow
 def test_collection_errors_do_not_empty_the_run(demo_copy):
     """The feature's own test module imports the new API: before the feature it cannot even be
     collected, which is 'did not pass', not 'no test ran'; the rest of the suite still counts."""
@@ -189,6 +194,7 @@ def test_collection_errors_do_not_empty_the_run(demo_copy):
     assert verdict["checks"]["fail_to_pass"]["tests"] == ["tests/test_fallbacks.py::test_missing_marker_is_private"]
 
 
+@pytest.mark.slow
 def test_a_runner_that_cannot_run_here_is_an_environment_failure(demo_copy):
     runner = demo_copy / "runner.sh"
     runner.write_text(runner.read_text() + "gotestsum --format dots ./...\n")
@@ -216,6 +222,7 @@ def test_validate_cli_writes_the_verdict(tmp_path):
     assert json.loads(out.read_text())["valid"] is True
 
 
+@pytest.mark.slow
 def test_seed_flag_and_api():
     proc = run_cli("--task", "miniconf_task/task1", "--validate", str(CANDIDATES / "no_conflict" / "feature.patch"),
                    str(CANDIDATES / "no_conflict" / "tests.patch"))
@@ -227,6 +234,7 @@ def test_seed_flag_and_api():
     assert validation["conflict_result"]["conflicts"] == [2, 3]
 
 
+@pytest.mark.slow
 def test_every_demo_feature_against_the_rest_of_its_task(tmp_path):
     """Every feature's tests pass with it; durations' feature 4 was written to conflict with
     nothing (README), and feature 3 changes what an existing test expects (negative spans could
@@ -243,6 +251,7 @@ def test_every_demo_feature_against_the_rest_of_its_task(tmp_path):
     assert proc.stdout.strip().splitlines()[-1] == "10 features: 8 valid, 2 invalid, 0 environment, 0 harness_disagrees, 0 error"
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_nothing_behind(tmp_path, isolated_cache):
     proc = subprocess.Popen(
         [sys.executable, "-m", "cooperbench.generation", "validate", "miniconf_task/task1",
@@ -266,6 +275,7 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path, isolated_cache):
     assert not (tmp_path / "v.json").exists()
 
 
+@pytest.mark.slow
 def test_a_base_on_which_every_test_errors_is_an_environment_failure_naming_the_host(demo_copy):
     """Fixtures that fetch a model from a hub error in every test here: that is no base to grade
     against, and the failure says which host could not be reached."""

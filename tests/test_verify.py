@@ -34,6 +34,7 @@ def json_answer(answer: str) -> dict:
 
 
 @pytest.mark.parametrize("task_dir", [DEMO, DURATIONS], ids=["miniconf", "durations"])
+@pytest.mark.slow
 def test_a_replayed_session_sees_not_valid_then_valid_and_the_verdict_agrees(task_dir, tmp_path):
     result = generate_feature(task_dir, "replay/conflicting", "local", output=tmp_path / "out")
     early, late = verify_answers(result.trajectory_path)
@@ -50,6 +51,7 @@ def test_a_replayed_session_sees_not_valid_then_valid_and_the_verdict_agrees(tas
     assert result.success  # the outside verdict, computed again from the submission, agrees
 
 
+@pytest.mark.slow
 def test_an_invalid_candidate_is_told_so_and_the_verdict_agrees(tmp_path):
     result = generate_feature(DEMO, "replay/isolated", "local", output=tmp_path / "out")
     (answer,) = verify_answers(result.trajectory_path)

@@ -196,6 +196,7 @@ def zoo(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name", list(SHAPES))
+@pytest.mark.slow
 def test_each_shape_is_graded_as_the_repository_runs_it(zoo, name, tmp_path):
     spec, task = SHAPES[name], load_task(zoo[name])
     settings = ValidationSettings(backend="local", timeout=300)
@@ -219,6 +220,7 @@ def test_each_shape_is_graded_as_the_repository_runs_it(zoo, name, tmp_path):
     assert not forged["valid"] and "tampers_with_tests" in forged["reason_keys"], forged["reasons"]
 
 
+@pytest.mark.slow
 def test_a_runner_the_harness_cannot_read_is_named_as_ours_not_the_tasks(tmp_path):
     """pytest started from `python -c` escapes the reporter (nothing says it is pytest until it
     runs): the base's self-check, the runner alone, sees 2 tests pass where the harness saw none,
