@@ -4,6 +4,7 @@ candidate ends in a verdict (or a one-line error), never a traceback or a leftov
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -36,10 +37,13 @@ def validate(name: str, timeout: float = 120, task_dir=DEMO) -> dict:
     return validate_candidate(task, *candidate(name), git_dir=resolve_repo(task), settings=ValidationSettings(timeout=timeout))
 
 
-def ours(cache) -> list[str]:
-    """What this test session left behind: sandbox folders in its own cache, processes naming it."""
-    folders = [p.name for p in (cache / "sandboxes").iterdir()] if (cache / "sandboxes").is_dir() else []
-    procs = subprocess.run(["pgrep", "-af", str(cache / "sandboxes")], capture_output=True, text=True).stdout
+def ours(cache, pid: int | None = None) -> list[str]:
+    """What this test left behind: sandbox folders of the process that made them (this one, or the
+    CLI the test started; a folder is named by its owner's pid), and processes naming them. Other
+    workers share the cache, so their sandboxes are not counted."""
+    prefix = f"{pid or os.getpid()}-"
+    folders = [p.name for p in (cache / "sandboxes").glob(prefix + "*")]
+    procs = subprocess.run(["pgrep", "-af", str(cache / "sandboxes" / prefix)], capture_output=True, text=True).stdout
     return folders + [line for line in procs.splitlines() if "pgrep" not in line]
 
 
@@ -261,7 +265,7 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path, isolated_cache):
     )
     try:
         deadline = time.monotonic() + 120
-        while not any((isolated_cache / "sandboxes").glob("*/patches/feature.patch")):  # its own runs, about to start
+        while not any((isolated_cache / "sandboxes").glob(f"{proc.pid}-*/patches/feature.patch")):  # its own runs, about to start
             assert time.monotonic() < deadline and proc.poll() is None, "the test run never started"
             time.sleep(0.2)
         time.sleep(1)
@@ -271,7 +275,7 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path, isolated_cache):
         proc.kill()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    assert ours(isolated_cache) == []
+    assert ours(isolated_cache, proc.pid) == []
     assert not (tmp_path / "v.json").exists()
 
 
