@@ -22,6 +22,8 @@ from cooperbench.generation.onboard.mine import DROPS, mine
 from cooperbench.generation.onboard.recipe import RecipeFailure, recipe_of
 from cooperbench.generation.schemas import OnboardLimits
 
+pytestmark = pytest.mark.xdist_group("onboard")  # its module fixtures (a history, a task) built once
+
 PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=61"]

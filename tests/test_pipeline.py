@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import ROOT, assert_one_line_error
 
-pytestmark = pytest.mark.dvc
+pytestmark = [pytest.mark.dvc, pytest.mark.xdist_group("dvc-project")]  # one worker builds the project once
 
 VENV_BIN = Path(sys.executable).parent
 TASK = "miniconf_task/task1"
