@@ -137,3 +137,11 @@ def test_comments_docstrings_and_other_backends_do_not_move_an_attempts_key(tmp_
     template.write_text(template.read_text() + "\n# the agent's template changed\n")
     again = versions(src)
     assert {name for name in after if after[name] != again[name]} == {name for name in after if name.startswith("cooperbench.generation.agent")}
+
+
+def test_a_stage_run_by_hand_without_its_model_is_one_line():
+    from conftest import assert_one_line_error
+
+    for args in ([], ["no-such-model"]):
+        proc = subprocess.run([sys.executable, "stages/validate.py", *args], cwd=ROOT, capture_output=True, text=True)
+        assert_one_line_error(proc, "model")

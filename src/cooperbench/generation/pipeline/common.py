@@ -185,6 +185,8 @@ class Declared:
 def declared_params(stage: Stage, slug: str | None = None, path: Path = PARAMS) -> Params:
     """params.yaml as `stage` may read it (for `slug`, a per-model stage's model)."""
     params = load_params(path)
+    if stage.per_model and slug is None:
+        raise GenerationError(f"stages/{stage.name}.py: name a model (one of {', '.join(params.models)})")
     if stage.per_model and slug not in params.models:
         raise GenerationError(f"{path}: no model `{slug}` under `models`")
     keys = [key.replace("${key}", slug or "") for key in stage.params + stage.reads]
