@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cooperbench.generation.core.layout import PARAMS_VARIABLE
 from cooperbench.generation.util.environment import prepare_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +70,9 @@ def isolated_cache(tmp_path_factory):
     cache = base / "cache"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COOPERBENCH_CACHE", str(cache))
+        # the CLI and the API grade under the schema's defaults, not this checkout's params.yaml,
+        # unless a test names a params file (--params, or this variable of its own)
+        patch.setenv(PARAMS_VARIABLE, str(base / "no-params.yaml"))
         yield cache
 
 

@@ -46,7 +46,8 @@ def test_rounds_grow_the_task_and_each_prompt_lists_the_features_before_it(durat
     assert "Full unit names" in prompt_of(output, 2, "replay_second")  # round 1's feature, in round 2's prompt
     assert sorted(p.name for p in durations.glob("feature*")) == [f"feature{i}" for i in range(1, 7)]
     provenance = json.loads((durations / "feature6" / "provenance.json").read_text())
-    assert provenance["expansion"] == {"round": 2, "require": "hard"} and provenance["model"] == "replay/second"
+    assert provenance["expansion"] == {"round": 2} and provenance["model"] == "replay/second"
+    assert provenance["validity"] == {"require": "hard", "resolver": None, "solved_pairs": []}
     assert provenance["key"] == log["rounds"][1]["accepted"]["key"]
     assert (durations / "feature6" / "feature.md").read_text().startswith("**Title**: Digit separators")
     on_disk = json.loads((output / "durations_task" / "task1" / "expansion_log.json").read_text())

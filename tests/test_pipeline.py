@@ -121,7 +121,10 @@ def test_stages_and_first_repro(project):
     assert metrics["replay_isolated"]["exit_statuses"] == {"Submitted": 4}
     failed = json.loads((project / part("verdicts", "replay_isolated", 1) / "verdict.json").read_text())
     assert failed["reasons"] == ["conflicts with no existing feature"]
-    assert metrics["replay_conflicting"]["tasks"]["durations_task/task1"]["valid"] == 2
+    per_task = json.loads((project / "generated" / "tasks.json").read_text())  # apart: `dvc exp show` stays narrow
+    assert per_task["replay_conflicting"]["durations_task/task1"]["valid"] == 2 and "tasks" not in metrics["replay_conflicting"]
+    report = (project / "generated" / "report.md").read_text()
+    assert "Validity rule: `validation.require: solvable`" in report
     assert metrics["replay_conflicting"]["model"] == "replay/conflicting"
     assert metrics["replay_isolated"]["conflicts_per_valid"] is None and metrics["replay_isolated"]["cost_per_valid"] is None
     assert metrics["replay_isolated"]["success_interval"][0] == 0.0 and metrics["replay_isolated"]["success_interval"][1] > 0.4
@@ -131,7 +134,8 @@ def test_stages_and_first_repro(project):
     report = (project / "generated" / "report.md").read_text()
     assert "| replay_conflicting (replay) | 4 | 4 | 2 | 100% (51%-100%) | Submitted 4 |" in report  # 2 distinct: attempts alike
     assert "| replay_conflicting | `replay/conflicting` | 75 | $2.0000 |" in report
-    assert "| `no_conflict` | 4 |" in report
+    assert "| `no_conflict` | 0 | 4 |" in report  # per model: replay_conflicting, replay_isolated
+    assert "| replay_conflicting | 4 | 4 | 16 | $0.0000 | $0.0000 |" in report  # the resolver's sessions
     assert "## Conflicts in durations_task/task1" in report and "replayed recorded sessions" in report
     assert "| miniconf_task/task1 | 15 | 3 | 2 | 1 | 2, 3, 4, 6 | - |" in report  # the audit of the tasks' own pairs
     audit = json.loads((project / "generated" / "audit" / "durations_task" / "task1.json").read_text())
@@ -365,9 +369,10 @@ def test_outputs_are_a_function_of_their_inputs(project):
 
 def test_experiments_compare_models(project):
     dvc(project, "exp", "run", "-S", "+models.replay_conflicting.step_limit=3", "-n", "short-leash")
-    narrow = dvc(project, "exp", "show", "--no-pager", "--md", "--drop", ".*", "--keep",
-                 "Experiment|.*success_rate").stdout
-    assert "short-leash" in narrow and "models.replay_conflicting.success_rate" in narrow
+    narrow = dvc(project, "exp", "show", "--no-pager", "--md", "--only-changed").stdout  # as README.md writes it
+    header = narrow.splitlines()[0]
+    assert "short-leash" in narrow and "models.replay_conflicting.success_rate" in header
+    assert "models.replay_conflicting.step_limit" in header and "tasks" not in header  # the change, no per-task columns
     diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
     change = diff["generated/metrics.json"]["models.replay_conflicting.success_rate"]
     assert (change["old"], change["new"]) == (1.0, 0.0)  # 3 steps: no tests written, nothing valid

@@ -17,6 +17,7 @@ from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.api import validate_generated_feature
+from cooperbench.generation.core.layout import PARAMS_VARIABLE
 from cooperbench.generation.grading import runcache
 from cooperbench.generation.grading.grade import regrade
 from cooperbench.generation.grading.screen import source_guard
@@ -334,6 +335,7 @@ def test_the_api_finds_a_tasks_clone_in_the_projects_params(tmp_path, monkeypatc
         "tasks: [miniconf_task/task1]\nmodels: {m: {name: replay/x}}\nattempts: 1\n"
         f"repos: {{miniconf_task/task1: {tmp_path / 'no-such-clone'}}}\n")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(PARAMS_VARIABLE)  # the session names no params file; a project's own is read
     feature, tests = candidate("valid")
     with pytest.raises(GenerationError, match="no-such-clone: no such repository folder"):
         validate_generated_feature("miniconf_task", 1, feature, tests, dataset_root=ROOT / "dataset")

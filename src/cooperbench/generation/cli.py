@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from cooperbench.generation.core.contract import BACKENDS
-from cooperbench.generation.core.layout import RUNS
+from cooperbench.generation.core.layout import PARAMS, PARAMS_VARIABLE, RUNS
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.schemas import (
     DEFAULT_MODEL,
@@ -55,8 +55,8 @@ TaskOption = Annotated[Optional[str], typer.Option("--task", help="Task folder, 
 TaskArgument = Annotated[str, typer.Argument(help="Task folder, or <repo>_task/task<N> under --dataset.")]
 DatasetOption = Annotated[Path, typer.Option("--dataset", help="Dataset root for short task names.")]
 RepoOption = Annotated[Optional[Path], typer.Option("--repo", help="Local clone holding the task's base commit.")]
-BackendOption = Annotated[Backend, typer.Option("--backend", help="Sandbox backend: " + "; ".join(
-    f"{name}: {what}" for name, what in BACKENDS.items()) + ".")]
+BackendOption = Annotated[Optional[Backend], typer.Option("--backend", help="Sandbox backend: " + "; ".join(
+    f"{name}: {what}" for name, what in BACKENDS.items()) + " (default: params.yaml's `backend`, else local).")]
 TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", min=1, max=MAX_SECONDS, help=(
     f"Time limit per test run, seconds ({default(ValidationSettings, 'timeout')})."))]
 Strategy = Enum("Strategy", {name: name for name in STRATEGIES}, type=str)
@@ -70,7 +70,14 @@ FeatureOption = Annotated[Optional[int], typer.Option("--feature", min=1, help=(
 Require = Enum("Require", {name: name for name in REQUIRES}, type=str)
 RequireOption = Annotated[Optional[Require], typer.Option("--require", help=(
     "What a candidate's conflicts must be: conflict (the seed's rule), hard (one that git's union merge does not "
-    f"resolve), solvable (one the resolver solved) ({default(ValidationSettings, 'require')})."))]
+    "resolve), solvable (one the resolver solved). Default: params.yaml's `validation.require` where --params "
+    f"exists, else {ValidationSettings.model_fields['require'].default}."))]
+ResolverOption = Annotated[Optional[str], typer.Option("--resolver", help=(
+    "The resolver's model (litellm name or replay/<session>), run on hard pairs under `require: solvable` "
+    "(default: params.yaml's `resolver.model`)."))]
+ParamsOption = Annotated[Path, typer.Option("--params", envvar=PARAMS_VARIABLE, help=(
+    "A project's params.yaml, read when it exists: its `validation`, `backend` and `resolver` are the defaults "
+    "here, so a command grades as `dvc repro` does."))]
 
 
 @app.callback(invoke_without_command=True)
@@ -85,11 +92,13 @@ def seed(
     attempts: Annotated[int, typer.Option("--attempts", min=1, max=MAX_ATTEMPTS, help="Generation attempts.")] = 1,
     output: Annotated[Path, typer.Option("--output", help="Where generated attempts go.")] = RUNS,
     model: Annotated[str, typer.Option("--model", help="litellm model name, or replay/<session>.")] = DEFAULT_MODEL,
-    backend: BackendOption = Backend.local,
+    backend: BackendOption = None,
     dataset: DatasetOption = Path("dataset"),
     repo: RepoOption = None,
     timeout: TimeoutOption = None,
     require: RequireOption = None,
+    resolver: ResolverOption = None,
+    params: ParamsOption = PARAMS,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Attempts run at the same time.")] = 1,
     step_limit: Annotated[Optional[int], typer.Option("--step-limit", min=1, help=(
         f"Agent steps per attempt ({default(ModelParams, 'step_limit')})."))] = None,
@@ -112,17 +121,18 @@ def seed(
 
         sys.stdout.write(render_prompt(loaded, find_hotspots(loaded, base_files(loaded, resolve_repo(loaded, repo)))))
         return
+    rule = validity_of(params, backend, timeout, require, resolver)
     if validate is not None:
-        _print_verdict(_validate(loaded, _read(validate[0]), _read(validate[1]), backend, timeout, require, repo), None)
+        _print_verdict(_validate(loaded, validate[0], validate[1], rule, repo, None), None)
         return
     from cooperbench.generation.pipeline.attempts import generate_features, render_summary
     from cooperbench.generation.schemas import AgentSettings
 
     results = generate_features(
         loaded, AgentSettings.of(model, **given(step_limit=step_limit, cost_limit=cost_limit, sample=sample)),
-        backend=backend.value, attempts=attempts, output=output, jobs=jobs, repo=repo,
-        validation=validation_settings(backend, timeout, require), strategy=strategy.value,
-        decompose=DecomposeParams(**given(feature=feature)),
+        backend=rule.settings.backend, attempts=attempts, output=output, jobs=jobs, repo=repo,
+        validation=rule.settings, strategy=strategy.value, decompose=DecomposeParams(**given(feature=feature)),
+        resolver=rule.resolver,
     )
     typer.echo(render_summary(results, output), nl=False)
 
@@ -204,15 +214,20 @@ def validate(
     feature_patch: Annotated[Path, typer.Argument(help="The candidate's source patch.")],
     tests_patch: Annotated[Path, typer.Argument(help="The candidate's tests patch.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the verdict here (JSON).")] = None,
-    backend: BackendOption = Backend.local,
+    backend: BackendOption = None,
     timeout: TimeoutOption = None,
     require: RequireOption = None,
+    resolver: ResolverOption = None,
+    description: Annotated[Optional[Path], typer.Option("--description", help=(
+        "The candidate's feature.md, which the resolver reads under `require: solvable` (default: feature.md "
+        "beside FEATURE_PATCH)."))] = None,
+    params: ParamsOption = PARAMS,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
     """Validate a candidate feature: applies, fail-to-pass, pass-to-pass, conflicts, novelty."""
-    verdict = _validate(load_task(task, dataset), _read(feature_patch), _read(tests_patch), backend, timeout, require, repo)
-    _print_verdict(verdict, out)
+    rule = validity_of(params, backend, timeout, require, resolver)
+    _print_verdict(_validate(load_task(task, dataset), feature_patch, tests_patch, rule, repo, description), out)
 
 
 @app.command("check-feature")
@@ -220,16 +235,18 @@ def check_feature(
     task: TaskArgument,
     feature: Annotated[int, typer.Argument(help="The feature to validate against the rest of its task.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the verdict here (JSON).")] = None,
-    backend: BackendOption = Backend.local,
+    backend: BackendOption = None,
     timeout: TimeoutOption = None,
     require: RequireOption = None,
+    params: ParamsOption = PARAMS,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
-    """Validate feature K of a task against the rest of it (what every accepted feature passes)."""
+    """Validate feature K of a task against the rest of it (what every accepted feature passes;
+    `require: solvable` is checked as `hard`: an accepted feature's resolutions are not kept)."""
     loaded = load_task(task, dataset)
     verdict = selfcheck.check_feature(loaded, feature, resolve_repo(loaded, repo),
-                                      validation_settings(backend, timeout, require))
+                                      checked_as_hard(validity_of(params, backend, timeout, require, None, graded=False)))
     _print_verdict(verdict, out)
 
 
@@ -262,16 +279,19 @@ def check_dataset(
         "Classify every conflicting pair instead (trivial: git's union merge passes both features' tests; hard: it "
         "does not): which pairs test coordination at all."))] = False,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Pairs classified at the same time.")] = 2,
-    backend: BackendOption = Backend.local,
+    backend: BackendOption = None,
     timeout: TimeoutOption = None,
     require: RequireOption = None,
+    params: ParamsOption = PARAMS,
 ) -> None:
-    """Every feature of every task, each validated against the rest of its task: a table."""
+    """Every feature of every task, each validated against the rest of its task: a table
+    (`require: solvable` is checked as `hard`)."""
+    settings = checked_as_hard(validity_of(params, backend, timeout, require, None, graded=False))
     found, problems = scan_dataset(root)
     if quality:
         audits = []
         for task in found:
-            row, records = selfcheck.check_quality(task, repos, validation_settings(backend, timeout, require), jobs)
+            row, records = selfcheck.check_quality(task, repos, settings, jobs)
             audits.append((row, records))
             typer.echo(f"{task.name}: {row.conflicting} conflicting pairs, {row.trivial} trivial, {row.hard} hard", err=True)
         if json_out:
@@ -283,7 +303,7 @@ def check_dataset(
     wanted = [int(x) for x in features.split(",")] if features else None
     rows = []
     for task in found:
-        rows += selfcheck.check_task(task, repos, validation_settings(backend, timeout, require), wanted)
+        rows += selfcheck.check_task(task, repos, settings, wanted)
         typer.echo(f"{task.name}: " + ", ".join(f"feature{r.feature} {r.outcome}" for r in rows if r.task == task.name), err=True)
     rows += [selfcheck.Row(problem.split(":")[0], 0, "error", problem) for problem in problems]
     if json_out:
@@ -303,8 +323,9 @@ def conflicts(
     json_out: Annotated[Optional[Path], typer.Option("--json", help=(
         "Write [{f1, f2, has_conflict, files, regions | class, evidence}] here (the candidate: the next feature id)."))] = None,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Pairs classified at the same time.")] = 2,
-    backend: BackendOption = Backend.local,
+    backend: BackendOption = None,
     timeout: TimeoutOption = None,
+    params: ParamsOption = PARAMS,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
@@ -319,7 +340,8 @@ def conflicts(
         if bool(candidate) != bool(candidate_tests):
             raise GenerationError("--classify with a candidate needs both --candidate and --candidate-tests")
         whole = WholeFeature(engine.candidate_id(loaded), _read(candidate), _read(candidate_tests)) if candidate else None
-        records = classify_task(loaded, git_dir, validation_settings(backend, timeout, None), candidate=whole, jobs=jobs)
+        records = classify_task(loaded, git_dir, validity_of(params, backend, timeout, None, None, graded=False).settings,
+                                candidate=whole, jobs=jobs)
         if json_out:
             atomic.write_json(json_out, records)
         for r in records:
@@ -340,20 +362,23 @@ def conflicts(
 def promote(
     attempt: Annotated[Path, typer.Argument(help="An attempt folder (with feature.patch, tests.patch, feature.md).")],
     task: Annotated[str, typer.Option("--task", help="The task it was generated for.")],
-    backend: BackendOption = Backend.local,
+    backend: BackendOption = None,
     timeout: TimeoutOption = None,
     require: RequireOption = None,
+    resolver: ResolverOption = None,
+    params: ParamsOption = PARAMS,
     repo: RepoOption = None,
     dataset: DatasetOption = Path("dataset"),
 ) -> None:
-    """Add an accepted generated feature to its task as feature<N+1>/, after validating it again."""
+    """Add an accepted generated feature to its task as feature<N+1>/, after validating it again
+    under the rule (written into its provenance.json)."""
     from cooperbench.generation.pipeline.promote import promote as promote_feature
 
     loaded = load_task(task, dataset)
-    folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo),
-                                      validation_settings(backend, timeout, require))
+    rule = validity_of(params, backend, timeout, require, resolver)
+    folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo), rule.settings, resolver=rule.resolver)
     conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"])
-    typer.echo(f"{folder}: added (valid; conflicts with {conflicts_with})")
+    typer.echo(f"{folder}: added (valid under `require: {rule.settings.require}`; conflicts with {conflicts_with})")
 
 
 @app.command()
@@ -365,10 +390,10 @@ def expand(
         )] = [DEFAULT_MODEL],  # noqa: B006 (typer reads the default)
     attempts: Annotated[int, typer.Option("--attempts", min=1, max=MAX_ATTEMPTS, help="Attempts per round.")] = 1,
     output: Annotated[Path, typer.Option("--output", help="Where the rounds and expansion_log.json go.")] = RUNS,
-    resolver: Annotated[Optional[str], typer.Option("--resolver", help=(
-        "The resolver's model, for --require solvable."))] = None,
+    resolver: ResolverOption = None,
+    params: ParamsOption = PARAMS,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Attempts run at the same time.")] = 1,
-    backend: BackendOption = Backend.local,
+    backend: BackendOption = None,
     timeout: TimeoutOption = None,
     require: RequireOption = None,
     strategy: StrategyOption = Strategy.generate,
@@ -382,9 +407,9 @@ def expand(
     from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.tasks.task import find_task_dir
 
+    rule = validity_of(params, backend, timeout, require, resolver)
     log = run_expand(find_task_dir(task, dataset), rounds, [AgentSettings.of(name) for name in model],
-                     validation=validation_settings(backend, timeout, require), attempts=attempts, output=output,
-                     jobs=jobs, repo=repo, resolver=AgentSettings.of(resolver) if resolver else None,
+                     validation=rule.settings, attempts=attempts, output=output, jobs=jobs, repo=repo, resolver=rule.resolver,
                      strategy=strategy.value, decompose=DecomposeParams(**given(feature=feature)))
     typer.echo(render_log(log), nl=False)
 
@@ -404,8 +429,9 @@ def onboard(
     window: Annotated[Optional[int], typer.Option("--window", min=1, help=(
         f"Changes merged after a base tried on it ({default(OnboardParams, 'window')})."))] = None,
     ref: Annotated[str, typer.Option("--ref", help="Mine the first-parent history up to this commit or branch.")] = "HEAD",
-    backend: BackendOption = Backend.local,
+    backend: BackendOption = None,
     timeout: TimeoutOption = None,
+    params: ParamsOption = PARAMS,
 ) -> None:
     """New tasks from a repository's history: merged changes with tests become features on a
     shared base, with an environment derived from the repository and every feature proven."""
@@ -413,9 +439,10 @@ def onboard(
     from cooperbench.generation.onboard.repository import onboard as run_onboard
     from cooperbench.generation.util.progress import say
 
-    params = OnboardParams(**given(max_tasks=max_tasks, min_features=min_features, max_features=max_features,
+    limits = OnboardParams(**given(max_tasks=max_tasks, min_features=min_features, max_features=max_features,
                                    window=window))
-    report = run_onboard(Onboarding(repo, out, params, validation_settings(backend, timeout, None), name, ref), say)
+    settings = validity_of(params, backend, timeout, None, None, graded=False).settings
+    report = run_onboard(Onboarding(repo, out, limits, settings, name, ref), say)
     typer.echo(render_report(report), nl=False)
     if not report["tasks"]:
         raise typer.Exit(1)
@@ -440,16 +467,37 @@ def given(**options) -> dict:
     return {name: value for name, value in options.items() if value is not None}
 
 
-def validation_settings(backend: Backend, timeout: float | None, require: Require | None) -> ValidationSettings:
-    return ValidationSettings.of(backend=backend.value, timeout=timeout, require=require and require.value)
+def validity_of(params: Path, backend: Backend | None, timeout: float | None, require: Require | None,
+                resolver: str | None, graded: bool = True):
+    """The rule and settings from params.yaml and the flags (pipeline/validity.py), said on stderr."""
+    from cooperbench.generation.pipeline.validity import validity
+
+    rule = validity(params, backend=backend and backend.value, timeout=timeout, require=require and require.value,
+                    resolver=resolver, graded=graded)
+    if graded:
+        typer.echo(rule.describe(), err=True)
+    return rule
 
 
-def _validate(task, feature_patch: str, tests_patch: str, backend: Backend, timeout: float | None,
-              require: Require | None, repo: Path | None) -> dict:
-    from cooperbench.generation.validation.candidate import validate_candidate
+def checked_as_hard(rule) -> ValidationSettings:
+    """A dataset's own features keep no resolutions: `solvable` is checked as `hard` (said once)."""
+    if rule.settings.require != "solvable":
+        return rule.settings
+    typer.echo(f"{rule.describe()}; checked as `hard` here: a dataset's features keep no resolutions", err=True)
+    return rule.settings.model_copy(update={"require": "hard"})
 
-    return validate_candidate(task, feature_patch, tests_patch, git_dir=resolve_repo(task, repo),
-                              settings=validation_settings(backend, timeout, require))
+
+def _validate(task, feature_patch: Path, tests_patch: Path, rule, repo: Path | None, description: Path | None) -> dict:
+    from cooperbench.generation.pipeline.validity import validate_under
+
+    if rule.settings.require == "solvable":
+        description = description or feature_patch.parent / "feature.md"
+        if not description.is_file():
+            raise GenerationError(f"{description}: missing: under `require: solvable` the resolver reads the candidate's "
+                                  "description (--description FILE)")
+    return validate_under(task, resolve_repo(task, repo), _read(feature_patch), _read(tests_patch),
+                          _read(description) if rule.settings.require == "solvable" else None, rule,
+                          label=f"validate {feature_patch}")
 
 
 def _print_verdict(verdict: dict, out: Path | None) -> None:

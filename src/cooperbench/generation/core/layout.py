@@ -16,6 +16,8 @@ from pathlib import Path
 
 GENERATED = Path("generated")  # the DVC pipeline's outputs
 RUNS = Path("runs")  # the CLI's and the API's attempts, outside any DVC output
+PARAMS = Path("params.yaml")  # the project's parameters, in its root (where DVC runs the stages)
+PARAMS_VARIABLE = "COOPERBENCH_PARAMS"  # another params.yaml for the CLI and the API (their --params)
 KINDS = ("agent", "sessions", "split", "verdicts", "resolutions")  # the pipeline's per-stage folders under GENERATED
 
 

@@ -233,11 +233,20 @@ def verdict_skeleton(task: Task, reasons: Reasons, backend: str) -> dict:
 def describe(verdict: dict) -> str:
     """A few lines a person can read in a terminal."""
     checks = verdict["checks"]
-    lines = [f"{'VALID' if verdict['valid'] else 'INVALID'}  {verdict['task']}  ({verdict['backend']})"]
+    lines = [f"{'VALID' if verdict['valid'] else 'INVALID'}  {verdict['task']}  ({verdict['backend']}; "
+             f"require: {verdict.get('require', 'conflict')})"]
     if checks.get("fail_to_pass"):
         lines.append(f"  fail-to-pass: {len(checks['fail_to_pass']['tests'])} test(s); pass-to-pass: "
                      f"{len(checks['pass_to_pass']['tests'])} kept, {len(checks['pass_to_pass']['broken'])} broken")
-    conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"]) or "none"
+    classes = {p["feature"]: p for p in verdict["conflict_result"]["pairs"]}
+
+    def named(i: int) -> str:
+        pair = classes.get(i, {})
+        resolution = pair.get("resolution", {}).get("status")
+        kind = "/".join(k for k in (pair.get("class"), resolution and f"resolver: {resolution}") if k)
+        return f"feature{i}" + (f" ({kind})" if kind else "")
+
+    conflicts_with = ", ".join(named(i) for i in verdict["conflict_result"]["conflicts"]) or "none"
     lines.append(f"  conflicts with: {conflicts_with}")
     lines += [f"  - {reason}" for reason in verdict["reasons"]]
     return "\n".join(lines) + "\n"

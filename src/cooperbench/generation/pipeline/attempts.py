@@ -21,11 +21,13 @@ from cooperbench.generation.agent.verify import verifier_for
 from cooperbench.generation.core.keys import attempt_record, verdict_key
 from cooperbench.generation.core.layout import RUNS, AttemptPaths, model_slug
 from cooperbench.generation.core.records import digest_folder, published_key
+from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.agent import agent_done, agent_step, attempt_prompts
 from cooperbench.generation.pipeline.parallel import run_items
+from cooperbench.generation.pipeline.resolve import solve_attempt
 from cooperbench.generation.pipeline.split import split_step
 from cooperbench.generation.pipeline.validate import rule_regraded, validate_step
-from cooperbench.generation.schemas import AgentSettings, DecomposeParams, ValidationSettings
+from cooperbench.generation.schemas import AgentSettings, DecomposeParams, ValidationSettings, Verdict, dump, parse
 from cooperbench.generation.tasks.task import Task, resolve_repo
 from cooperbench.generation.util import atomic
 from cooperbench.generation.util.progress import say
@@ -79,10 +81,11 @@ def load_result(folder: Path) -> GenerationResult:
 
 
 def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, backend: str, target: Path,
-                validation: ValidationSettings, attempt: int) -> GenerationResult:
+                validation: ValidationSettings, attempt: int, resolver: AgentSettings | None = None) -> GenerationResult:
     """One whole attempt into `target`, keyed as the pipeline keys it (keys.py): an agent run
     with the same key is kept (not re-billed), a verdict with the same key is kept, anything else
-    is done again, in a copy renamed over `target` only when complete."""
+    is done again, in a copy renamed over `target` only when complete. Under `require: solvable`
+    the resolver then works on its hard pairs (records kept beside it, under their keys)."""
     label = f"{task.name} {target.parent.name} {target.name}"
     record = attempt_record(task.name, attempt, prompt, digest_folder(task.path), settings, backend)
     current = AttemptPaths.folder(target)
@@ -92,22 +95,30 @@ def run_attempt(task: Task, git_dir: Path, prompt: str, settings: AgentSettings,
             say(f"[{label}] regraded under `require: {validation.require}`")
         else:
             say(f"[{label}] already complete for these inputs: kept")
-        return load_result(target)
-    if target.exists() and not reuse_agent:
-        say(f"[{label}] its inputs changed since it ran (prompt, task, settings or code): run again")
-    with atomic.built(target) as (staging,):
-        paths = AttemptPaths.folder(staging)
-        if reuse_agent:
-            shutil.copytree(current.agent, paths.agent)
-        else:
-            _, log = agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record,
-                                verify=verifier_for(task, git_dir, settings, backend))
-            atomic.write_json(paths.agent / "agent-log.json", log)
-        split_step(task, paths)
-        verdict = validate_step(task, git_dir, paths, validation, key=verdict_key(paths, digest_folder(task.path), validation))
-        atomic.write_json(paths.agent / "validation-log.json", verdict["log"])
+    else:
+        if target.exists() and not reuse_agent:
+            say(f"[{label}] its inputs changed since it ran (prompt, task, settings or code): run again")
+        with atomic.built(target) as (staging,):
+            paths = AttemptPaths.folder(staging)
+            if reuse_agent:
+                shutil.copytree(current.agent, paths.agent)
+            else:
+                _, log = agent_step(task, git_dir, prompt, settings, backend, paths, label=label, record=record,
+                                    verify=verifier_for(task, git_dir, settings, backend))
+                atomic.write_json(paths.agent / "agent-log.json", log)
+            split_step(task, paths)
+            verdict = validate_step(task, git_dir, paths, validation, key=verdict_key(paths, digest_folder(task.path), validation))
+            atomic.write_json(paths.agent / "validation-log.json", verdict["log"])
+    if validation.require == "solvable":
+        if resolver is None:
+            raise GenerationError("`require: solvable` needs a resolver model (--resolver, or resolver.model in params.yaml)")
+        verdict = json.loads(current.verdict_json.read_text(encoding="utf-8"))
+        solved = solve_attempt(task, git_dir, current, verdict, resolver, validation, digest_folder(task.path), label=label)
+        if solved != verdict:
+            atomic.write_json(current.verdict_json, dump(parse(solved, Verdict, current.verdict_json)))
     result = load_result(target)
-    say(f"[{label}] {'VALID' if result.success else 'invalid'}: {'; '.join(result.verdict['reasons']) or 'all checks passed'}")
+    say(f"[{label}] {'VALID' if result.success else 'invalid'} under `require: {validation.require}`: "
+        f"{'; '.join(result.verdict['reasons']) or 'all checks passed'}")
     return result
 
 
@@ -123,11 +134,15 @@ def prepare(task: Task, settings: AgentSettings, repo: Path | None) -> tuple[Pat
 def generate_features(task: Task, settings: AgentSettings, *, backend: str = "local", attempts: int = 1,
                       output: Path = RUNS, jobs: int = 1, repo: Path | None = None,
                       validation: ValidationSettings | None = None, strategy: str = "generate",
-                      decompose: DecomposeParams = DecomposeParams()) -> list[GenerationResult]:
+                      decompose: DecomposeParams = DecomposeParams(),
+                      resolver: AgentSettings | None = None) -> list[GenerationResult]:
     """Attempts 1..N for one task and model, up to `jobs` at a time: each a feature of the agent's
-    own design, or (`strategy` decompose) each a part of a large feature (agent/decompose.py)."""
-    git_dir, prompt = prepare(task, settings, repo)
+    own design, or (`strategy` decompose) each a part of a large feature (agent/decompose.py).
+    `resolver`: the resolver's model, which `require: solvable` needs."""
     validation = validation or ValidationSettings.of(backend=backend)
+    if validation.require == "solvable" and resolver is None:
+        raise GenerationError("`require: solvable` needs a resolver model (--resolver, or resolver.model in params.yaml)")
+    git_dir, prompt = prepare(task, settings, repo)
     numbers = list(range(1, attempts + 1))
     prompts = attempt_prompts(task, prompt, settings, strategy, decompose, numbers,
                               attempt_dir(output, task, settings.model.name, 1).parent)
@@ -135,7 +150,7 @@ def generate_features(task: Task, settings: AgentSettings, *, backend: str = "lo
 
     def one(k: int) -> None:
         target = attempt_dir(output, task, settings.model.name, k)
-        results[k] = run_attempt(task, git_dir, prompts[k], settings, backend, target, validation, k)
+        results[k] = run_attempt(task, git_dir, prompts[k], settings, backend, target, validation, k, resolver)
 
     run_items(numbers, one, jobs=jobs, name=lambda k: f"attempt{k}", what="attempts",
               retries=settings.agent.retries)

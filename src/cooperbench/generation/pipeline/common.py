@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from cooperbench.generation.core.layout import GENERATED, AttemptPaths
+from cooperbench.generation.core.layout import GENERATED, PARAMS, AttemptPaths
 from cooperbench.generation.core.records import check_index, digest_folder, write_index
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.schemas import Params, read_yaml
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo, source_repo
 from cooperbench.generation.util.environment import prepare_environment
 
-PARAMS = Path("params.yaml")
 DATASET = Path("dataset")
 ONBOARDED = GENERATED / "onboard"  # the onboard stage's tasks: <name>_task/task<K>/, beside dataset/'s
 ONBOARDED_TASKS = ONBOARDED / "tasks.json"  # the onboard stage's list: repository name -> its task names

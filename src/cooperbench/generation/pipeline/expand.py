@@ -26,7 +26,7 @@ from cooperbench.generation.core.records import digest_folder
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.attempts import GenerationResult, generate_features
 from cooperbench.generation.pipeline.promote import promote
-from cooperbench.generation.pipeline.resolve import pair_files, resolution_key, resolve_recorded
+from cooperbench.generation.pipeline.resolve import pair_files, solve_attempt
 from cooperbench.generation.schemas import AgentSettings, DecomposeParams, ValidationSettings
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
 from cooperbench.generation.util import atomic
@@ -72,7 +72,7 @@ def expand(task_dir: Path, rounds: int, models: list[AgentSettings], *, validati
             log["rounds"].append(entry)
             write_log(log_file, log)
         if entry["accepted"] is not None and entry["status"] == "promoting":
-            finish_promotion(task, git_dir, folder, entry, validation)
+            finish_promotion(task, git_dir, folder, entry, validation, resolver)
             write_log(log_file, log)
         if entry["accepted"] is None:
             log["status"] = f"stopped at round {number}: {entry['why_none']}"
@@ -146,37 +146,30 @@ def rank(entry: dict) -> tuple:
 
 def resolve_candidate(task: Task, git_dir: Path, result: GenerationResult, resolver: AgentSettings,
                       validation: ValidationSettings, resolutions: list[dict], folder: Path) -> bool:
-    """The resolver on a candidate's hard pairs, one after another until one is solved (kept
-    records are not redone); each appended to `resolutions`. True when one is solvable."""
+    """The resolver on a candidate's hard pairs (pipeline/resolve.py), each one tried appended to
+    `resolutions`. True when one is solvable."""
     paths = AttemptPaths.folder(result.attempt_dir)
-    grading = validation.model_copy(update={"require": "conflict"})  # as the resolve stage keys it
-    for pair in result.verdict["conflict_result"]["pairs"]:
-        if pair.get("class") != "hard":
-            continue
-        feature = pair["feature"]
-        key = resolution_key(paths, feature, digest_folder(task.path), resolver, grading)
-        record_file, patch_file, _ = pair_files(paths.resolution(feature))
-        if record_file.is_file() and json.loads(record_file.read_text()).get("key") == key:
-            record = json.loads(record_file.read_text())
-        else:
-            record = resolve_recorded(task, git_dir, paths, feature, resolver, grading, key,
-                                      label=f"{task.name} {result.attempt_dir.name} vs feature{feature}")
-        resolutions.append({"attempt": int(result.attempt_dir.name.removeprefix("attempt")), "feature": feature,
-                            "status": record["status"], "cost": record["cost"], "replay": record["replay"],
-                            "patch": str(patch_file.relative_to(folder)) if patch_file.is_file() else None})
-        if record["status"] == "solvable":
-            return True
-    return False
+    attempt = int(result.attempt_dir.name.removeprefix("attempt"))
+    verdict = solve_attempt(task, git_dir, paths, result.verdict, resolver, validation, digest_folder(task.path),
+                            label=f"expand {task.name} {result.attempt_dir.name}")
+    for pair in verdict["conflict_result"]["pairs"]:
+        if "resolution" in pair:
+            record, patch_file = pair["resolution"], pair_files(paths.resolution(pair["feature"]))[1]
+            resolutions.append({"attempt": attempt, "feature": pair["feature"], "status": record["status"],
+                                "cost": record["cost"], "replay": record["replay"],
+                                "patch": str(patch_file.relative_to(folder)) if patch_file.is_file() else None})
+    return verdict["valid"]
 
 
-def finish_promotion(task: Task, git_dir: Path, folder: Path, entry: dict, validation: ValidationSettings) -> None:
+def finish_promotion(task: Task, git_dir: Path, folder: Path, entry: dict, validation: ValidationSettings,
+                     resolver: AgentSettings | None) -> None:
     """Promote the round's accepted attempt, unless a cut-short run already did (a feature folder
     whose provenance has the attempt's key)."""
     accepted = entry["accepted"]
     done = next((f.id for f in task.features if provenance_key(task.path / f"feature{f.id}") == accepted["key"]), None)
     if done is None:
-        target, verdict = promote(task, folder / accepted["folder"], git_dir, checkable(validation),
-                                  extra={"expansion": {"round": entry["round"], "require": validation.require}})
+        target, verdict = promote(task, folder / accepted["folder"], git_dir, validation,  # kept resolutions reused
+                                  extra={"expansion": {"round": entry["round"]}}, resolver=resolver)
         done = int(target.name.removeprefix("feature"))
         accepted["conflicts"] = {str(p["feature"]): p.get("class", "conflict")
                                  for p in verdict["conflict_result"]["pairs"] if p["has_conflict"]}

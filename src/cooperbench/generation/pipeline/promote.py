@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from cooperbench.generation.core.layout import AttemptPaths
+from cooperbench.generation.core.records import digest_folder
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.schemas import ValidationSettings
+from cooperbench.generation.pipeline.resolve import solve_attempt
+from cooperbench.generation.schemas import AgentSettings, ValidationSettings
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 from cooperbench.generation.validation.candidate import validate_candidate
@@ -44,17 +47,31 @@ def provenance(paths: AttemptPaths) -> dict:
 
 
 def promote(task: Task, attempt: Path, git_dir: Path, settings: ValidationSettings,
-            extra: dict | None = None) -> tuple[Path, dict]:
+            extra: dict | None = None, resolver: AgentSettings | None = None) -> tuple[Path, dict]:
     """Copy `attempt`'s feature into the task as the next feature folder; returns (folder, verdict).
     `attempt` is a CLI attempt folder or any stage folder of a pipeline attempt; `extra` goes into
-    its provenance (an expansion round says which)."""
+    its provenance (an expansion round says which), with the rule it was accepted under. Under
+    `require: solvable` the resolver works on its hard pairs in a scratch copy of the attempt's
+    records (kept ones are reused; the attempt's folder, maybe a DVC output, is not written)."""
     paths = AttemptPaths.of(attempt)
     texts = {name: read_feature_file(file) for name, file in
              (("feature.md", paths.feature_md), ("feature.patch", paths.feature_patch), ("tests.patch", paths.tests_patch))}
     record = {**provenance(paths), **(extra or {})}
     verdict = validate_candidate(task, texts["feature.patch"], texts["tests.patch"], git_dir=git_dir, settings=settings)
+    if settings.require == "solvable":
+        if resolver is None:
+            raise GenerationError("`require: solvable` needs a resolver model (--resolver, or resolver.model in params.yaml)")
+        with tempfile.TemporaryDirectory(prefix="cooperbench-resolutions-") as scratch:
+            if paths.resolutions is not None and paths.resolutions.is_dir():
+                shutil.copytree(paths.resolutions, scratch, dirs_exist_ok=True)
+            verdict = solve_attempt(task, git_dir, replace(paths, resolutions=Path(scratch)), verdict, resolver, settings,
+                                    digest_folder(task.path), label=f"promote {attempt}")
+    solved = [p["feature"] for p in verdict["conflict_result"]["pairs"] if p.get("resolution", {}).get("status") == "solvable"]
+    record["validity"] = {"require": settings.require, "resolver": resolver.model.name if solved and resolver else None,
+                          "solved_pairs": solved}
     if not verdict["valid"]:
-        raise GenerationError(f"{attempt}: not valid against the current features of {task.name}: {'; '.join(verdict['reasons'])}")
+        raise GenerationError(f"{attempt}: not valid under `require: {settings.require}` against the current features "
+                              f"of {task.name}: {'; '.join(verdict['reasons'])}")
     target = task.path / f"feature{max(f.id for f in task.features) + 1}"
     if target.exists():
         raise GenerationError(f"{target}: already exists; nothing was overwritten")

@@ -35,7 +35,7 @@ STAGE = Stage(
     "report.md, metrics.json and the plots, over every model.",
     params=("models", "attempts", "repos", "validation.require", *TASK_PARAMS),
     deps=("generated/audit", "generated/prompts", "generated/index"),
-    outs=("generated/report.md", "generated/plots/models.json", "generated/plots/conflicts.json"),
+    outs=("generated/report.md", "generated/tasks.json", "generated/plots/models.json", "generated/plots/conflicts.json"),
     metrics=("generated/metrics.json",), cache=False,
 )
 
@@ -92,6 +92,8 @@ def aggregate(attempts: list[dict], tasks: dict[str, Task]) -> dict:
     pairs = [p for a in valid for p in a["verdict"]["conflict_result"]["pairs"] if p.get("class") in ("trivial", "hard")]
     hard = sum(p["class"] == "hard" for p in pairs)
     solved = sum(p.get("resolution", {}).get("status") == "solvable" for p in pairs)
+    sessions = [p["resolution"] for p in pairs if p.get("resolution")]
+    resolver_costs = [r["cost"] for r in sessions]
     costs = [a["usage"]["cost"] for a in attempts if a["usage"]["cost"] is not None]
     cost_known = len(costs) == n
     tokens = Counter()
@@ -114,6 +116,10 @@ def aggregate(attempts: list[dict], tasks: dict[str, Task]) -> dict:
         "solvable_share": _ratio(solved, hard, 4),
         "cost_per_solvable": _ratio(sum(costs), solved, 6) if cost_known else None,
         "distinct_valid": distinct(valid, tasks),
+        "resolver_sessions": len(sessions),
+        "resolver_solvable": solved,
+        "resolver_steps": sum(r["steps"] for r in sessions),
+        "resolver_cost": None if None in resolver_costs else round(sum(resolver_costs), 6),
         "replay": all(a["usage"]["replay"] for a in attempts),
         "failure_reasons": dict(sorted(Counter(k for a in attempts for k in a["verdict"].get("reason_keys", [])).items())),
     }
@@ -136,6 +142,8 @@ def conflict_rows(task: Task, git_dir: Path, accepted: dict[str, Path], classes:
     return sorted(rows, key=lambda r: (order.index(r["other"]), order.index(r["feature"])))
 
 
+RULES = {"conflict": "a conflict with some feature, the seed's rule", "hard": "a conflict git's union merge does not "
+         "resolve", "solvable": "a hard conflict the resolver solved"}
 MARKS = {"clean": ".", "conflict": "X", "trivial": "t", "hard": "H"}
 
 
@@ -176,14 +184,15 @@ def ran_as(attempts: list[dict]) -> tuple[str, dict]:
 
 
 def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: dict[str, list[dict]],
-                    quality: list[Quality] = ()) -> str:
-    lines = ["# Feature generation report", ""]
+                    quality: list[Quality] = (), require: str = "conflict", tasks: dict | None = None) -> str:
+    lines = ["# Feature generation report", "", f"Validity rule: `validation.require: {require}` ({RULES[require]}).", ""]
     if any(m["replay"] for m in metrics.values()):
         lines += ["Models marked (replay) replayed recorded sessions: no live model was called.", ""]
     lines += ["Success rates are given with their 95% (Wilson) interval. Timings are not results: they are in "
-              "generated/logs/. Valid: under `validation.require`; hard/valid and the shares count the valid "
+              "generated/logs/. Valid: under that rule; hard/valid and the shares count the valid "
               "features' conflicting pairs (trivial: git's union merge already passes both features' tests; "
-              "solvable: the resolver's merge passes both). Costs are the feature agent's.", "",
+              "solvable: the resolver's merge passes both). Costs are the feature agent's; the resolver's are in "
+              "their own table.", "",
               "| model | attempts | valid | distinct | success | exits | mean steps | tokens in/out | cost | cost/valid | "
               "conflicts/valid | hard/valid | trivial share | solvable share | cost/hard |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -203,13 +212,24 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
         lines.append(f"| {slug} | `{name}` | {model.get('step_limit', '-')} | {_money(model.get('cost_limit'))} | "
                      f"{_number(model.get('temperature'))} | {agent.get('wall_time_limit', '-')} s |")
     lines += ["", "## Per task", "", "| task | model | attempts | valid | success |", "|---|---|---|---|---|"]
-    for slug, m in metrics.items():
-        for task, per in m["tasks"].items():
+    for slug in metrics:
+        for task, per in (tasks or {}).get(slug, {}).items():
             lines.append(f"| {task} | {slug} | {per['attempts']} | {per['valid']} | {_rate(per)} |")
-    reasons = Counter(k for m in metrics.values() for k, n in m["failure_reasons"].items() for _ in range(n))
+    if any(m["resolver_sessions"] for m in metrics.values()):
+        lines += ["", "## The resolver", "", "Sessions on the hard pairs of each model's valid features (the resolve "
+                  "stage; its timings are in generated/logs/resolve/).", "",
+                  "| model | sessions | solvable | steps | cost | cost/solvable |", "|---|---|---|---|---|---|"]
+        for slug, m in metrics.items():
+            solved, cost = m["resolver_solvable"], m["resolver_cost"]
+            lines.append(f"| {slug} | {m['resolver_sessions']} | {solved} | {m['resolver_steps']} | {_money(cost)} | "
+                         f"{'-' if not solved else _money(None if cost is None else round(cost / solved, 6))} |")
+    reasons = sorted({k for m in metrics.values() for k in m["failure_reasons"]},
+                     key=lambda k: (-sum(m["failure_reasons"].get(k, 0) for m in metrics.values()), k))
     if reasons:
-        lines += ["", "## Why attempts failed", "", "| reason | attempts |", "|---|---|"]
-        lines += [f"| `{key}` | {n} |" for key, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+        lines += ["", "## Why attempts failed", "", "Attempts per reason and model (an attempt may have several).", "",
+                  "| reason | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+        lines += [f"| `{key}` | " + " | ".join(str(m["failure_reasons"].get(key, 0)) for m in metrics.values()) + " |"
+                  for key in reasons]
     lines += ["", "## Attempts", "", "Fail-to-pass: tests of the candidate's that fail without the feature and pass with "
               "it; pass-to-pass: tests passing on the base that still pass (kept/all).", "",
               "| task | model | attempt | exit | steps | cost | valid | fail-to-pass | pass-to-pass | conflicts with | reasons |",
@@ -249,15 +269,16 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
 
 
 def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, Path]], out: Path,
-                 audits: dict[str, dict] | None = None) -> str:
-    """Write metrics.json (per model, and per task within each), report.md and plots/*.json under
-    `out`; return the report text. `audits` (the audit stage's records, by task) give the tasks'
-    own pairs their classes and the quality table."""
+                 audits: dict[str, dict] | None = None, require: str = "conflict") -> str:
+    """Write metrics.json (the rule, and per model), tasks.json (per model and task: apart, so
+    `dvc exp show` stays narrow), report.md and plots/*.json under `out`; return the report
+    text. `audits` (the audit stage's records, by task) give the tasks' own pairs their classes
+    and the quality table."""
     audits = audits or {}
     loaded = {name: task for name, (task, _) in tasks.items()}
-    metrics = {slug: {"model": ran_as(attempts)[0], **aggregate(attempts, loaded),
-                      "tasks": {name: aggregate([a for a in attempts if a["task"] == name], loaded) for name in tasks}}
-               for slug, attempts in by_model.items()}
+    metrics = {slug: {"model": ran_as(attempts)[0], **aggregate(attempts, loaded)} for slug, attempts in by_model.items()}
+    per_task = {slug: {name: aggregate([a for a in attempts if a["task"] == name], loaded) for name in tasks}
+                for slug, attempts in by_model.items()}
     matrices = {}
     for task_name, (task, git_dir) in tasks.items():
         accepted = {f"{slug}/attempt{a['attempt']}": a["paths"].feature_patch
@@ -270,8 +291,9 @@ def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, P
                     if r["has_conflict"]}
         matrices[task_name] = conflict_rows(task, git_dir, accepted, classes)
     quality = [Quality(**audits[name]["quality"]) for name in tasks if name in audits]
-    text = render_markdown(metrics, by_model, matrices, quality)
-    atomic.write_json(out / "metrics.json", {"models": metrics})
+    text = render_markdown(metrics, by_model, matrices, quality, require, per_task)
+    atomic.write_json(out / "metrics.json", {"require": require, "models": metrics})
+    atomic.write_json(out / "tasks.json", per_task)
     atomic.write_json(out / "plots" / "models.json", [  # null, not 0: no valid feature has no cost per valid feature
         {"model": slug, "success_rate": m["success_rate"], "cost_per_valid": m["cost_per_valid"]}
         for slug, m in metrics.items()
@@ -293,4 +315,4 @@ def run(params: Params) -> None:
                 for slug in params.models}
     located = {name: (task, git_dir_for(params, task)) for name, task in tasks.items()}
     audits = {name: json.loads(audit_file(name).read_text(encoding="utf-8")) for name in tasks}
-    print(write_report(by_model, located, GENERATED, audits), end="")
+    print(write_report(by_model, located, GENERATED, audits, require), end="")

@@ -37,9 +37,10 @@ from cooperbench.generation.pipeline.common import (
     task_digest,
 )
 from cooperbench.generation.pipeline.parallel import run_items
-from cooperbench.generation.schemas import AgentSettings, Params, Resolution, ValidationSettings, dump, parse
+from cooperbench.generation.schemas import AgentSettings, Params, Resolution, ValidationSettings, dump, parse, read_json
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
+from cooperbench.generation.util.progress import say
 
 RESOLVER = "cooperbench.generation.agent.resolve"  # what makes a resolution
 
@@ -105,6 +106,29 @@ def resolve_recorded(task: Task, git_dir: Path, paths: AttemptPaths, feature: in
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def solve_attempt(task: Task, git_dir: Path, paths: AttemptPaths, verdict: dict, resolver: AgentSettings,
+                  validation: ValidationSettings, task_files: str, *, label: str) -> dict:
+    """`verdict` (the attempt's, graded without a resolver) under `require: solvable`: the resolver
+    on its hard pairs in turn until one is solved, each pair's record kept beside the attempt under
+    its key (a kept one is never resolved or billed again)."""
+    grading = validation.model_copy(update={"require": "conflict"})  # as the resolve stage keys it
+    pairs, solved = [], not apply_rule(verdict, "hard")["valid"]  # nothing worth resolving: as if done
+    for pair in verdict["conflict_result"]["pairs"]:
+        if pair.get("class") != "hard" or solved:
+            pairs.append(pair)
+            continue
+        feature = pair["feature"]
+        key = resolution_key(paths, feature, task_files, resolver, grading)
+        if published_key(paths.resolution(feature)) == key:
+            record = dump(read_json(paths.resolution(feature), Resolution))
+        else:
+            record = resolve_recorded(task, git_dir, paths, feature, resolver, grading, key, label=f"{label} vs feature{feature}")
+        say(f"[{label}] resolver {resolver.model.name} on feature{feature}: {record['status']}")
+        pairs.append({**pair, "resolution": record})
+        solved = record["status"] == "solvable"
+    return apply_rule({**verdict, "conflict_result": {**verdict["conflict_result"], "pairs": pairs}}, "solvable")
 
 
 def run(params: Params, slug: str) -> None:

@@ -1,0 +1,81 @@
+"""The validity rule, from one source for every command: params.yaml's `validation` and
+`resolver` where the file exists, a flag over either, the schema's defaults without a file.
+
+The stages read params.yaml through their declarations; the CLI and the API read it here, so a
+`promote` or a `validate` in a project folder grades as `dvc repro` does. Whoever grades says the
+rule once (`describe`) and writes it into what depends on it (`record`: provenance, reports).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cooperbench.generation.core.layout import PARAMS, PARAMS_VARIABLE, AttemptPaths
+from cooperbench.generation.core.records import digest_folder
+from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.pipeline.common import load_params
+from cooperbench.generation.pipeline.resolve import solve_attempt
+from cooperbench.generation.schemas import AgentParams, AgentSettings, ValidationSettings
+from cooperbench.generation.tasks.task import Task
+from cooperbench.generation.util import atomic
+from cooperbench.generation.validation.candidate import validate_candidate
+
+
+def project_params() -> Path:
+    """The params.yaml the CLI and the API read: $COOPERBENCH_PARAMS, else the current folder's."""
+    return Path(os.environ.get(PARAMS_VARIABLE) or PARAMS)
+
+
+@dataclass(frozen=True)
+class Validity:
+    settings: ValidationSettings
+    resolver: AgentSettings | None  # runs on hard pairs when the rule is `solvable`
+    source: str  # where the rule came from: a flag, a params file, or the default
+
+    def describe(self) -> str:
+        resolver = f"; resolver {self.resolver.model.name}" if self.settings.require == "solvable" and self.resolver else ""
+        return f"validity rule: require: {self.settings.require} (from {self.source}){resolver}"
+
+    def record(self) -> dict:
+        """What a record that depends on the rule keeps of it."""
+        solvable = self.settings.require == "solvable"
+        return {"require": self.settings.require, "resolver": self.resolver.model.name if solvable and self.resolver else None}
+
+
+def validity(params_file: Path | None, *, backend: str | None = None, timeout: float | None = None,
+             require: str | None = None, resolver: str | None = None, graded: bool = True) -> Validity:
+    """The rule and settings a command grades with. `graded` False: a command that grades no
+    candidate (onboarding, conflict classes) and needs no resolver whatever the rule."""
+    params = load_params(params_file) if params_file is not None and params_file.is_file() else None
+    settings = ValidationSettings.of(params, backend=backend, timeout=timeout, require=require)
+    agent = params.agent if params else AgentParams()
+    if resolver:
+        chosen = AgentSettings.of(resolver, **agent.model_dump())
+    elif params and params.resolver.model:
+        chosen = AgentSettings(model=params.resolver.model, agent=agent)
+    else:
+        chosen = None
+    source = "--require" if require else (str(params_file) if params else "the default")
+    if graded and settings.require == "solvable" and chosen is None:
+        raise GenerationError(f"`require: solvable` (from {source}) needs a resolver model: give --resolver MODEL, "
+                              f"or set resolver.model in {params_file or PARAMS}")
+    return Validity(settings, chosen, source)
+
+
+def validate_under(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, description: str | None,
+                   rule: Validity, *, label: str) -> dict:
+    """A candidate's verdict under the rule; under `solvable`, the resolver on its hard pairs (it
+    reads `description`; their records in a scratch folder, shown in the verdict's pairs)."""
+    verdict = validate_candidate(task, feature_patch, tests_patch, git_dir=git_dir, settings=rule.settings)
+    if rule.settings.require != "solvable":
+        return verdict
+    if description is None or rule.resolver is None:
+        raise GenerationError(f"{task.name}: `require: solvable` needs the candidate's description and a resolver model")
+    with tempfile.TemporaryDirectory(prefix="cooperbench-validate-") as scratch:
+        for name, text in (("feature.patch", feature_patch), ("tests.patch", tests_patch), ("feature.md", description)):
+            atomic.write_text(Path(scratch) / name, text)
+        return solve_attempt(task, git_dir, AttemptPaths.folder(Path(scratch)), verdict, rule.resolver, rule.settings,
+                             digest_folder(task.path), label=label)
