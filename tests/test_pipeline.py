@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, assert_one_line_error
+
+from cooperbench.generation.core.layout import PARAMS_VARIABLE
 
 pytestmark = [pytest.mark.dvc, pytest.mark.xdist_group("dvc-project")]  # one worker builds the project once
 
@@ -78,10 +81,11 @@ def edit_params(project: Path, change) -> None:
 
 
 def restore(project: Path) -> None:
-    """Back to the committed params, lock and outputs, for the next test (outputs of stages a test
-    added included)."""
+    """Back to the committed params, lock, dataset and outputs, for the next test (outputs of
+    stages a test added, CLI runs and new files included)."""
     git(project, "checkout", "--", ".")
-    git(project, "clean", "-fdqx", "generated")
+    git(project, "clean", "-fdqx", "generated", "runs")
+    git(project, "clean", "-fdq")
     dvc(project, "checkout", "--force")
 
 
@@ -137,6 +141,14 @@ def test_stages_and_first_repro(project):
     assert "| `no_conflict` | 0 | 4 |" in report  # per model: replay_conflicting, replay_isolated
     assert "| replay_conflicting | 4 | 4 | 16 | $0.0000 | $0.0000 |" in report  # the resolver's sessions
     assert "## Conflicts in durations_task/task1" in report and "replayed recorded sessions" in report
+    images = project / "generated" / "plots" / "images"  # static charts, linked from the report, rendered offline
+    assert sorted(p.name for p in images.iterdir()) == [
+        "conflicts-durations_task-task1.svg", "conflicts-miniconf_task-task1.svg", "success.svg"]
+    assert "](plots/images/conflicts-durations_task-task1.svg)" in report and "](plots/images/success.svg)" in report
+    success = (images / "success.svg").read_text()
+    assert "100% (51%-100%)" in success and "0% (0%-49%)" in success  # the bars carry their intervals
+    heatmap = (images / "conflicts-durations_task-task1.svg").read_text()
+    assert "miniconf" not in heatmap and "feature2 x replay_conflicting/attempt1: hard" in heatmap  # its own axes
     assert "| miniconf_task/task1 | 15 | 3 | 2 | 1 | 2, 3, 4, 6 | - |" in report  # the audit of the tasks' own pairs
     audit = json.loads((project / "generated" / "audit" / "durations_task" / "task1.json").read_text())
     assert {(r["f1"], r["f2"]): r["class"] for r in audit["pairs"] if r["has_conflict"]} == {(1, 2): "trivial", (2, 3): "hard"}
@@ -265,6 +277,25 @@ def test_a_new_model_runs_only_its_stages(project):
         models = [s for s in ran(proc) if s.startswith(("agent@", "split@", "validate@", "resolve@"))]
         assert models == ["agent@replay_again", "split@replay_again", "validate@replay_again", "resolve@replay_again"]
     finally:
+        restore(project)
+
+
+def test_a_failing_model_leaves_a_report_of_the_others(project):
+    """`dvc repro -k` with a model whose agent stage fails: the report stage cannot run, and
+    `report` writes the report of the models that ran, the failed one listed with its error."""
+    edit_params(project, lambda p: p["models"].update(broken={"name": "replay/no-such-session"}))
+    try:
+        proc = dvc(project, "repro", "-k", check=False)
+        assert proc.returncode != 0 and "agent@broken" in ran(proc) and "report" not in ran(proc)
+        made = run_tool(project, "report", "--out", "partial")
+        assert made.returncode == 0, made.stderr
+        text = (project / "partial" / "report.md").read_text()
+        assert "## Models left out" in text and "| broken | agent@broken |" in text and "no-such-session" in text
+        assert "| replay_conflicting (replay) | 4 | 4 |" in text and "| broken (replay)" not in text
+        assert (project / "partial" / "plots" / "images" / "success.svg").is_file()
+        assert changed_stages(project) >= {"agent@broken", "report"}  # generated/ itself untouched by `report`
+    finally:
+        shutil.rmtree(project / "partial", ignore_errors=True)
         restore(project)
 
 
@@ -500,3 +531,40 @@ def run_stage(project: Path, name: str, *args: str) -> subprocess.CompletedProce
 def run_tool(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cooperbench.generation", *args], cwd=project, capture_output=True,
                           text=True, env={**env(), "PYTHONPATH": str(project / "src")})
+
+
+SHELL_BLOCK = re.compile(r"(?:^<!-- (?P<marker>[^\n]*?) -->\n)?^```(?:bash|sh)\n(?P<body>.*?)^```$", re.S | re.M)
+RUN_BY_CI = ("main-command", "test-command", "docker-setup")  # .ci/run runs these, read from README.md
+NOT_RUN = "example: not run: "  # the marker of a block that cannot run here, with the reason
+
+
+def shell_examples() -> list:
+    """Every bash block of README.md and docs/, with the marker comment right above it, if any."""
+    found = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text(encoding="utf-8")
+        for block in SHELL_BLOCK.finditer(text):
+            line = text[:block.start("body")].count("\n")
+            found.append(pytest.param(block.group("marker") or "", block.group("body"), id=f"{doc.relative_to(ROOT)}:{line}"))
+    return found
+
+
+@pytest.mark.parametrize("marker, body", shell_examples())
+def test_every_shell_example_in_the_docs_runs_as_written(project, marker, body):
+    """Each bash block of the docs, verbatim, in the built project folder (offline, replays), as a
+    user would type it there: it exits 0, and each line of expected output it shows as a `# `
+    comment appears. A block that cannot run here says why in its marker."""
+    if marker in RUN_BY_CI:
+        pytest.skip(".ci/run runs this README command itself")
+    if marker.startswith(NOT_RUN):
+        pytest.skip(marker.removeprefix(NOT_RUN))
+    assert not marker, f"unknown marker above a shell example: {marker}"
+    environment = {k: v for k, v in env().items() if k != PARAMS_VARIABLE} | {"PYTHONPATH": str(project / "src")}
+    try:
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", body], cwd=project, env=environment,
+                              capture_output=True, text=True, timeout=1200)
+        assert proc.returncode == 0, f"{body}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        for expected in (line[2:] for line in body.splitlines() if line.startswith("# ")):
+            assert expected in proc.stdout + proc.stderr, expected
+    finally:
+        restore(project)

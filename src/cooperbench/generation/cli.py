@@ -449,6 +449,21 @@ def onboard(
 
 
 @app.command()
+def report(
+    params: Annotated[Path, typer.Option("--params", help="The pipeline's params.yaml.")] = PARAMS,
+    out: Annotated[Path, typer.Option("--out", help="Where report.md, metrics and charts go (never generated/).")]
+        = RUNS / "report",
+) -> None:
+    """After `dvc repro -k` left a model's stages failed (so the report stage could not run): the
+    report of the models whose stages all ran, the others listed with their errors."""
+    from cooperbench.generation.pipeline.common import load_params
+    from cooperbench.generation.pipeline.report import partial_report
+
+    typer.echo(partial_report(load_params(params), out), nl=False)
+    typer.echo(f"written to {out}/report.md", err=True)
+
+
+@app.command()
 def lineage(
     params: Annotated[Path, typer.Option("--params", help="The pipeline's params.yaml.")] = Path("params.yaml"),
 ) -> None:

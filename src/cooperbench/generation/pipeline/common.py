@@ -18,6 +18,7 @@ from cooperbench.generation.core.records import check_index, digest_folder, writ
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.schemas import Params, read_yaml
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo, source_repo
+from cooperbench.generation.util import atomic
 from cooperbench.generation.util.environment import prepare_environment
 
 DATASET = Path("dataset")
@@ -25,6 +26,7 @@ ONBOARDED = GENERATED / "onboard"  # the onboard stage's tasks: <name>_task/task
 ONBOARDED_TASKS = ONBOARDED / "tasks.json"  # the onboard stage's list: repository name -> its task names
 PROMPTS = GENERATED / "prompts"
 LOGS = GENERATED / "logs"  # timings and output tails: git-ignored, never a DVC output
+FAILURES = LOGS / "failures"  # <stage>@<model>.json: a stage's last error, until it next ends well
 INDEX = GENERATED / "index"  # per stage and model: the digest of every file it wrote
 TASK_PARAMS = ("tasks", "onboard.repos", "onboard.grow")  # what task_names reads
 TASK_INPUTS = "inputs.json"  # in each task's prompt folder: the digest of the task's files
@@ -128,10 +130,26 @@ def process_age() -> float:
 
 
 def log_stage(name: str, startup: float, work: float) -> None:
-    """One line per stage run in generated/logs/stages.jsonl (timings: never a DVC output)."""
+    """One line per stage run in generated/logs/stages.jsonl (timings: never a DVC output); a
+    stage that ends well has no failure on record."""
     LOGS.mkdir(parents=True, exist_ok=True)
     with open(LOGS / "stages.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps({"stage": name, "startup": round(startup, 3), "work": round(work, 3)}) + "\n")
+    (FAILURES / f"{name}.json").unlink(missing_ok=True)
+
+
+def log_failure(name: str, error: str) -> None:
+    """A stage's last failure, until it next ends well: the partial report names it."""
+    atomic.write_json(FAILURES / f"{name}.json", {"stage": name, "error": error})
+
+
+def model_failures(slug: str) -> dict[str, str]:
+    """The stages of one model that failed last time they ran: stage -> its error."""
+    found = {}
+    for file in sorted(FAILURES.glob(f"*@{slug}.json")):
+        record = json.loads(file.read_text(encoding="utf-8"))
+        found[record["stage"]] = record["error"]
+    return found
 
 
 @dataclass(frozen=True)
@@ -203,6 +221,7 @@ def main(stage: Stage, run: Callable[..., None], *args: str) -> None:
         log_stage("@".join([stage.name, *args]), startup, time.monotonic() - started)
     except GenerationError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        log_failure("@".join([stage.name, *args]), str(exc))
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted: sandboxes closed, nothing half-written", file=sys.stderr)

@@ -33,6 +33,7 @@ PLOTS = [
     {"cost per valid feature": {"template": "bar_horizontal", "x": "cost_per_valid",
                                 "y": {"generated/plots/models.json": "model"}}},
     {"conflicts": {"template": "heatmap", "x": "feature", "y": {"generated/plots/conflicts.json": "other"}}},
+    "generated/plots/images",  # static SVG: success with intervals, a heatmap per task (render offline)
 ]
 
 

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from cooperbench.generation.conflicts.detect import conflict_matrix
 from cooperbench.generation.core.layout import GENERATED, AttemptPaths
+from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading.grade import apply_rule
 from cooperbench.generation.grading.novelty import COPY_SIMILARITY, closest_feature
 from cooperbench.generation.pipeline.audit import audit_file
+from cooperbench.generation.pipeline.charts import conflict_heatmap, success_bars
 from cooperbench.generation.pipeline.common import (
     TASK_PARAMS,
     Stage,
@@ -24,6 +26,7 @@ from cooperbench.generation.pipeline.common import (
     check_inputs,
     checked_tasks,
     git_dir_for,
+    model_failures,
 )
 from cooperbench.generation.schemas import Params, Resolution, Usage, Verdict, dump, read_json
 from cooperbench.generation.tasks.task import Task
@@ -35,7 +38,8 @@ STAGE = Stage(
     "report.md, metrics.json and the plots, over every model.",
     params=("models", "attempts", "repos", "validation.require", *TASK_PARAMS),
     deps=("generated/audit", "generated/prompts", "generated/index"),
-    outs=("generated/report.md", "generated/tasks.json", "generated/plots/models.json", "generated/plots/conflicts.json"),
+    outs=("generated/report.md", "generated/tasks.json", "generated/plots/models.json", "generated/plots/conflicts.json",
+          "generated/plots/images"),
     metrics=("generated/metrics.json",), cache=False,
 )
 
@@ -147,6 +151,20 @@ RULES = {"conflict": "a conflict with some feature, the seed's rule", "hard": "a
 MARKS = {"clean": ".", "conflict": "X", "trivial": "t", "hard": "H"}
 
 
+def _matrix(rows: list[dict]) -> tuple[list[str], dict[str, str], dict[tuple[str, str], str]]:
+    """A task's heatmap rows as its axis (names in order), their short labels and the cells' classes."""
+    names = list(dict.fromkeys(r["other"] for r in rows))  # rows come sorted by "other"
+    return names, {name: _short(name, names) for name in names}, {(r["feature"], r["other"]): r["class"] for r in rows}
+
+
+CHARTS = Path("plots") / "images"  # under the report's folder: static SVG, rendered offline
+SUCCESS_CHART = CHARTS / "success.svg"
+
+
+def heatmap_chart(task: str) -> Path:
+    return CHARTS / f"conflicts-{task.replace('/', '-')}.svg"
+
+
 def _axis(key: str) -> str:
     return f"feature{key}" if key.isdigit() else key
 
@@ -184,8 +202,15 @@ def ran_as(attempts: list[dict]) -> tuple[str, dict]:
 
 
 def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: dict[str, list[dict]],
-                    quality: list[Quality] = (), require: str = "conflict", tasks: dict | None = None) -> str:
+                    quality: list[Quality] = (), require: str = "conflict", tasks: dict | None = None,
+                    failed: dict[str, dict[str, str]] | None = None) -> str:
     lines = ["# Feature generation report", "", f"Validity rule: `validation.require: {require}` ({RULES[require]}).", ""]
+    if failed:
+        lines += ["## Models left out", "", "Their stages did not all run (`dvc repro -k` went on without them); the "
+                  "rest of this report is the models that did.", "", "| model | stage | error |", "|---|---|---|"]
+        lines += [f"| {slug} | {stage} | {error.replace('|', '/')[:300]} |"
+                  for slug, errors in failed.items() for stage, error in errors.items()]
+        lines.append("")
     if any(m["replay"] for m in metrics.values()):
         lines += ["Models marked (replay) replayed recorded sessions: no live model was called.", ""]
     lines += ["Success rates are given with their 95% (Wilson) interval. Timings are not results: they are in "
@@ -252,11 +277,11 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
                   "Every pair of each task's features, classified (the `audit` stage; `check-dataset --quality`): "
                   "a trivial conflict is one git's union merge of the two whole features already resolves.", "",
                   render_quality(list(quality)).rstrip()]
+    if metrics:
+        lines += ["", "## Success rates", "", f"![success rate per model, with its 95% interval]({SUCCESS_CHART})"]
     for task_name, rows in matrices.items():
-        names = list(dict.fromkeys(r["other"] for r in rows))  # rows come sorted by "other"
-        short = {name: _short(name, names) for name in names}
-        cells = {(r["feature"], r["other"]): r["class"] for r in rows}
-        lines += ["", f"## Conflicts in {task_name}", "",
+        names, short, cells = _matrix(rows)
+        lines += ["", f"## Conflicts in {task_name}", "", f"![conflicts in {task_name}]({heatmap_chart(task_name)})", "",
                   "H: a hard conflict, t: a trivial one (git's union merge of the two features passes both "
                   "features' tests), X: a conflict not classified; . they merge cleanly.", "", "```"]
         lines.append("    " + " ".join(short[n].rjust(3) for n in names))
@@ -269,7 +294,8 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
 
 
 def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, Path]], out: Path,
-                 audits: dict[str, dict] | None = None, require: str = "conflict") -> str:
+                 audits: dict[str, dict] | None = None, require: str = "conflict",
+                 failed: dict[str, dict[str, str]] | None = None) -> str:
     """Write metrics.json (the rule, and per model), tasks.json (per model and task: apart, so
     `dvc exp show` stays narrow), report.md and plots/*.json under `out`; return the report
     text. `audits` (the audit stage's records, by task) give the tasks' own pairs their classes
@@ -291,7 +317,7 @@ def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, P
                     if r["has_conflict"]}
         matrices[task_name] = conflict_rows(task, git_dir, accepted, classes)
     quality = [Quality(**audits[name]["quality"]) for name in tasks if name in audits]
-    text = render_markdown(metrics, by_model, matrices, quality, require, per_task)
+    text = render_markdown(metrics, by_model, matrices, quality, require, per_task, failed or {})
     atomic.write_json(out / "metrics.json", {"require": require, "models": metrics})
     atomic.write_json(out / "tasks.json", per_task)
     atomic.write_json(out / "plots" / "models.json", [  # null, not 0: no valid feature has no cost per valid feature
@@ -299,20 +325,61 @@ def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, P
         for slug, m in metrics.items()
     ])
     atomic.write_json(out / "plots" / "conflicts.json", [row for rows in matrices.values() for row in rows])
+    write_charts(out, metrics, matrices)
     atomic.write_text(out / "report.md", text)
     return text
+
+
+def write_charts(out: Path, metrics: dict, matrices: dict[str, list[dict]]) -> None:
+    """The static charts, in a folder of their own (charts of tasks no longer named go with it)."""
+    with atomic.built(out / CHARTS) as (folder,):
+        rows = [(slug, m["success_rate"], m["success_interval"]) for slug, m in metrics.items()]
+        atomic.write_text(folder / SUCCESS_CHART.name, success_bars(rows, "Success rate per model (95% interval)"))
+        for task_name, task_rows in matrices.items():
+            atomic.write_text(folder / heatmap_chart(task_name).name,
+                              conflict_heatmap(*_matrix(task_rows), f"Conflicts in {task_name}"))
 
 
 # ---------------------------------------------------------------- the stage
 
 
 def run(params: Params) -> None:
+    print(build(params, list(params.models), GENERATED), end="")
+
+
+def build(params: Params, slugs: list[str], out: Path, failed: dict[str, dict[str, str]] | None = None) -> str:
+    """The report of `slugs` under `out`; `failed`: models left out, with their stages' errors."""
     tasks = checked_tasks(params)
-    for slug in params.models:
+    for slug in slugs:
         check_inputs(slug, "sessions", "split", "verdicts", "resolutions")
     require = params.validation.require
     by_model = {slug: [read_attempt(task, k, paths, require) for task, k, paths in attempts(params, slug)]
-                for slug in params.models}
+                for slug in slugs}
     located = {name: (task, git_dir_for(params, task)) for name, task in tasks.items()}
     audits = {name: json.loads(audit_file(name).read_text(encoding="utf-8")) for name in tasks}
-    print(write_report(by_model, located, GENERATED, audits, require), end="")
+    return write_report(by_model, located, out, audits, require, failed or {})
+
+
+def partial_report(params: Params, out: Path) -> str:
+    """After `dvc repro -k` with a model whose stages failed (so the report stage could not run):
+    the report of every model whose stages all ran, written under `out` (never the DVC outputs),
+    the others listed with their errors. A model is left out when one of its stages failed last
+    time it ran, or its records are not what its stages wrote."""
+    ran, failed = [], {}
+    for slug in params.models:
+        errors = model_failures(slug)
+        if not errors:
+            try:
+                check_inputs(slug, "sessions", "split", "verdicts", "resolutions")
+                for _task, _k, paths in attempts(params, slug):
+                    paths.verdict_json.stat()
+            except (GenerationError, OSError) as exc:
+                errors = {"records": f"its records are missing or not what its stages wrote ({exc}): `dvc repro` it"}
+        if errors:
+            failed[slug] = errors
+        else:
+            ran.append(slug)
+    if not ran:
+        raise GenerationError("no model's stages all ran: nothing to report (" + "; ".join(
+            f"{slug}: {' '.join(f'{stage}: {error}' for stage, error in errors.items())}" for slug, errors in failed.items()) + ")")
+    return build(params, ran, out, failed)
