@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, assert_one_line_error, run_cli
+from conftest import DEMO, ROOT, assert_one_line_error, run_cli
 
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.agent.loop import run_agent
@@ -345,3 +346,30 @@ def test_a_replay_outside_the_task_and_the_project_is_refused(tmp_path):
             check_model(name, DEMO)
     with pytest.raises(GenerationError, match="outside the task folder and the project"):
         check_model(f"replay/{outside}", DEMO)
+
+
+@pytest.mark.slow
+def test_a_projects_own_templates_reach_the_agent_and_its_key(tmp_path):
+    """`--templates agents/<name>.yaml` (params.yaml `agent.templates`): the agent reads them over
+    the shipped ones, their text is part of the attempt's key, and a bad file is one line before
+    anything runs."""
+    (tmp_path / "agents").mkdir()
+    shutil.copy(ROOT / "agents" / "small-features.yaml", tmp_path / "agents" / "small.yaml")
+    dataset = str(ROOT / "dataset")
+    made = run_cli("--task", "miniconf_task/task1", "--dataset", dataset, "--model", "replay/conflicting",
+                   "--templates", "agents/small.yaml", "--output", "out", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    attempt = tmp_path / "out" / "miniconf_task" / "task1" / "replay_conflicting" / "attempt1"
+    system = json.loads((attempt / "agent" / "trajectory.json").read_text())["messages"][0]["content"]
+    assert "Prefer a small feature" in system
+    inputs = json.loads((attempt / "agent" / "usage.json").read_text())["provenance"]["inputs"]
+    assert inputs["templates"]
+    (tmp_path / "agents" / "small.yaml").write_text("system_template: |\n  Be brief.\n")
+    again = run_cli("--task", "miniconf_task/task1", "--dataset", dataset, "--model", "replay/conflicting",
+                    "--templates", "agents/small.yaml", "--output", "out", cwd=tmp_path)
+    assert "inputs changed since it ran" in again.stderr  # the text is in the key, not only the name
+    (tmp_path / "agents" / "bad.yaml").write_text("sytem_template: hello\n")
+    refused = run_cli("--task", "miniconf_task/task1", "--dataset", dataset, "--model", "replay/conflicting",
+                      "--templates", "agents/bad.yaml", "--output", "other", cwd=tmp_path)
+    assert_one_line_error(refused, "agents/bad.yaml: unknown template `sytem_template`")
+    assert not (tmp_path / "other").exists()

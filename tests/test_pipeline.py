@@ -299,6 +299,19 @@ def test_a_failing_model_leaves_a_report_of_the_others(project):
         restore(project)
 
 
+def test_the_swebench_export_holds_each_valid_feature(project):
+    made = run_tool(project, "export", "runs/all.jsonl", "--all")
+    assert made.returncode == 0 and "runs/all.jsonl: 8 instance(s)" in made.stdout, made.stderr
+    rows = [json.loads(line) for line in (project / "runs" / "all.jsonl").read_text().splitlines()]
+    first = rows[0]
+    assert first["instance_id"] == "miniconf_task__task1-replay_conflicting-attempt1" and first["valid"]
+    assert first["patch"] == (project / part("split", "replay_conflicting", 1) / "feature.patch").read_text()
+    assert json.loads(first["FAIL_TO_PASS"]) and len(json.loads(first["PASS_TO_PASS"])) == 25
+    assert first["conflicts"] == {"2": "trivial", "3": "hard"} and first["require"] == "solvable"
+    assert sum(row["valid"] for row in rows) == 4 and not any(r["valid"] for r in rows if "isolated" in r["instance_id"])
+    shutil.rmtree(project / "runs")
+
+
 def test_a_decomposing_model_plans_once_and_implements_a_part_an_attempt(project):
     """`strategy: decompose` in params.yaml, through real DVC: the agent stage asks the (replayed)
     plan once, keeps it beside the attempts, and gives attempt k part k of it."""
@@ -327,7 +340,7 @@ def test_an_experiment_on_the_strategy_reruns_the_agent_stage(project):
         proc = dvc(project, "exp", "run", "-S", "strategy=decompose", check=False)
         assert ran(proc)[:1] == ["agent@replay_conflicting"], proc.stdout[-2000:]  # nothing upstream reran
         # it reran under the new strategy, which found no feature of the demo task large enough to split
-        assert "to decompose" in proc.stderr and "(decompose.feature)" in proc.stderr, proc.stderr[-2000:]
+        assert "to decompose" in proc.stderr and "decompose.feature in params.yaml" in proc.stderr, proc.stderr[-2000:]
     finally:
         restore(project)
 

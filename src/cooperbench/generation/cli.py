@@ -108,6 +108,9 @@ def seed(
         f"Sample number: change it for fresh attempts of the same inputs ({default(AgentParams, 'sample')})."))] = None,
     strategy: StrategyOption = Strategy.generate,
     feature: FeatureOption = None,
+    templates: Annotated[Optional[str], typer.Option("--templates", help=(
+        "The agent's own mini-swe-agent templates: agents/<name>.yaml, any keys of the shipped agent.yaml "
+        "(part of each attempt's key)."))] = None,
 ) -> None:
     """Seed-compatible entry: `--task T [--prompt-only | --validate F T | generation flags]`."""
     if ctx.invoked_subcommand is not None:
@@ -129,7 +132,8 @@ def seed(
     from cooperbench.generation.schemas import AgentSettings
 
     results = generate_features(
-        loaded, AgentSettings.of(model, **given(step_limit=step_limit, cost_limit=cost_limit, sample=sample)),
+        loaded, AgentSettings.of(model, **given(step_limit=step_limit, cost_limit=cost_limit, sample=sample,
+                                                templates=templates)),
         backend=rule.settings.backend, attempts=attempts, output=output, jobs=jobs, repo=repo,
         validation=rule.settings, strategy=strategy.value, decompose=DecomposeParams(**given(feature=feature)),
         resolver=rule.resolver,
@@ -461,6 +465,21 @@ def report(
 
     typer.echo(partial_report(load_params(params), out), nl=False)
     typer.echo(f"written to {out}/report.md", err=True)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="The JSONL file to write.")],
+    params: Annotated[Path, typer.Option("--params", help="The pipeline's params.yaml.")] = PARAMS,
+    everything: Annotated[bool, typer.Option("--all", help="Every attempt, the invalid ones too (`valid` says).")] = False,
+) -> None:
+    """The pipeline's valid features as SWE-bench-style JSONL (instance_id, patch, test_patch,
+    problem_statement, FAIL_TO_PASS, PASS_TO_PASS), with the model, the rule and the conflicts."""
+    from cooperbench.generation.pipeline.common import load_params
+    from cooperbench.generation.pipeline.export import export_swebench
+
+    lines = export_swebench(load_params(params), out, everything)
+    typer.echo(f"{out}: {lines} instance(s)")
 
 
 @app.command()

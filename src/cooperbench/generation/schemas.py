@@ -49,8 +49,13 @@ class ModelParams(Strict):
         return {**self.model_kwargs, **extra}
 
 
+AGENT_TEMPLATES = "agents"  # a project's own agent templates live here (a DVC dep of the agent stage)
+TemplatesFile = Annotated[str, StringConstraints(pattern=rf"^{AGENT_TEMPLATES}/[A-Za-z0-9_.-]+\.ya?ml$")]
+
+
 class AgentParams(Strict):
     sample: Annotated[int, Field(ge=0, strict=True)] = 1
+    templates: TemplatesFile | None = None  # agents/<name>.yaml over the shipped agent.yaml (its keys only)
     wall_time_limit: WholeSeconds = 3600
     command_timeout: WholeSeconds = 180
     retries: PositiveInt = 3
@@ -104,8 +109,9 @@ class AgentSettings(Strict):
         return parse({"model": {"name": name, **fields}, "agent": own}, cls, "agent settings")
 
     def record(self) -> dict:
-        """What can change a run's result (sample and the cost cap are the attempt's, not the run's)."""
-        agent = self.agent.model_dump(mode="json", exclude={"sample", "max_total_cost"})
+        """What can change a run's result (sample and the cost cap are the attempt's, not the run's;
+        a project's own templates count by their text, in the attempt's key: keys.attempt_record)."""
+        agent = self.agent.model_dump(mode="json", exclude={"sample", "max_total_cost", "templates"})
         return {"model": self.model.model_dump(mode="json"), "agent": agent}
 
 

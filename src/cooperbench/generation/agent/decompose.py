@@ -57,7 +57,8 @@ def large_feature(task: Task, params: DecomposeParams) -> Feature:
     large = [f for f in task.features if sizes[f.id][0] >= params.min_files or sizes[f.id][1] >= params.min_lines]
     if not large:
         raise GenerationError(f"{task.name}: no feature is large enough to decompose (at least {params.min_files} "
-                              f"files or {params.min_lines} changed source lines); name one (decompose.feature)")
+                              f"files or {params.min_lines} changed source lines); name one (--feature K, or "
+                              "decompose.feature in params.yaml)")
     return max(large, key=lambda f: (sizes[f.id][1], sizes[f.id][0], -f.id))
 
 

@@ -25,7 +25,7 @@ import yaml
 
 from cooperbench.generation.agent.models import is_model_behaviour, make_model, price_known
 from cooperbench.generation.core.contract import DESCRIPTION_FILE, REPO_DIR, VERIFY_COMMAND, VERIFY_REQUEST
-from cooperbench.generation.errors import InfrastructureError
+from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.sandbox import worktree
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.base import Sandbox
@@ -102,9 +102,26 @@ class SandboxEnvironment:
                                     "environment_type": f"{__name__}.{type(self).__name__}"}}}
 
 
-def agent_templates() -> dict[str, str]:
-    """The feature-writing agent's mini-swe-agent templates."""
-    return yaml.safe_load(files("cooperbench.generation.agent").joinpath("templates/agent.yaml").read_text(encoding="utf-8"))
+def agent_templates(own: str | None = None) -> dict[str, str]:
+    """The feature-writing agent's mini-swe-agent templates: the shipped ones, with those of
+    `own` (params.yaml `agent.templates`, a YAML file of the same keys) over them."""
+    shipped = yaml.safe_load(files("cooperbench.generation.agent").joinpath("templates/agent.yaml").read_text(encoding="utf-8"))
+    if own is None:
+        return shipped
+    try:
+        given = yaml.safe_load(Path(own).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GenerationError(f"{own}: {(exc.strerror or str(exc)).lower()} (params.yaml agent.templates)") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise GenerationError(f"{own}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(given, dict) or not given:
+        raise GenerationError(f"{own}: expected a mapping of templates ({', '.join(shipped)})")
+    for key, value in given.items():
+        if key not in shipped:
+            raise GenerationError(f"{own}: unknown template `{key}` (the agent has {', '.join(shipped)})")
+        if not isinstance(value, str) or not value.strip():
+            raise GenerationError(f"{own}: `{key}` must be a non-empty text")
+    return {**shipped, **given}
 
 
 def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task, trajectory: Path,
@@ -124,7 +141,8 @@ def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task
                     on_step(self.n_calls, self.cost)
 
     agent = ReportingAgent(
-        model, SandboxEnvironment(sandbox, settings.agent.command_timeout, verify), **(templates or agent_templates()),
+        model, SandboxEnvironment(sandbox, settings.agent.command_timeout, verify),
+        **(templates or agent_templates(settings.agent.templates)),
         step_limit=settings.model.step_limit, cost_limit=settings.model.cost_limit,
         wall_time_limit_seconds=settings.agent.wall_time_limit, output_path=trajectory,
     )

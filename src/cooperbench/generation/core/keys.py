@@ -14,6 +14,7 @@ is regraded under from its own records (grade.apply_rule).
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from cooperbench.generation.core.codeversion import code_version
 from cooperbench.generation.core.layout import AttemptPaths
@@ -38,6 +39,8 @@ def attempt_record(task: str, attempt: int, prompt: str, task_files: str, settin
               "backend": backend, "code": code_version(AGENT, backend)}
     if settings.agent.verify_calls:  # the agent reads the grader's answers (agent/verify.py)
         inputs["verifier"] = code_version(VERIFIER, backend)
+    if settings.agent.templates:  # a project's own templates: their text, not only their name
+        inputs["templates"] = digest_files([Path(settings.agent.templates)])
     record = {"task": task, "attempt": attempt, "sample": settings.agent.sample, "inputs": inputs}
     return {**record, "key": key_of(record)}
 

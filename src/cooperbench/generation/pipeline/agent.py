@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cooperbench.generation.agent.decompose import PLAN_FILE, plan_prompts, planned
-from cooperbench.generation.agent.loop import ENDINGS, Verify, run_in_sandbox, settle_trajectory
+from cooperbench.generation.agent.loop import ENDINGS, Verify, agent_templates, run_in_sandbox, settle_trajectory
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.replay import is_replay
 from cooperbench.generation.agent.verify import verifier_for
@@ -47,7 +47,7 @@ STAGE = Stage(
     "Every attempt of one model: the agent writes a feature and its tests in a sandbox "
     "(`jobs` at a time; an attempt published under its key is kept, never re-billed).",
     params=("models.${key}", "agent", "attempts", "backend", "strategy", "decompose", "repos", *TASK_PARAMS),
-    deps=("generated/prompts",), per_model=True, reads=("jobs",),
+    deps=("generated/prompts", "agents"), per_model=True, reads=("jobs",),  # agents/: a project's own templates
     outs=("generated/agent/${key}", "generated/sessions/${key}", "generated/index/agent/${key}.json",
     "generated/index/sessions/${key}.json"),
     persist=("generated/agent/${key}", "generated/sessions/${key}"),
@@ -159,6 +159,7 @@ def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, 
 
 def run(params: Params, slug: str) -> None:
     settings = settings_for(params, slug)
+    agent_templates(settings.agent.templates)  # a project's own templates, read before anything runs
     tasks = checked_tasks(params)
     jobs, kept = [], []
     prompts = stage_prompts(params, settings, tasks, slug)

@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from cooperbench.generation.agent.loop import agent_templates
 from cooperbench.generation.agent.models import check_model, probe_model
 from cooperbench.generation.agent.prompt import base_files, find_hotspots, render_prompt
 from cooperbench.generation.agent.verify import verifier_for
@@ -126,6 +127,7 @@ def prepare(task: Task, settings: AgentSettings, repo: Path | None) -> tuple[Pat
     """Everything an attempt needs that can fail before any sandbox starts: the model (name, key,
     replay file, one cheap call), the repository, the prompt."""
     check_model(settings.model.name, task.path)
+    agent_templates(settings.agent.templates)
     probe_model(settings.model.name, settings.model.kwargs(), settings.agent.retries)
     git_dir = resolve_repo(task, repo)
     return git_dir, render_prompt(task, find_hotspots(task, base_files(task, git_dir)))

@@ -1,0 +1,57 @@
+"""Exports of the pipeline's results for other harnesses: SWE-bench-style JSONL.
+
+One line an attempt of every model params.yaml names (its valid ones, or all with `everything`),
+with SWE-bench's fields (`instance_id`, `repo`, `base_commit`, `patch`, `test_patch`,
+`problem_statement`, and `FAIL_TO_PASS` / `PASS_TO_PASS` as JSON-encoded lists, as its
+published datasets keep them) and ours beside them: the model, the rule and the verdict, the
+features it conflicts with and their classes. The verdict is the report's: graded under
+`validation.require` with the resolver's records.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks
+from cooperbench.generation.pipeline.report import read_attempt
+from cooperbench.generation.schemas import Params
+from cooperbench.generation.util import atomic
+
+
+def swebench_rows(params: Params, everything: bool = False) -> Iterator[dict]:
+    tasks = checked_tasks(params)
+    require = params.validation.require
+    for slug in params.models:
+        check_inputs(slug, "sessions", "split", "verdicts", "resolutions")
+        for name, k, paths in attempts(params, slug):
+            record = read_attempt(name, k, paths, require)
+            verdict = record["verdict"]
+            if not (verdict["valid"] or everything):
+                continue
+            task, checks = tasks[name], verdict["checks"]
+            pairs = verdict["conflict_result"]["pairs"]
+            yield {
+                "instance_id": f"{task.repo_name}__task{task.task_id}-{slug}-attempt{k}",
+                "repo": task.repo_name,
+                "base_commit": task.base_commit,
+                "patch": paths.feature_patch.read_text(encoding="utf-8", errors="surrogateescape"),
+                "test_patch": paths.tests_patch.read_text(encoding="utf-8", errors="surrogateescape"),
+                "problem_statement": paths.feature_md.read_text(encoding="utf-8", errors="surrogateescape"),
+                "FAIL_TO_PASS": json.dumps(checks.get("fail_to_pass", {}).get("tests", [])),
+                "PASS_TO_PASS": json.dumps(checks.get("pass_to_pass", {}).get("tests", [])),
+                "model": record["usage"]["model"],
+                "replay": record["usage"]["replay"],
+                "require": require,
+                "valid": verdict["valid"],
+                "reasons": verdict["reasons"],
+                "conflicts": {str(p["feature"]): p.get("class", "conflict") for p in pairs if p.get("has_conflict")},
+            }
+
+
+def export_swebench(params: Params, out: Path, everything: bool = False) -> int:
+    """Write the JSONL at once (never half-written); the number of lines."""
+    rows = list(swebench_rows(params, everything))
+    atomic.write_text(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return len(rows)
