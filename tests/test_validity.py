@@ -56,6 +56,15 @@ def test_a_project_folders_rule_is_every_commands_rule(project):
     provenance = json.loads((project / "dataset" / "durations_task" / "task1" / "feature5" / "provenance.json").read_text())
     assert provenance["validity"] == {"require": "solvable", "resolver": "replay/resolve", "solved_pairs": [2]}
 
+    released = cli(project, "export-release", "release")  # the public layout, the promoted feature listed
+    assert released.returncode == 0 and "1 task(s), 1 generated feature(s)" in released.stdout, released.stderr
+    task = project / "release" / "durations_task" / "task1"
+    assert sorted(p.name for p in task.iterdir()) == ["Dockerfile", *[f"feature{k}" for k in range(1, 6)], "runner.sh", "setup.sh"]
+    assert sorted(p.name for p in (task / "feature5").iterdir()) == ["feature.md", "feature.patch", "tests.patch"]
+    [listed] = json.loads((project / "release" / "generated-features.json").read_text())
+    assert listed["feature"] == 5 and listed["validity"]["require"] == "solvable" and listed["model"] == "replay/conflicting"
+    assert_one_line_error(cli(project, "export-release", "release"), "already exists; nothing was written")
+
 
 def test_a_flag_overrides_the_project_and_solvable_without_a_resolver_is_one_line(project):
     (project / "params.yaml").write_text(PROJECT.replace("resolver: {model: {name: replay/resolve}}\n", ""))

@@ -482,6 +482,23 @@ def export(
     typer.echo(f"{out}: {lines} instance(s)")
 
 
+@app.command("export-release")
+def export_release(
+    out: Annotated[Path, typer.Argument(help="A new folder: the tasks go under it as <repo>_task/task<N>/.")],
+    root: Annotated[Path, typer.Option("--dataset", help="Dataset root, or one task folder.")] = Path("dataset"),
+) -> None:
+    """Tasks in the public dataset's layout (promoted features included, listed with their
+    provenance in generated-features.json): release files and features only, nothing of ours."""
+    from cooperbench.generation.pipeline.export import MANIFEST
+    from cooperbench.generation.pipeline.export import export_release as write_release
+
+    found, problems = scan_dataset(root)
+    if problems:
+        raise GenerationError(f"{problems[0]} (the task's: fix it before a release)")
+    manifest = write_release(found, out)
+    typer.echo(f"{out}: {len(found)} task(s), {len(manifest)} generated feature(s) listed in {out / MANIFEST}")
+
+
 @app.command()
 def lineage(
     params: Annotated[Path, typer.Option("--params", help="The pipeline's params.yaml.")] = Path("params.yaml"),

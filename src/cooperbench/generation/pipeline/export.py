@@ -1,4 +1,5 @@
-"""Exports of the pipeline's results for other harnesses: SWE-bench-style JSONL.
+"""Exports for other harnesses and for the dataset itself: SWE-bench-style JSONL of the
+pipeline's attempts, and tasks (promoted features included) in the public release layout.
 
 One line an attempt of every model params.yaml names (its valid ones, or all with `everything`),
 with SWE-bench's fields (`instance_id`, `repo`, `base_commit`, `patch`, `test_patch`,
@@ -11,12 +12,15 @@ features it conflicts with and their classes. The verdict is the report's: grade
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Iterator
 
+from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.common import attempts, check_inputs, checked_tasks
 from cooperbench.generation.pipeline.report import read_attempt
 from cooperbench.generation.schemas import Params
+from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
 
@@ -55,3 +59,35 @@ def export_swebench(params: Params, out: Path, everything: bool = False) -> int:
     rows = list(swebench_rows(params, everything))
     atomic.write_text(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return len(rows)
+
+
+RELEASE_FILES = ("Dockerfile", "setup.sh", "runner.sh", "run_tests.sh", "combined.patch")  # what a task has there
+FEATURE_FILES = ("feature.md", "feature.patch", "tests.patch")
+MANIFEST = "generated-features.json"
+
+
+def export_release(tasks: list[Task], out: Path) -> list[dict]:
+    """Each task as the public dataset keeps it, under `out/<repo>_task/task<N>/`: its release
+    files and every feature's three files, nothing of ours (a shipped repository, replays,
+    provenance). The promoted features are listed in `out/generated-features.json` with their
+    provenance (model, rule, key); `combined.patch`, where a task has one, still combines its
+    original features only: a generated feature conflicts with some of them by design. A task
+    folder already in `out` is never written over. Returns the manifest."""
+    taken = [task.name for task in tasks if (out / task.name).exists()]
+    if taken:
+        raise GenerationError(f"{out / taken[0]}: already exists; nothing was written (export into a new folder)")
+    manifest = []
+    for task in tasks:
+        with atomic.built(out / task.name) as (folder,):  # whole, or not at all
+            for name in RELEASE_FILES:
+                if (task.path / name).is_file():
+                    shutil.copyfile(task.path / name, folder / name)
+            for feature in task.features:
+                (folder / f"feature{feature.id}").mkdir()
+                for name in FEATURE_FILES:
+                    shutil.copyfile(feature.path / name, folder / f"feature{feature.id}" / name)
+                record = feature.path / "provenance.json"
+                if record.is_file():
+                    manifest.append({"task": task.name, "feature": feature.id, **json.loads(record.read_text(encoding="utf-8"))})
+    atomic.write_json(out / MANIFEST, manifest)
+    return manifest
