@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -121,6 +122,12 @@ def make_diff(tmp_path):
         return repo, git(repo, "diff", "--cached", "-M", "HEAD")
 
     return make
+
+
+def default_sigint() -> None:
+    """A child's preexec: Ctrl-C as a terminal delivers it, whatever this process inherited (a
+    runner started in the background, `nohup cmd &`, ignores SIGINT, and so would the child)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cli(*args: str, cwd: Path = ROOT, drop: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, ROOT, assert_one_line_error, run_cli
+from conftest import DEMO, ROOT, assert_one_line_error, default_sigint, run_cli
 
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.agent.loop import run_agent
@@ -324,7 +324,7 @@ def test_ctrl_c_stops_generation_at_once_and_leaves_nothing(task_with_sessions, 
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "cooperbench.generation", "--task", str(task_with_sessions),
                              "--model", "replay/slow", "--attempts", "2", "--jobs", "2", "--output", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 120
         while marker not in subprocess.run(["pgrep", "-af", marker], capture_output=True, text=True).stdout:

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import DEMO, ROOT, assert_one_line_error, run_cli
+from conftest import DEMO, ROOT, assert_one_line_error, default_sigint, run_cli
 
 from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.api import validate_generated_feature
@@ -264,7 +264,7 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path, isolated_cache):
         [sys.executable, "-m", "cooperbench.generation", "validate", "miniconf_task/task1",
          str(CANDIDATES / "hangs" / "feature.patch"), str(CANDIDATES / "hangs" / "tests.patch"),
          "--timeout", "120", "--out", str(tmp_path / "v.json")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + 120

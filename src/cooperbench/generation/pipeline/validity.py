@@ -3,7 +3,7 @@
 
 The stages read params.yaml through their declarations; the CLI and the API read it here, so a
 `promote` or a `validate` in a project folder grades as `dvc repro` does. Whoever grades says the
-rule once (`describe`) and writes it into what depends on it (`record`: provenance, reports).
+rule once (`describe`); verdicts, provenance and the report record it.
 """
 
 from __future__ import annotations
@@ -39,11 +39,6 @@ class Validity:
         resolver = f"; resolver {self.resolver.model.name}" if self.settings.require == "solvable" and self.resolver else ""
         return f"validity rule: require: {self.settings.require} (from {self.source}){resolver}"
 
-    def record(self) -> dict:
-        """What a record that depends on the rule keeps of it."""
-        solvable = self.settings.require == "solvable"
-        return {"require": self.settings.require, "resolver": self.resolver.model.name if solvable and self.resolver else None}
-
 
 def validity(params_file: Path | None, *, backend: str | None = None, timeout: float | None = None,
              require: str | None = None, resolver: str | None = None, graded: bool = True) -> Validity:
@@ -69,11 +64,12 @@ def validate_under(task: Task, git_dir: Path, feature_patch: str, tests_patch: s
                    rule: Validity, *, label: str) -> dict:
     """A candidate's verdict under the rule; under `solvable`, the resolver on its hard pairs (it
     reads `description`; their records in a scratch folder, shown in the verdict's pairs)."""
-    verdict = validate_candidate(task, feature_patch, tests_patch, git_dir=git_dir, settings=rule.settings)
-    if rule.settings.require != "solvable":
-        return verdict
-    if description is None or rule.resolver is None:
+    solvable = rule.settings.require == "solvable"
+    if solvable and (description is None or rule.resolver is None):
         raise GenerationError(f"{task.name}: `require: solvable` needs the candidate's description and a resolver model")
+    verdict = validate_candidate(task, feature_patch, tests_patch, git_dir=git_dir, settings=rule.settings)
+    if not solvable:
+        return verdict
     with tempfile.TemporaryDirectory(prefix="cooperbench-validate-") as scratch:
         for name, text in (("feature.patch", feature_patch), ("tests.patch", tests_patch), ("feature.md", description)):
             atomic.write_text(Path(scratch) / name, text)
