@@ -532,10 +532,11 @@ def validity_of(params: Path, backend: Backend | None, timeout: float | None, re
 
 def checked_as_hard(rule) -> ValidationSettings:
     """A dataset's own features keep no resolutions: `solvable` is checked as `hard` (said once)."""
-    if rule.settings.require != "solvable":
-        return rule.settings
-    typer.echo(f"{rule.describe()}; checked as `hard` here: a dataset's features keep no resolutions", err=True)
-    return rule.settings.model_copy(update={"require": "hard"})
+    from cooperbench.generation.pipeline.validity import checkable
+
+    if rule.settings.require == "solvable":
+        typer.echo(f"{rule.describe()}; checked as `hard` here: a dataset's features keep no resolutions", err=True)
+    return checkable(rule.settings)
 
 
 def _validate(task, feature_patch: Path, tests_patch: Path, rule, repo: Path | None, description: Path | None) -> dict:

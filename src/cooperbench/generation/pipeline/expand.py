@@ -27,17 +27,13 @@ from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.attempts import GenerationResult, generate_features
 from cooperbench.generation.pipeline.promote import promote
 from cooperbench.generation.pipeline.resolve import pair_files, solve_attempt
+from cooperbench.generation.pipeline.validity import checkable
 from cooperbench.generation.schemas import AgentSettings, DecomposeParams, ValidationSettings
 from cooperbench.generation.tasks.task import Task, load_task, resolve_repo
 from cooperbench.generation.util import atomic
 from cooperbench.generation.util.progress import say
 
 LOG_NAME = "expansion_log.json"
-
-
-def checkable(validation: ValidationSettings) -> ValidationSettings:
-    """What a verdict can say before any resolver ran: `solvable` is checked as `hard`."""
-    return validation.model_copy(update={"require": "hard" if validation.require == "solvable" else validation.require})
 
 
 def task_folder(output: Path, task: Task) -> Path:

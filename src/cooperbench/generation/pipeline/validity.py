@@ -40,6 +40,11 @@ class Validity:
         return f"validity rule: require: {self.settings.require} (from {self.source}){resolver}"
 
 
+def checkable(validation: ValidationSettings) -> ValidationSettings:
+    """What a verdict can say before any resolver ran: `solvable` is checked as `hard`."""
+    return validation.model_copy(update={"require": "hard" if validation.require == "solvable" else validation.require})
+
+
 def validity(params_file: Path | None, *, backend: str | None = None, timeout: float | None = None,
              require: str | None = None, resolver: str | None = None, graded: bool = True) -> Validity:
     """The rule and settings a command grades with. `graded` False: a command that grades no
