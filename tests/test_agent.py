@@ -364,10 +364,15 @@ def test_a_projects_own_templates_reach_the_agent_and_its_key(tmp_path):
     assert "Prefer a small feature" in system
     inputs = json.loads((attempt / "agent" / "usage.json").read_text())["provenance"]["inputs"]
     assert inputs["templates"]
+    with open(tmp_path / "agents" / "small.yaml", "a") as handle:
+        handle.write("# a comment changes no template\n")
+    kept = run_cli("--task", "miniconf_task/task1", "--dataset", dataset, "--model", "replay/conflicting",
+                   "--templates", "agents/small.yaml", "--output", "out", cwd=tmp_path)
+    assert "already complete for these inputs: kept" in kept.stderr, kept.stderr  # nothing re-billed
     (tmp_path / "agents" / "small.yaml").write_text("system_template: |\n  Be brief.\n")
     again = run_cli("--task", "miniconf_task/task1", "--dataset", dataset, "--model", "replay/conflicting",
                     "--templates", "agents/small.yaml", "--output", "out", cwd=tmp_path)
-    assert "inputs changed since it ran" in again.stderr  # the text is in the key, not only the name
+    assert "inputs changed since it ran" in again.stderr  # the templates are in the key, not only the name
     (tmp_path / "agents" / "bad.yaml").write_text("sytem_template: hello\n")
     refused = run_cli("--task", "miniconf_task/task1", "--dataset", dataset, "--model", "replay/conflicting",
                       "--templates", "agents/bad.yaml", "--output", "other", cwd=tmp_path)

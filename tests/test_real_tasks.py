@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, git
@@ -230,3 +231,19 @@ def test_an_agent_on_a_partial_sparse_clone_is_checked_as_the_pipeline_checks(re
     assert answer["conflicts"] == [2, 4, 5] and set(answer["classes"].values()) == {"trivial"}
     assert answer["fail_to_pass"] and answer["broken"] == []
     assert not answer["valid"] and answer["reasons"][0].startswith("every conflict is trivial")
+
+
+def test_the_release_export_gives_the_real_tasks_back_byte_for_byte(real_tasks, tmp_path):
+    """export-release of the real dataset: every file the benchmark ships (pillow's
+    test_features.sh included), nothing more but the manifest, each byte the same."""
+    from cooperbench.generation.pipeline.export import MANIFEST, export_release
+
+    tasks, problems = scan_dataset(real_tasks / "dataset")
+    assert not problems and len(tasks) == 13
+    assert export_release(tasks, tmp_path / "release") == []  # no generated feature among them
+
+    def files(root):
+        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    shipped = {path: data for path, data in files(real_tasks / "dataset").items() if path.parts[0] in {t.repo_name for t in tasks}}
+    assert files(tmp_path / "release") == {**shipped, Path(MANIFEST): b"[]\n"}

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import yaml
+
 from cooperbench.generation.core.codeversion import code_version
 from cooperbench.generation.core.layout import AttemptPaths
 from cooperbench.generation.core.records import digest_files, key_of
@@ -39,8 +41,8 @@ def attempt_record(task: str, attempt: int, prompt: str, task_files: str, settin
               "backend": backend, "code": code_version(AGENT, backend)}
     if settings.agent.verify_calls:  # the agent reads the grader's answers (agent/verify.py)
         inputs["verifier"] = code_version(VERIFIER, backend)
-    if settings.agent.templates:  # a project's own templates: their text, not only their name
-        inputs["templates"] = digest_files([Path(settings.agent.templates)])
+    if settings.agent.templates:  # a project's own templates: their content (not comments), not only their name
+        inputs["templates"] = key_of(yaml.safe_load(Path(settings.agent.templates).read_text(encoding="utf-8")))
     record = {"task": task, "attempt": attempt, "sample": settings.agent.sample, "inputs": inputs}
     return {**record, "key": key_of(record)}
 

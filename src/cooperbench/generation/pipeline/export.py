@@ -61,15 +61,16 @@ def export_swebench(params: Params, out: Path, everything: bool = False) -> int:
     return len(rows)
 
 
-RELEASE_FILES = ("Dockerfile", "setup.sh", "runner.sh", "run_tests.sh", "combined.patch")  # what a task has there
+OURS = ("task.yaml", "onboard.json")  # a task folder's files that are this project's, not the release's
 FEATURE_FILES = ("feature.md", "feature.patch", "tests.patch")
 MANIFEST = "generated-features.json"
 
 
 def export_release(tasks: list[Task], out: Path) -> list[dict]:
-    """Each task as the public dataset keeps it, under `out/<repo>_task/task<N>/`: its release
-    files and every feature's three files, nothing of ours (a shipped repository, replays,
-    provenance). The promoted features are listed in `out/generated-features.json` with their
+    """Each task as the public dataset keeps it, under `out/<repo>_task/task<N>/`: its own files
+    (Dockerfile, setup.sh, runner.sh, run_tests.sh, combined.patch, whatever else it ships) and
+    every feature's three files, nothing of ours (a shipped repository, replays, task.yaml,
+    onboard.json, provenance; no symlink, no hidden file). The promoted features are listed in `out/generated-features.json` with their
     provenance (model, rule, key); `combined.patch`, where a task has one, still combines its
     original features only: a generated feature conflicts with some of them by design. A task
     folder already in `out` is never written over. Returns the manifest."""
@@ -79,9 +80,9 @@ def export_release(tasks: list[Task], out: Path) -> list[dict]:
     manifest = []
     for task in tasks:
         with atomic.built(out / task.name) as (folder,):  # whole, or not at all
-            for name in RELEASE_FILES:
-                if (task.path / name).is_file():
-                    shutil.copyfile(task.path / name, folder / name)
+            for file in sorted(task.path.iterdir()):
+                if file.is_file() and not file.is_symlink() and file.name not in OURS and not file.name.startswith("."):
+                    shutil.copyfile(file, folder / file.name)
             for feature in task.features:
                 (folder / f"feature{feature.id}").mkdir()
                 for name in FEATURE_FILES:
