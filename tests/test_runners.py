@@ -186,23 +186,50 @@ def test_tests_patch_scope_names_changed_tests_in_python_and_jest():
     assert not from_tests_patch("src/x.test.ts::form > keeps", scope)
 
 
+def graded(base, before, after, feature, scope):
+    """grade() of runs made once each (no reruns)."""
+    return grade([base], [before], [after], [feature], scope)
+
+
 def test_grading_fail_to_pass_and_pass_to_pass():
     scope = touched_tests(TESTS_PATCH)
     base = {"tests/test_a.py::test_ok": PASSED, "tests/test_a.py::test_other": PASSED, "tests/test_b.py::test_b": FAILED}
     before = {"tests/test_a.py::test_ok": FAILED, "tests/test_a.py::test_other": PASSED}  # test_new: not collected
     after = {"tests/test_a.py::test_ok": PASSED, "tests/test_a.py::test_new": PASSED, "tests/test_a.py::test_other": PASSED}
     feature = dict(base, **{"tests/test_b.py::test_b": FAILED})  # the base's own tests, with the feature
-    f2p, p2p = grade(base, before, after, feature, scope)
-    assert f2p == {"ok": True, "tests": ["tests/test_a.py::test_new", "tests/test_a.py::test_ok"], "still_failing": []}
+    f2p, p2p = graded(base, before, after, feature, scope)
+    assert f2p == {"ok": True, "tests": ["tests/test_a.py::test_new", "tests/test_a.py::test_ok"], "still_failing": [],
+                   "flaky": {}, "rounds": 1}
     # every test passing on the base is pass-to-pass, test_ok too (judged as it is at the base)
     assert p2p == {"ok": True, "tests": ["tests/test_a.py::test_ok", "tests/test_a.py::test_other"], "broken": [],
-                   "contradicted": []}
+                   "contradicted": [], "flaky_on_base": {}}
     feature_breaks = {**feature, "tests/test_a.py::test_other": FAILED}
-    assert grade(base, before, after, feature_breaks, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
+    assert graded(base, before, after, feature_breaks, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
     not_run = {k: v for k, v in feature.items() if k != "tests/test_a.py::test_other"}
-    assert grade(base, before, after, not_run, scope)[1]["broken"] == ["tests/test_a.py::test_other"]  # not run: broken
+    assert graded(base, before, after, not_run, scope)[1]["broken"] == ["tests/test_a.py::test_other"]  # not run: broken
     failing_new = {**after, "tests/test_a.py::test_new": ERROR}
-    assert grade(base, before, failing_new, feature, scope)[0]["still_failing"] == ["tests/test_a.py::test_new"]
+    assert graded(base, before, failing_new, feature, scope)[0]["still_failing"] == ["tests/test_a.py::test_new"]
+
+
+def test_grading_over_reruns():
+    """Each run made three times: a fail-to-pass test whose outcome differs across the rounds of
+    either run is flaky and fails the check; a test flaky on the bare base is no pass-to-pass
+    test (named with its outcomes); a pass-to-pass test failing in any round is broken."""
+    scope = touched_tests(TESTS_PATCH)
+    base = [{"tests/test_a.py::test_other": PASSED, "tests/test_b.py::test_b": PASSED}] * 2 + [
+        {"tests/test_a.py::test_other": PASSED, "tests/test_b.py::test_b": FAILED}]
+    before = [{"tests/test_a.py::test_ok": FAILED, **base[0]}] * 3
+    after = [{"tests/test_a.py::test_ok": PASSED, **base[0]}, {"tests/test_a.py::test_ok": FAILED, **base[0]},
+             {"tests/test_a.py::test_ok": PASSED, **base[0]}]
+    f2p, p2p = grade(base, before, after, base, scope)
+    assert not f2p["ok"] and f2p["tests"] == ["tests/test_a.py::test_ok"] and f2p["rounds"] == 3
+    assert f2p["flaky"] == {"tests/test_a.py::test_ok": {"before": [FAILED] * 3, "after": [PASSED, FAILED, PASSED]}}
+    assert p2p["tests"] == ["tests/test_a.py::test_other"] and p2p["ok"]
+    assert p2p["flaky_on_base"] == {"tests/test_b.py::test_b": [PASSED, PASSED, FAILED]}
+    steady = [after[0]] * 3
+    assert grade(base, before, steady, base, scope)[0]["ok"]
+    once_broken = [base[0], {**base[0], "tests/test_a.py::test_other": FAILED}, base[0]]
+    assert grade(base, before, steady, once_broken, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
 
 
 def test_weakening_or_deleting_a_broken_test_does_not_hide_the_break():
@@ -213,9 +240,9 @@ def test_weakening_or_deleting_a_broken_test_does_not_hide_the_break():
     before = {"tests/test_a.py::test_other": PASSED}
     after = {"tests/test_a.py::test_other": PASSED, "tests/test_a.py::test_new": PASSED}  # weakened: passes
     feature = {"tests/test_a.py::test_other": FAILED}  # as at the base: the feature breaks it
-    assert grade(base, before, after, feature, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
+    assert graded(base, before, after, feature, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
     deleted = {"tests/test_a.py::test_new": PASSED}
-    assert grade(base, before, deleted, feature, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
+    assert graded(base, before, deleted, feature, scope)[1]["broken"] == ["tests/test_a.py::test_other"]
 
 
 def test_tests_that_reach_other_tests_outcomes_are_caught():
@@ -226,7 +253,7 @@ def test_tests_that_reach_other_tests_outcomes_are_caught():
     before = dict(base)
     after = {"tests/test_b.py::test_x": PASSED, "tests/test_b.py::test_y": FAILED, "tests/test_a.py::test_new": PASSED}
     feature = {"tests/test_b.py::test_x": FAILED, "tests/test_b.py::test_y": PASSED}
-    _, p2p = grade(base, before, after, feature, scope)
+    _, p2p = graded(base, before, after, feature, scope)
     assert p2p["broken"] == ["tests/test_b.py::test_x", "tests/test_b.py::test_y"]
     assert p2p["contradicted"] == ["tests/test_b.py::test_x"]
 
@@ -239,10 +266,10 @@ def test_old_tests_of_a_file_whose_new_import_the_base_lacks_stay_pass_to_pass()
     base = {"tests/test_a.py::test_old": PASSED}
     before: dict = {}  # the module did not collect
     after = {"tests/test_a.py::test_old": PASSED, "tests/test_a.py::test_new": PASSED}
-    f2p, p2p = grade(base, before, after, dict(base), scope)
+    f2p, p2p = graded(base, before, after, dict(base), scope)
     assert f2p["tests"] == ["tests/test_a.py::test_new"] and p2p["tests"] == ["tests/test_a.py::test_old"]
     broken_old = {**after, "tests/test_a.py::test_old": FAILED}
-    assert grade(base, before, broken_old, dict(base), scope)[1]["broken"] == ["tests/test_a.py::test_old"]
+    assert graded(base, before, broken_old, dict(base), scope)[1]["broken"] == ["tests/test_a.py::test_old"]
 
 
 def test_a_test_whose_data_the_tests_patch_edits_is_one_of_its_tests_and_judged_as_at_the_base():
@@ -252,7 +279,7 @@ def test_a_test_whose_data_the_tests_patch_edits_is_one_of_its_tests_and_judged_
     the feature alone it fails (the feature changes the format), so the feature breaks it too."""
     case = "tests/test_a.py::test_format[cases0]"
     base, before, after, feature = {case: PASSED}, {case: FAILED}, {case: FAILED}, {case: FAILED}
-    f2p, p2p = grade(base, before, after, feature, scope={"tests/test_a.py": {"CASES"}})
+    f2p, p2p = graded(base, before, after, feature, scope={"tests/test_a.py": {"CASES"}})
     assert f2p["still_failing"] == [case] and p2p["broken"] == [case]
 
 
@@ -262,7 +289,7 @@ def test_a_passing_test_whose_expectation_the_tests_patch_changes_is_fail_to_pas
     the base it still passes with the feature (nothing broken)."""
     case = "tests/test_a.py::test_stream[case1]"
     base, before, after, feature = {case: PASSED}, {case: FAILED}, {case: PASSED}, {case: PASSED}
-    f2p, p2p = grade(base, before, after, feature, scope={"tests/test_a.py": {"CASES"}})
+    f2p, p2p = graded(base, before, after, feature, scope={"tests/test_a.py": {"CASES"}})
     assert f2p["tests"] == [case] and f2p["ok"] and p2p["broken"] == []
 
 

@@ -66,6 +66,64 @@ def test_valid_candidate(isolated_cache):
     assert ours(isolated_cache) == []
 
 
+@pytest.mark.slow
+def test_a_fail_to_pass_test_that_depends_on_the_order_is_flaky_and_not_valid():
+    """A test that passes only after another new test of its file: the first run, in the
+    repository's order, passes it; a rerun in a shuffled order fails it. Flaky, so not valid,
+    with its outcome in each round; one run alone cannot see it."""
+    verdict = validate("flaky")
+    assert verdict["reason_keys"] == ["flaky_tests"], verdict["reasons"]
+    flaky = verdict["checks"]["fail_to_pass"]["flaky"]
+    test = "tests/test_config.py::test_none_and_empty_fallbacks_are_returned"
+    assert list(flaky) == [test] and verdict["checks"]["fail_to_pass"]["rounds"] == 3
+    assert flaky[test]["before"] == ["failed"] * 3 and flaky[test]["after"][0] == "passed" and "failed" in flaky[test]["after"]
+    assert len(verdict["runs"]["after"]["rounds"]) == 2  # the reruns' outcomes are in the records
+    task = load_task(DEMO)
+    once = validate_candidate(task, *candidate("flaky"), git_dir=resolve_repo(task), settings=ValidationSettings(reruns=1))
+    assert once["valid"], once["reasons"]
+
+
+@pytest.mark.slow
+def test_a_part_of_the_feature_no_test_needs_is_reported_and_refused_when_required():
+    """Each file of feature.patch left out in turn (R2E-Gym's check): an exception class no test
+    uses is unneeded; the verdict says so, and `require_needed` makes it invalid. A patch of one
+    file is checked hunk by hunk: the valid candidate's third hunk (the shortcut's own default
+    changed to the sentinel) is one no test needs, since the shortcut passes the test's
+    fallback=None on to the method the first two hunks fix."""
+    verdict = validate("unneeded_file")
+    assert verdict["valid"], verdict["reasons"]
+    assert verdict["checks"]["needed"]["unneeded"] == ["miniconf/errors.py"]
+    task = load_task(DEMO)
+    strict = validate_candidate(task, *candidate("unneeded_file"), git_dir=resolve_repo(task),
+                                settings=ValidationSettings(require_needed=True))
+    assert strict["reason_keys"] == ["unneeded_parts"] and "miniconf/errors.py" in strict["reasons"][0]
+    whole = validate("valid")["checks"]["needed"]
+    assert [p["part"] for p in whole["parts"]] == [f"miniconf/config.py hunk {i} of 3" for i in (1, 2, 3)]
+    assert whole["unneeded"] == ["miniconf/config.py hunk 3 of 3"]
+
+
+def test_a_test_flaky_on_the_bare_base_is_left_out_of_pass_to_pass_and_named(demo_copy, tmp_path):
+    """A repository whose own test passes only after another (in the order the runner gives):
+    reruns in shuffled orders fail it on the bare base, so it is no pass-to-pass test of any
+    feature, the reason kept in the verdict, and check-dataset names it."""
+    runner = demo_copy / "runner.sh"
+    order_dependent = "SEEN = []\n" + "".join(f"\ndef test_{c}():\n    SEEN.append(1)\n" for c in "abcde") + (
+        "\ndef test_z():\n    assert len(SEEN) == 5\n")
+    runner.write_text(runner.read_text().replace("pip install -e", f"cat > tests/test_order.py <<'PY'\n{order_dependent}PY\npip install -e")
+                      .replace("tests/test_writer.py -v", "tests/test_writer.py tests/test_order.py -v"))
+    task = load_task(demo_copy)
+    from cooperbench.generation.validation.selfcheck import check_feature
+    verdict = check_feature(task, 1, resolve_repo(task), ValidationSettings())
+    assert verdict["valid"], verdict["reasons"]
+    on_base = verdict["checks"]["pass_to_pass"]["flaky_on_base"]
+    assert list(on_base) == ["tests/test_order.py::test_z"] and on_base["tests/test_order.py::test_z"][0] == "passed"
+    assert "tests/test_order.py::test_a" in verdict["checks"]["pass_to_pass"]["tests"]
+    assert "tests/test_order.py::test_z" not in verdict["checks"]["pass_to_pass"]["tests"]
+    proc = run_cli("check-dataset", str(demo_copy), "--features", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "miniconf_task/task1: flaky on the bare base (left out of pass-to-pass): tests/test_order.py::test_z" in proc.stdout
+
+
 @pytest.mark.parametrize("name", ["valid", "breaks_old_test", "not_fail_to_pass"])
 def test_a_verdict_regrades_from_its_own_records(name):
     """Grading is apart from running: the verdict is made again from its runs and scope alone,

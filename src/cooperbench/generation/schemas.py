@@ -81,6 +81,8 @@ class DecomposeParams(Strict):
 class ValidationParams(Strict):
     timeout: Seconds = 300.0  # per test run
     require: Require = "conflict"  # what a candidate's conflicts must be (grade.apply_rule)
+    reruns: Annotated[int, Field(ge=1, le=20, strict=True)] = 3  # runs of each test run, reruns in shuffled orders
+    require_needed: bool = False  # a feature.patch part no fail-to-pass test needs makes it invalid
 
 
 class ValidationSettings(ValidationParams):

@@ -1,6 +1,7 @@
 """The bare base commit's test run, shared: once per environment on disk (runcache) and once per
-task in a process, checked against the runner alone (`testrun.plain_run`). Candidates, conflict
-classes and resolutions are all judged against it."""
+task in a process, checked against the runner alone (`testrun.plain_run`), and rerun
+`validation.reruns` times in all, each rerun in a shuffled order, so the base's flaky tests are
+known (`TestRun.flaky`). Candidates, conflict classes and resolutions are all judged against it."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> testrun
     """The bare base commit's run, made once per environment (cached on disk) and looked up once
     per task in a process: candidates validated together share it, and no sandbox is opened per
     candidate to find it."""
-    memo = (str(task.path), task.base_commit, str(git_dir), settings.backend, settings.timeout)
+    memo = (str(task.path), task.base_commit, str(git_dir), settings.backend, settings.timeout, settings.reruns)
     with _base_guard:
         lock = _base_locks.setdefault(memo, threading.Lock())
     with lock:
@@ -52,6 +53,19 @@ def environment_base_run(task: Task, git_dir: Path, settings: ValidationSettings
                     run, versions = testrun.run_tests(sandbox, patches, "base", settings.timeout), sandbox.versions()
                 run.plain = plain.result()
             runcache.keep(key, run, versions)
+    check_base(task, run)  # before any rerun: a base that does not run, runs once
+    with ThreadPoolExecutor(max_workers=max(1, settings.reruns - 1)) as pool:
+        reruns = pool.map(lambda order: runcache.cached_run(task, git_dir, settings, patches, "base", order=order)[0],
+                          range(1, settings.reruns))
+        for rerun in reruns:
+            run.fold(rerun)
+    check_base(task, run)
+    return run
+
+
+def check_base(task: Task, run: testrun.TestRun) -> None:
+    """A base to grade against, or the fault named: ours (the harness disagrees with the runner
+    alone) or the environment's (the tests do not run there)."""
     disagreement = harness_disagreement(run)
     if disagreement:
         raise HarnessDisagrees(f"{task.name}: {disagreement}: the project's fault, not the task's")
@@ -61,7 +75,6 @@ def environment_base_run(task: Task, git_dir: Path, settings: ValidationSettings
     if run.outcomes and all(o == ERROR for o in run.outcomes.values()):  # fixtures that fetch a model, say
         raise EnvironmentFailure(f"{task.name}: every test errors on the bare base commit "
                                  f"({explain_failure(run.output_tail, run.exit_code)}): no base to grade against")
-    return run
 
 
 def plain_base_run(task: Task, git_dir: Path, settings: ValidationSettings) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Callable
 
-from cooperbench.generation.grading.outcomes import PASSED, SKIPPED, belongs_to
+from cooperbench.generation.grading.outcomes import PASSED, SKIPPED, belongs_to, flaky
 from cooperbench.generation.grading.testrun import TestRun
 from cooperbench.generation.patches import diffs
 
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 RULE_REASONS = frozenset({"no_hard_conflict", "no_solved_conflict"})  # apply_rule's keys
 RUN_REASONS = frozenset({"resource_limit", "timeout", "report_tampered", "tampers_with_tests", "unfinished",
                          "tests_did_not_run", "collection_error",
-                         "no_fail_to_pass", "fails_with_feature", "breaks_tests", "tests_interfere"})  # judge_runs' keys
+                         "no_fail_to_pass", "fails_with_feature", "flaky_tests", "breaks_tests",
+                         "tests_interfere"})  # judge_runs' keys
 
 
 class Reasons:
@@ -55,41 +56,51 @@ def from_tests_patch(test_id: str, scope: dict[str, set[str]]) -> bool:
     return any(belongs_to(test_id, path) and (not names or segments & names) for path, names in scope.items())
 
 
-def grade(base: dict[str, str], before: dict[str, str], after: dict[str, str], feature: dict[str, str],
-          scope: dict[str, set[str]]) -> tuple[dict, dict]:
+Rounds = list[dict[str, str]]  # a run's outcome maps: the first run's, then each rerun's
+
+
+def grade(base: Rounds, before: Rounds, after: Rounds, feature: Rounds, scope: dict[str, set[str]]) -> tuple[dict, dict]:
     """SWE-bench style, from outcome maps alone (base, base+tests, base+feature+tests, and
-    base+feature with the base's own tests).
+    base+feature with the base's own tests), each run's first round and then its reruns'.
 
     The tests of tests.patch ("ours") are those whose definitions it touches, and those whose
     outcome it alone changes (base vs base+tests: a test parametrized by data the patch edits,
     say), except tests that passed on the base and did not run at all with the patch alone: the
     patch stopped their module from loading without the feature (a new import), which makes them
     no tests of its own.
-    FAIL_TO_PASS: tests of ours passing with the feature that did not pass without it.
-    PASS_TO_PASS: every test passing on the bare base, judged in the run without the candidate's
-    tests (`feature`), and, for those tests.patch leaves alone, in the run with them (`after`):
-    the feature breaks none, and the candidate's tests break none. A test that fails with the
-    feature alone yet passes beside the candidate's untouching tests is `contradicted`: evidence
-    of test code that reaches other tests' outcomes."""
-    changed = {t for t in set(base) | set(before) if base.get(t) != before.get(t)
-               and not (base.get(t) == PASSED and t not in before)}
-    ours = sorted(t for t in set(before) | set(after) if from_tests_patch(t, scope) or t in changed)
-    f2p = [t for t in ours if after.get(t) == PASSED and before.get(t) != PASSED]
-    still_failing = [t for t in ours if after.get(t) not in (PASSED, SKIPPED, None)]
+    FAIL_TO_PASS: tests of ours passing with the feature that did not pass without it; one whose
+    outcome differs across the rounds of either run is `flaky`, which fails the check.
+    PASS_TO_PASS: every test passing on the bare base in every round (the base's flaky tests are
+    left out, named in `flaky_on_base`), judged in each round of the run without the candidate's
+    tests (`feature`), and, for those tests.patch leaves alone, of the run with them (`after`):
+    the feature breaks none, and the candidate's tests break none, in any round. A test that
+    fails with the feature alone yet passes beside the candidate's untouching tests is
+    `contradicted`: evidence of test code that reaches other tests' outcomes."""
+    changed = {t for t in set(base[0]) | set(before[0]) if base[0].get(t) != before[0].get(t)
+               and not (base[0].get(t) == PASSED and t not in before[0])}
+    ours = sorted(t for t in set(before[0]) | set(after[0]) if from_tests_patch(t, scope) or t in changed)
+    f2p = [t for t in ours if after[0].get(t) == PASSED and before[0].get(t) != PASSED]
+    unsteady = {"before": flaky(before), "after": flaky(after)}
+    flaky_f2p = {t: {label: [r.get(t) for r in rounds] for label, rounds in (("before", before), ("after", after))}
+                 for t in f2p if t in unsteady["before"] or t in unsteady["after"]}
+    still_failing = [t for t in ours if after[0].get(t) not in (PASSED, SKIPPED, None)]
     mine = set(ours)
-    p2p = sorted(t for t, outcome in base.items() if outcome == PASSED)
-    broken = [t for t in p2p if feature.get(t) != PASSED
-              or (t not in mine and after.get(t) not in (PASSED, SKIPPED, None))]
-    contradicted = [t for t in broken if t not in mine and feature.get(t) != PASSED and after.get(t) == PASSED]
+    on_base = flaky(base)
+    p2p = sorted(t for t, outcome in base[0].items() if outcome == PASSED and t not in on_base)
+    broken = [t for t in p2p if any(r.get(t) != PASSED for r in feature)
+              or (t not in mine and any(r.get(t) not in (PASSED, SKIPPED, None) for r in after))]
+    contradicted = [t for t in broken if t not in mine and feature[0].get(t) != PASSED and after[0].get(t) == PASSED]
     return (
-        {"ok": bool(f2p) and not still_failing, "tests": f2p, "still_failing": still_failing},
-        {"ok": not broken, "tests": p2p, "broken": broken, "contradicted": contradicted},
+        {"ok": bool(f2p) and not still_failing and not flaky_f2p, "tests": f2p, "still_failing": still_failing,
+         "flaky": flaky_f2p, "rounds": len(after)},
+        {"ok": not broken, "tests": p2p, "broken": broken, "contradicted": contradicted, "flaky_on_base": on_base},
     )
 
 
 def judge_runs(base: TestRun, before: TestRun, after: TestRun, feature: TestRun, scope: dict[str, set[str]],
                reasons: Reasons) -> tuple[dict, dict]:
-    empty = ({"ok": False, "tests": [], "still_failing": []}, {"ok": False, "tests": [], "broken": [], "contradicted": []})
+    empty = ({"ok": False, "tests": [], "still_failing": [], "flaky": {}, "rounds": 0},
+             {"ok": False, "tests": [], "broken": [], "contradicted": [], "flaky_on_base": {}})
     runs = (before, after, feature)
     for run in runs:
         if run.limit:
@@ -127,7 +138,7 @@ def judge_runs(base: TestRun, before: TestRun, after: TestRun, feature: TestRun,
             reasons.add("tests_did_not_run", f"with the feature ({run.label} run) the tests did not run: {run.problem}")
     if after.problem or feature.problem:
         return empty
-    fail_to_pass, pass_to_pass = grade(base.outcomes, before.outcomes, after.outcomes, feature.outcomes, scope)
+    fail_to_pass, pass_to_pass = grade(*(run.outcome_rounds() for run in (base, before, after, feature)), scope)
     ours_broken = sorted(m for m in after.collection_errors if any(belongs_to(m + "::", p) for p in scope))
     if ours_broken:
         first = ours_broken[0]
@@ -136,6 +147,11 @@ def judge_runs(base: TestRun, before: TestRun, after: TestRun, feature: TestRun,
         reasons.add("no_fail_to_pass", "no fail-to-pass test: no test of tests.patch fails without the feature and passes with it")
     if fail_to_pass["still_failing"]:
         reasons.add("fails_with_feature", f"tests of tests.patch fail with the feature: {', '.join(fail_to_pass['still_failing'][:5])}")
+    if fail_to_pass["flaky"]:
+        shown = [f"{t} (without the feature: {', '.join(map(str, o['before']))}; with it: {', '.join(map(str, o['after']))})"
+                 for t, o in list(fail_to_pass["flaky"].items())[:3]]
+        reasons.add("flaky_tests", f"fail-to-pass tests are flaky over {fail_to_pass['rounds']} runs in shuffled "
+                    f"orders: {'; '.join(shown)}")
     broken = pass_to_pass["broken"]
     if broken:
         rewritten = [t for t in broken if from_tests_patch(t, scope)]

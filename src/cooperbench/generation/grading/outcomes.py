@@ -231,6 +231,13 @@ def normalize_id(test_id: str) -> str:
     return where + sep + rest
 
 
+def flaky(rounds: list[dict[str, str]]) -> dict[str, list[str | None]]:
+    """The tests whose outcome is not the same in every round of a run (None: not run in that
+    round), with their outcomes in round order."""
+    tests = sorted(set().union(*rounds)) if len(rounds) > 1 else []
+    return {t: [r.get(t) for r in rounds] for t in tests if len({r.get(t) for r in rounds}) > 1}
+
+
 def belongs_to(test_id: str, path: str) -> bool:
     """Whether a test id comes from the test file `path` (as far as the id tells)."""
     where = test_id.split("::", 1)[0]

@@ -1,7 +1,7 @@
 """Test runs kept across processes, under a key of everything that can change them: the task's
 environment as built (its id on the backend: the image, the plan, the runner), the backend, the
-timeout, the network, the patches given in order, the guard's watch list, and the grader's code
-version. Validations in any process (check-feature, check-dataset, verify, the stages) then share
+timeout, the network, the patches given in order, the guard's watch list, a rerun's test order, and
+the grader's code version. Validations in any process (check-feature, check-dataset, verify, the stages) then share
 the base run, each feature's own run and any run they repeat.
 
 A run that timed out or hit a limit is not kept: the machine's load may have made it. Nothing a
@@ -34,12 +34,12 @@ _in_process: dict[str, dict] = {}
 
 
 def run_key(task: Task, git_dir: Path, settings: ValidationSettings, patches: list[tuple[str, str]],
-            guard: dict | None, network: bool) -> RunKey:
+            guard: dict | None, network: bool, order: int = 0) -> RunKey:
     environment = environment_id(task, settings.backend, git_dir)
     where = environment if environment is not None else [str(task.path), task.base_commit, str(git_dir)]
     spec = [where, settings.backend, settings.timeout, network,
             [(name, hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()) for name, text in patches],
-            guard or {}, code_version(testrun.__name__, settings.backend)]
+            guard or {}, order, code_version(testrun.__name__, settings.backend)]
     return RunKey(hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32], environment is not None)
 
 
@@ -75,16 +75,17 @@ def keep(key: RunKey, run: testrun.TestRun, versions: dict) -> None:
 
 
 def cached_run(task: Task, git_dir: Path, settings: ValidationSettings, patches: list[tuple[str, str]], label: str,
-               guard: dict | None = None, *, network: bool = False) -> tuple[testrun.TestRun, dict]:
-    """(run, versions): testrun.run_tests in a fresh sandbox, or the run kept under its key. One
-    thread or process runs a key at a time; the others wait and find it."""
-    key = run_key(task, git_dir, settings, patches, guard, network)
+               guard: dict | None = None, *, network: bool = False, order: int = 0) -> tuple[testrun.TestRun, dict]:
+    """(run, versions): testrun.run_tests in a fresh sandbox, or the run kept under its key (a
+    rerun's `order` is in it). One thread or process runs a key at a time; the others wait and
+    find it."""
+    key = run_key(task, git_dir, settings, patches, guard, network, order)
     with build_lock(f"run-{key.digest}"):
         found = lookup(key, label)
         if found is not None:
             return found
         with open_sandbox(task, settings.backend, git_dir, network=network) as sandbox:
-            run, versions = testrun.run_tests(sandbox, patches, label, settings.timeout, guard), sandbox.versions()
+            run, versions = testrun.run_tests(sandbox, patches, label, settings.timeout, guard, order), sandbox.versions()
         keep(key, run, versions)
         return run, versions
 

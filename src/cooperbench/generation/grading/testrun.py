@@ -10,7 +10,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 
 from cooperbench.generation.core.contract import PATCHES_DIR, REPORTS_DIR, RUNNER_PATH
-from cooperbench.generation.grading.outcomes import finding, read_outcomes, runner_summary
+from cooperbench.generation.grading.outcomes import finding, flaky, read_outcomes, runner_summary
 from cooperbench.generation.sandbox.base import Sandbox
 from cooperbench.generation.tasks.environment import explain_failure, grading_env, plain_env
 
@@ -35,6 +35,7 @@ class TestRun:
     plain: dict | None = None  # a base run's self-check: what runner.sh alone reported (plain_run)
     summary: dict | None = None  # what the run's own runners printed at their end (reports.runner_summary)
     truncated: bool = False  # the output was longer than the sandbox keeps
+    rounds: list[dict[str, str]] = field(default_factory=list)  # the reruns' outcomes, each in an order of its own
     duration: float = 0.0
     output_tail: str = ""
 
@@ -43,6 +44,25 @@ class TestRun:
         for outcome in self.outcomes.values():
             counts[outcome] = counts.get(outcome, 0) + 1
         return dict(sorted(counts.items()))
+
+    def outcome_rounds(self) -> list[dict[str, str]]:
+        return [self.outcomes, *self.rounds]
+
+    def flaky(self) -> dict[str, list[str | None]]:
+        return flaky(self.outcome_rounds())
+
+    def fold(self, rerun: "TestRun") -> None:
+        """Take in a rerun of the same patches: its outcomes as a round, and anything it shows
+        against the run (a limit, a timeout, tampering, tests that did not start)."""
+        self.rounds.append(rerun.outcomes)
+        self.timed_out = self.timed_out or rerun.timed_out
+        self.limit = self.limit or rerun.limit
+        if rerun.problem and not self.problem:
+            self.problem = f"in rerun {len(self.rounds)}: {rerun.problem}"
+        self.tampered = sorted({*self.tampered, *rerun.tampered})
+        self.tampering = sorted({*self.tampering, *rerun.tampering})
+        self.unfinished += rerun.unfinished
+        self.truncated = self.truncated or rerun.truncated
 
     def to_dict(self) -> dict:
         """What the verdict keeps: a function of the inputs (no timings, no raw output)."""
@@ -61,13 +81,14 @@ class TestRun:
 
 
 def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, timeout: float,
-              guard: dict | None = None) -> TestRun:
+              guard: dict | None = None, order: int = 0) -> TestRun:
     """Run the runner with `patches` ((file name, text), tests patch first) in `sandbox`; `guard`
-    (tamper.guard_config) names the source files whose reach into the test runner is watched."""
+    (tamper.guard_config) names the source files whose reach into the test runner is watched;
+    `order` (a rerun's number, 0 for the first run) shuffles pytest's tests by that seed."""
     for name, text in patches:
         sandbox.write_file(f"{PATCHES_DIR}/{name}", text.encode("utf-8", "surrogateescape"))
     command = f"bash {RUNNER_PATH} " + " ".join(shlex.quote(name) for name, _ in patches)
-    env, guarded = grading_env(), bool(guard and guard.get("watch"))
+    env, guarded = grading_env(order), bool(guard and guard.get("watch"))
     if guarded:
         env["COOPERBENCH_GUARD"] = json.dumps({**guard, "reports": REPORTS_DIR})
     result = sandbox.run(command, timeout=timeout, env=env)

@@ -162,10 +162,11 @@ def plain_env() -> dict[str, str]:
     return {"CB_SHIM_MODE": "serve", "CARGO_NET_OFFLINE": "true", "npm_config_prefer_offline": "true", "CI": "true"}
 
 
-def grading_env() -> dict[str, str]:
+def grading_env(order: int = 0) -> dict[str, str]:
     """Added for graded test runs: a structured report from every runner kind without editing
-    the task's script (see reports.py)."""
+    the task's script (see reports.py); `order`, a rerun's seed, shuffles pytest's tests."""
     return {
+        **({"COOPERBENCH_ORDER": str(order)} if order else {}),
         **plain_env(),
         "COOPERBENCH_REPORTS": REPORTS_DIR,
         "PYTHONPATH": PLUGIN_DIR,

@@ -10,10 +10,14 @@ A candidate (feature.patch, tests.patch) is valid when (see docs/validity.md):
      test code of the candidate's (whatever tests.patch does to an existing test, that test counts
      as it is at the base); and the candidate's tests break none of them either;
   4. it conflicts with at least one existing feature (source patches, git's merge);
-  5. it is no copy of an existing feature (the same tree, or the same change with names changed).
+  5. it is no copy of an existing feature (the same tree, or the same change with names changed);
+  6. steady: over `validation.reruns` runs of each (reruns in shuffled orders), no fail-to-pass
+     test is flaky and no pass-to-pass test fails in any (the base's flaky tests are left out);
+  7. with `validation.require_needed`, every part of feature.patch is needed by a test.
 The tests run as the task's own runner.sh runs them (testrun.py), in four sandboxes: the bare
 base (cached per environment), base+tests and base+feature+tests (fail-to-pass), and
-base+feature with no tests patch (pass-to-pass). Outcomes are kept per test id in the verdict,
+base+feature with no tests patch (pass-to-pass); a candidate valid so far is rerun, then its
+parts are left out in turn. Outcomes are kept per test id in the verdict,
 so `grade` can regrade it from its records without running anything again. A run that cannot
 start on the bare base is an environment failure (EnvironmentFailure), not a verdict.
 """
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 from cooperbench.generation.conflicts import detect as conflicts
 from cooperbench.generation.conflicts.classify import WholeFeature, classify_pairs, whole_features
@@ -31,6 +37,7 @@ from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.grading import novelty, runcache, tamper, testrun
 from cooperbench.generation.grading.baseline import base_run
 from cooperbench.generation.grading.grade import Reasons, apply_rule, judge_runs, touched_tests, verdict_skeleton
+from cooperbench.generation.grading.outcomes import PASSED
 from cooperbench.generation.grading.screen import harness_of, source_guard, source_screen
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.diffs import PATCH_LIMIT
@@ -57,24 +64,70 @@ RUN_PATCHES = {  # label -> the patches its runner.sh gets (tests patch first), 
 def run_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings):
     """base (cached), before, after and feature (RUN_PATCHES), in parallel; the feature's source
     files watched wherever it runs."""
-    network = task.network
-    texts = {"tests.patch": tests_patch, "feature.patch": feature_patch, "base-tests.patch": BASE_RUN_PATCH}
-    guard = source_guard(task, git_dir, feature_patch, "feature.patch")
-
-    def one(label: str) -> tuple[testrun.TestRun, dict]:
-        patches = [(name, texts[name]) for name in RUN_PATCHES[label]]
-        watched = guard if "feature.patch" in RUN_PATCHES[label] else None
-        return runcache.cached_run(task, git_dir, settings, patches, label, watched, network=network)
-
-    pool = ThreadPoolExecutor(max_workers=1 + len(RUN_PATCHES))
-    try:
+    one = runner(task, git_dir, feature_patch, settings)
+    texts = {"tests.patch": tests_patch, "feature.patch": feature_patch}
+    with interruptible(1 + len(RUN_PATCHES)) as pool:
         base = pool.submit(base_run, task, git_dir, settings)
-        runs = {label: pool.submit(one, label) for label in RUN_PATCHES}
+        runs = {label: pool.submit(one, label, texts) for label in RUN_PATCHES}
         done = {label: future.result() for label, future in runs.items()}
         versions = done["after"][1]
         return base.result(), *(done[label][0] for label in RUN_PATCHES), versions
+
+
+def rerun_all(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings,
+              runs: dict[str, testrun.TestRun]) -> None:
+    """The candidate's runs made again, to `validation.reruns` in all, each rerun in a shuffled
+    order of its own, and folded into `runs` (the base's reruns are the base run's own)."""
+    one = runner(task, git_dir, feature_patch, settings)
+    texts = {"tests.patch": tests_patch, "feature.patch": feature_patch}
+    jobs = [(label, order) for order in range(1, settings.reruns) for label in RUN_PATCHES]
+    with interruptible(len(RUN_PATCHES)) as pool:
+        for (label, _), (run, _) in zip(jobs, pool.map(lambda job: one(job[0], texts, job[1]), jobs)):
+            runs[label].fold(run)
+
+
+def needed_parts(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, settings: ValidationSettings,
+                 fail_to_pass: list[str]) -> dict:
+    """Each part of feature.patch (diffs.parts: its files, or one file's hunks) left out in turn:
+    a part is needed when the fail-to-pass tests do not all pass without it (R2E-Gym's check that
+    the tests test the change). A part no test needs is `unneeded`."""
+    one = runner(task, git_dir, feature_patch, settings)
+    parts = diffs.parts(diffs.parse_diff(feature_patch, "feature.patch"))
+
+    def left_out(part: tuple[str, str]) -> dict:
+        name, rest = part
+        run = one("after", {"tests.patch": tests_patch, "feature.patch": rest}, label=f"without {name}")[0]
+        passing = [t for t in fail_to_pass if run.outcomes.get(t) == PASSED]
+        return {"part": name, "needed": len(passing) < len(fail_to_pass), "still_passing": len(passing)}
+
+    with interruptible(len(RUN_PATCHES)) as pool:
+        checked = list(pool.map(left_out, parts))
+    return {"parts": checked, "unneeded": [c["part"] for c in checked if not c["needed"]]}
+
+
+def runner(task: Task, git_dir: Path, feature_patch: str, settings: ValidationSettings) -> Callable[..., tuple]:
+    """one(label, texts, order=0, label=...): the run RUN_PATCHES names for `label`, with the
+    patches' texts by name, in a rerun's `order`; the feature's source files watched."""
+    guard = source_guard(task, git_dir, feature_patch, "feature.patch")
+
+    def one(kind: str, texts: dict[str, str], order: int = 0, label: str | None = None) -> tuple[testrun.TestRun, dict]:
+        given = {**texts, "base-tests.patch": BASE_RUN_PATCH}
+        patches = [(name, given[name]) for name in RUN_PATCHES[kind]]
+        watched = guard if "feature.patch" in RUN_PATCHES[kind] else None
+        return runcache.cached_run(task, git_dir, settings, patches, label or kind, watched, network=task.network,
+                                   order=order)
+
+    return one
+
+
+@contextmanager
+def interruptible(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool whose runs in flight end at Ctrl-C, so its threads can be joined."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        yield pool
     except KeyboardInterrupt:
-        close_all()  # the runs in flight end now, so the threads can be joined
+        close_all()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -148,19 +201,29 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
     conflict_result = {"conflicts": [], "pairs": [], "copy_of": None}
     if applies["feature_patch"] is None:
         conflict_result = conflict_and_novelty(task, git_dir, feature_patch, reasons)
-    fail_to_pass: dict = {"ok": False, "tests": [], "still_failing": []}
-    pass_to_pass: dict = {"ok": False, "tests": [], "broken": [], "contradicted": []}
-    runs, log, scope = {}, {}, {}
+    fail_to_pass: dict = {"ok": False, "tests": [], "still_failing": [], "flaky": {}, "rounds": 0}
+    pass_to_pass: dict = {"ok": False, "tests": [], "broken": [], "contradicted": [], "flaky_on_base": {}}
+    runs, log, scope, needed = {}, {}, {}, {}
     if applies["ok"] and not static["harness_files"] and not static["screened"]:
         base, before, after, feature, versions = run_all(task, git_dir, feature_patch, tests_patch, settings)
         scope = touched_tests(tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
+        probe = Reasons()
+        judge_runs(base, before, after, feature, scope, probe)
+        if settings.reruns > 1 and not reasons and not probe:  # valid so far: reruns can only find it invalid
+            rerun_all(task, git_dir, feature_patch, tests_patch, settings, {"before": before, "after": after, "feature": feature})
         fail_to_pass, pass_to_pass = judge_runs(base, before, after, feature, scope, reasons)
+        if not reasons:
+            needed = needed_parts(task, git_dir, feature_patch, tests_patch, settings, fail_to_pass["tests"])
+            if settings.require_needed and needed["unneeded"]:
+                reasons.add("unneeded_parts", "parts of feature.patch no fail-to-pass test needs (they all still pass "
+                            f"without it): {', '.join(needed['unneeded'][:5])}")
         if fail_to_pass["ok"] and pass_to_pass["ok"] and conflict_result["conflicts"]:
             classify_conflicts(task, git_dir, feature_patch, tests_patch, conflict_result, settings, after.outcomes)
         runs = {run.label: run.to_dict() for run in (base, before, after, feature)}
         log = {"runs": {run.label: run.log() for run in (base, before, after, feature)}, "versions": versions}
     verdict = verdict_skeleton(task, reasons, settings.backend)
-    verdict["checks"] = {"static": static, "applies": applies, "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass}
+    verdict["checks"] = {"static": static, "applies": applies, "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass,
+                         "needed": needed}
     verdict.update(conflict_result=conflict_result, runs=runs, scope={path: sorted(names) for path, names in scope.items()})
     verdict = apply_rule(verdict, settings.require)
     verdict["log"] = {**log, "seconds": round(time.monotonic() - started, 3)}

@@ -41,6 +41,8 @@ class Row:
     broken: int = 0
     conflicts: str = ""
     seconds: float = 0.0
+    unneeded: str = ""  # parts of feature.patch no fail-to-pass test needs
+    flaky_on_base: str = ""  # the task's tests flaky on the bare base, left out of pass-to-pass
 
 
 def check_task(task: Task, repos: Path | None, settings: ValidationSettings, features: list[int] | None = None) -> list[Row]:
@@ -77,6 +79,8 @@ def check_task(task: Task, repos: Path | None, settings: ValidationSettings, fea
             broken=len(checks["pass_to_pass"].get("broken", [])),
             conflicts=",".join(str(c) for c in verdict["conflict_result"]["conflicts"]),
             seconds=round(time.monotonic() - started, 1),
+            unneeded=", ".join(checks.get("needed", {}).get("unneeded", [])),
+            flaky_on_base=", ".join(checks["pass_to_pass"].get("flaky_on_base", {})),
         ))
     return rows
 
@@ -92,16 +96,18 @@ def conflicts_alone(task: Task, feature_id: int, git_dir: Path) -> str:
 
 
 def render_table(rows: list[Row]) -> str:
-    lines = ["| task | feature | verdict | f2p | p2p kept | broken | conflicts with | seconds | detail |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | feature | verdict | f2p | p2p kept | broken | conflicts with | unneeded parts | seconds | detail |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         detail = r.detail.replace("|", "\\|")[:200]
         lines.append(f"| {r.task} | {r.feature} | {r.outcome} | {r.fail_to_pass} | {r.pass_to_pass} | {r.broken} | "
-                     f"{r.conflicts or '-'} | {r.seconds} | {detail} |")
+                     f"{r.conflicts or '-'} | {r.unneeded or '-'} | {r.seconds} | {detail} |")
     counts = {kind: sum(r.outcome == kind for r in rows)
               for kind in ("valid", "invalid", "environment", "harness_disagrees", "error")}
     lines.append("")
     lines.append(f"{len(rows)} features: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    flaky = {r.task: r.flaky_on_base for r in rows if r.flaky_on_base}
+    lines += [f"{task}: flaky on the bare base (left out of pass-to-pass): {tests}" for task, tests in flaky.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,11 @@ sandbox by the time test code could rewrite the file; reports.py compares the tw
 `--maxfail`/`-x`, so one failing test hides no outcome after it. Once pytest has registered it,
 it leaves sys.modules: repository code finds it by no name.
 
+In a rerun (ORDER, a seed given by sitecustomize), it puts the collected tests in an order of that
+seed, as the last hook to order them: test files shuffled, and the tests within each file, so a
+test that passes only after another one shows as flaky (grade.py). The first run keeps the
+repository's own order.
+
 In an xdist worker (loaded there by sitecustomize too) it reports no outcome, which the controller
 does, but makes the closing check where the tests ran.
 
@@ -34,6 +39,7 @@ def _make():
     folder = globals().get("REPORTS")
     worker = bool(globals().get("WORKER"))
     variable, original = globals().get("ORIGINAL", (None, None))
+    order = globals().get("ORDER") or ""
     echo = None
     if folder and not worker:
         try:
@@ -103,6 +109,22 @@ def _make():
                   "message": message[-1][:300] if message else ""})
 
     @pytest.hookimpl(trylast=True)
+    def reorder(session, config, items) -> None:
+        if not order or worker:
+            return
+        import random
+
+        shuffle = random.Random(order).shuffle  # an instance of its own: the global generator is left alone
+        files: dict = {}
+        for item in items:
+            files.setdefault(item.nodeid.split("::")[0], []).append(item)
+        groups = list(files.values())
+        shuffle(groups)
+        for group in groups:
+            shuffle(group)
+        items[:] = [item for group in groups for item in group]
+
+    @pytest.hookimpl(trylast=True)
     def finish(session, exitstatus) -> None:
         audit("cooperbench.finish", session)  # the guard's closing check (cooperbench_guard.py)
         emit({"end": True, "worker": worker})
@@ -110,7 +132,8 @@ def _make():
             state["handle"].flush()
 
     hooks = {"pytest_configure": configure, "pytest_runtest_logreport": logreport,
-             "pytest_collectreport": collectreport, "pytest_sessionfinish": finish}
+             "pytest_collectreport": collectreport, "pytest_sessionfinish": finish,
+             "pytest_collection_modifyitems": reorder}
     audit("cooperbench.reporter", dict(hooks))  # the guard's snapshot, before any repository code
     return hooks
 

@@ -73,10 +73,12 @@ def _reporter() -> None:
     except ImportError:
         return
     name = f"cooperbench_report_{os.urandom(8).hex()}"
+    order = os.environ.pop("COOPERBENCH_ORDER", "")  # a rerun's test order (the reporter's), no process's after this
     variable = "PYTEST_PLUGINS" if worker else "PYTEST_ADDOPTS"
     original = os.environ.get(variable)
     _load(os.path.join(_HERE, "cooperbench_pytest.py"), name, True,
-          {"ORIGINAL": (variable, original), "REPORTS": worker or folder, "WORKER": bool(worker)})
+          {"ORIGINAL": (variable, original), "REPORTS": worker or folder, "WORKER": bool(worker),
+           "ORDER": order})
     if worker:  # an xdist worker reads no PYTEST_ADDOPTS of ours: it names its plugins here
         os.environ[variable] = ",".join(filter(None, (name, original)))
     else:
