@@ -105,16 +105,18 @@ def project(tmp_path_factory):
 
 def test_stages_and_first_repro(project):
     stages = dvc(project, "stage", "list", "--name-only").stdout.split()
-    # onboard + prompt + (agent, split, validate, resolve) per model + audit + report: tasks and attempts run inside their stage
-    assert sorted(stages) == sorted([
-        "onboard", "prompt", "agent@replay_conflicting", "agent@replay_isolated", "split@replay_conflicting", "split@replay_isolated",
-        "validate@replay_conflicting", "validate@replay_isolated", "resolve@replay_conflicting", "resolve@replay_isolated",
-        "audit", "report"])
+    # onboard + prompt + (agent, split, validate, resolve, judge, coop) per model + audit + report: tasks and
+    # attempts run inside their stage
+    assert sorted(stages) == sorted(["onboard", "prompt", "audit", "report"] + [
+        f"{stage}@{slug}" for stage in ("agent", "split", "validate", "resolve", "judge", "coop")
+        for slug in ("replay_conflicting", "replay_isolated")])
     log = (project / "first-repro.log").read_text()
-    assert log.count("Running stage") == 12
+    assert log.count("Running stage") == 16
     assert "onboard: 0 repositories onboarded, 0 kept" in log  # the demo names none
     assert "audit: 2 tasks (2 audited now, 0 kept)" in log
     assert "replay_conflicting: 4 hard pairs, 4 solvable (4 resolved now, 0 kept)" in log
+    assert "replay_conflicting: 4 judged (4 now): 2 leaks, 2 ok" in log  # the shipped judge sessions, offline
+    assert "replay_conflicting: 4 team runs (4 now): 2 merge_conflict, 2 solved" in log  # the shipped solver sessions
     assert "prompts: 2 written, 0 kept" in log
     assert "replay_conflicting: 4 attempts (4 run now, 0 kept): Submitted 4" in log
     assert log.rstrip().count("# Feature generation report") == 1  # the report is printed
@@ -123,12 +125,22 @@ def test_stages_and_first_repro(project):
     assert metrics["replay_isolated"]["success_rate"] == 0.0
     assert metrics["replay_isolated"]["failure_reasons"] == {"no_conflict": 4}
     assert metrics["replay_isolated"]["exit_statuses"] == {"Submitted": 4}
+    trusted = metrics["replay_conflicting"]  # steady over 3 runs; the durations candidate's docstring hunk is no part
+    assert trusted["steady_share"] == 1.0 and trusted["needed_share"] == 0.5 and trusted["unneeded_parts"] == 2
+    assert trusted["judge_labels"] == {"leaks": 2, "ok": 2} and trusted["well_specified_share"] == 0.5
+    assert trusted["teams"] == {"replay/solve": {"runs": 4, "solved": 2, "merge_conflict": 2, "tests_failed": 0,
+                                                 "solve_rate": 0.5}}
+    parts = json.loads((project / part("verdicts", "replay_conflicting", 1, "durations_task/task1") / "verdict.json")
+                       .read_text())["checks"]["needed"]["parts"]
+    assert [p.get("kind") for p in parts] == [None, "documentation", None] and all(p["needed"] is not False for p in parts)
     failed = json.loads((project / part("verdicts", "replay_isolated", 1) / "verdict.json").read_text())
     assert failed["reasons"] == ["conflicts with no existing feature"]
     per_task = json.loads((project / "generated" / "tasks.json").read_text())  # apart: `dvc exp show` stays narrow
     assert per_task["replay_conflicting"]["durations_task/task1"]["valid"] == 2 and "tasks" not in metrics["replay_conflicting"]
     report = (project / "generated" / "report.md").read_text()
     assert "Validity rule: `validation.require: solvable`" in report
+    assert ("| replay_conflicting | miniconf_task/task1 | 2 | 100% | 0% | 2 leaks | replay/solve: 2/2 solved, "
+            "0 merge conflict, 0 tests failed |") in report
     assert metrics["replay_conflicting"]["model"] == "replay/conflicting"
     assert metrics["replay_isolated"]["conflicts_per_valid"] is None and metrics["replay_isolated"]["cost_per_valid"] is None
     assert metrics["replay_isolated"]["success_interval"][0] == 0.0 and metrics["replay_isolated"]["success_interval"][1] > 0.4

@@ -102,6 +102,20 @@ def test_a_part_of_the_feature_no_test_needs_is_reported_and_refused_when_requir
     assert whole["unneeded"] == ["miniconf/config.py hunk 3 of 3"]
 
 
+def test_a_part_that_changes_documentation_only_is_not_run():
+    """A hunk that changes a docstring or a comment and no code is `documentation`: no test
+    could need it, and leaving it out is not what the check measures."""
+    from cooperbench.generation.patches import diffs
+    from cooperbench.generation.util.syntax import code_of
+
+    assert code_of('def f():\n    """Old."""\n    return 1  # one\n') == code_of('def f():\n    """New."""\n\n    return 1\n')
+    assert code_of("def f():\n    return 1\n") != code_of("def f():\n    return 2\n")
+    assert code_of("def f(:\n") is None
+    patch = (CANDIDATES / "valid" / "feature.patch").read_text()
+    names = [name for name, _, _ in diffs.parts(diffs.parse_diff(patch, "feature.patch"))]
+    assert names == [f"miniconf/config.py hunk {i} of 3" for i in (1, 2, 3)]
+
+
 def test_a_test_flaky_on_the_bare_base_is_left_out_of_pass_to_pass_and_named(demo_copy, tmp_path):
     """A repository whose own test passes only after another (in the order the runner gives):
     reruns in shuffled orders fail it on the bare base, so it is no pass-to-pass test of any

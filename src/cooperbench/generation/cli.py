@@ -380,7 +380,8 @@ def promote(
 
     loaded = load_task(task, dataset)
     rule = validity_of(params, backend, timeout, require, resolver)
-    folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo), rule.settings, resolver=rule.resolver)
+    folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo), rule.settings, resolver=rule.resolver,
+                                      judge=rule.judge, retries=rule.retries)
     conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"])
     typer.echo(f"{folder}: added (valid under `require: {rule.settings.require}`; conflicts with {conflicts_with})")
 

@@ -123,6 +123,33 @@ class ResolverParams(Strict):
     model: ModelParams | None = None
 
 
+JUDGE_LABELS = ("ok", "underspecified", "leaks", "vague")  # CooperBench's labels of a description against its tests
+JudgePrompt = Annotated[str, StringConstraints(pattern=rf"^{AGENT_TEMPLATES}/[A-Za-z0-9_.-]+\.md$")]
+
+
+class JudgeParams(Strict):
+    """The description judge (agent/judge.py): its model (null: none runs), its prompt
+    (agents/<name>.md over the shipped one, keyed by its text), and whether a valid feature must
+    also be judged `ok` (a rule the report and promote apply)."""
+
+    model: ModelParams | None = None
+    prompt: JudgePrompt | None = None
+    require_ok: bool = False
+
+    @model_validator(mode="after")
+    def _judge_for_the_rule(self) -> "JudgeParams":
+        if self.require_ok and self.model is None:
+            raise ValueError("require_ok needs a judge: name one under judge.model")
+        return self
+
+
+class CoopParams(Strict):
+    """Difficulty by the benchmark's own protocol (agent/coop.py): each solver model is a team of
+    two agents, one feature each, on a valid feature's solvable pairs."""
+
+    solvers: dict[Slug, ModelParams] = {}
+
+
 class OnboardLimits(Strict):
     """What a merged change may be to become a feature (onboard/mine.py)."""
 
@@ -164,6 +191,8 @@ class Params(Strict):
     prompt: PromptParams = PromptParams()
     validation: ValidationParams = ValidationParams()
     resolver: ResolverParams = ResolverParams()
+    judge: JudgeParams = JudgeParams()
+    coop: CoopParams = CoopParams()
     strategy: Literal[STRATEGIES] = "generate"  # type: ignore[valid-type]
     decompose: DecomposeParams = DecomposeParams()
     repos: dict[TaskName, str] = {}
@@ -256,6 +285,34 @@ class Resolution(Strict):
     cost: float | None
     replay: bool
     conflicting_files: list[str]
+    key: str
+
+
+class Judgement(Strict):
+    """judgements/judgement.json: the judge's label of a valid candidate's description."""
+
+    label: Literal[(*JUDGE_LABELS, "unreadable")]  # type: ignore[valid-type]
+    reasons: str
+    model: str
+    replay: bool
+    cost: float | None
+    tokens: dict[str, int]
+    key: str
+
+
+TEAM_STATUSES = ("solved", "merge_conflict", "tests_failed")
+
+
+class Team(Strict):
+    """coop/vs_feature<K>.<solver>.json: a team of two solver agents on one pair, checked."""
+
+    features: list[int]
+    solver: str
+    status: Literal[TEAM_STATUSES]  # type: ignore[valid-type]
+    evidence: dict[str, Any]
+    steps: dict[str, int]
+    cost: float | None
+    replay: bool
     key: str
 
 

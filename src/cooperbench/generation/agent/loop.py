@@ -126,11 +126,12 @@ def agent_templates(own: str | None = None) -> dict[str, str]:
 
 def run_agent(sandbox: Sandbox, prompt: str, settings: AgentSettings, task: Task, trajectory: Path,
               on_step: Callable[[int, float], None] | None = None, *, templates: dict[str, str] | None = None,
-              verify: Verify | None = None, attempt: int | None = None) -> AgentOutcome:
-    """Run the agent to an ending of its own; the trajectory is saved after every step."""
+              verify: Verify | None = None, session: str | None = None) -> AgentOutcome:
+    """Run the agent to an ending of its own; the trajectory is saved after every step. `session`
+    names the recorded session a replay plays (replay.replay_file)."""
     from minisweagent.agents.default import DefaultAgent
 
-    model = make_model(settings.model.name, settings.model.kwargs(), task.path, attempt, settings.agent.retries)
+    model = make_model(settings.model.name, settings.model.kwargs(), task.path, session, settings.agent.retries)
 
     class ReportingAgent(DefaultAgent):
         def step(self):

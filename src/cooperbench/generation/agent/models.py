@@ -60,12 +60,12 @@ def price_known(model_name: str) -> bool:
     return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))
 
 
-def make_model(model_name: str, model_kwargs: dict, task_path: Path, attempt: int | None = None, retries: int = 1):
+def make_model(model_name: str, model_kwargs: dict, task_path: Path, session: str | None = None, retries: int = 1):
     """The agent's model. A call is retried by litellm, `retries` times in all; mini-swe-agent's
     own retry loop (whose count is a process-wide variable) is told every error ends it."""
     _litellm()
     if is_replay(model_name):
-        return make_replay_model(model_name, task_path, attempt)
+        return make_replay_model(model_name, task_path, session)
     from minisweagent.models.litellm_model import LitellmModel
 
     model = LitellmModel(model_name=model_name, model_kwargs={**model_kwargs, "num_retries": max(0, retries - 1)},

@@ -23,14 +23,15 @@ def is_replay(model_name: str) -> bool:
     return model_name.startswith(REPLAY_PREFIX)
 
 
-def replay_file(model_name: str, task_path: Path, attempt: int | None = None) -> Path:
-    """`replay/<name>`: `<task>/replays/<name>.traj.json`, or a path to a trajectory file; for
-    attempt k of a named session, `<name>.attempt<k>.traj.json` first when there is one (a session
-    per attempt, as a replayed decomposition has: one per sub-feature)."""
+def replay_file(model_name: str, task_path: Path, session: str | None = None) -> Path:
+    """`replay/<name>`: `<task>/replays/<name>.traj.json`, or a path to a trajectory file; for a
+    named session (`attempt<k>`, `feature<K>`), `<name>.<session>.traj.json` first when there is
+    one (a session per attempt, as a replayed decomposition has; one per feature, as a team of
+    solvers has)."""
     name = model_name[len(REPLAY_PREFIX):]
     candidates = [Path(name), task_path / "replays" / f"{name}.traj.json"]
-    if attempt is not None and "/" not in name:
-        candidates.insert(0, task_path / "replays" / f"{name}.attempt{attempt}.traj.json")
+    if session is not None and "/" not in name:
+        candidates.insert(0, task_path / "replays" / f"{name}.{session}.traj.json")
     allowed = (task_path.resolve(), Path.cwd().resolve())
     for candidate in candidates:
         if candidate.is_file():
@@ -40,8 +41,8 @@ def replay_file(model_name: str, task_path: Path, attempt: int | None = None) ->
     raise GenerationError(f"{model_name}: no recorded session at {candidates[-1]} (nor a file named {name})")
 
 
-def recorded_turns(path: Path) -> list[dict]:
-    """The assistant turns of a trajectory, each as {content, commands}."""
+def read_trajectory(path: Path) -> list[dict]:
+    """The messages of a mini-swe-agent trajectory file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -49,9 +50,22 @@ def recorded_turns(path: Path) -> list[dict]:
     messages = data.get("messages") if isinstance(data, dict) else None
     if not isinstance(messages, list) or not str(data.get("trajectory_format", "")).startswith("mini-swe-agent"):
         raise GenerationError(f"{path}: not a mini-swe-agent trajectory (no trajectory_format / messages)")
+    return [m for m in messages if isinstance(m, dict)]
+
+
+def recorded_answer(path: Path) -> str:
+    """The last assistant answer of a recorded one-call session (the judge's)."""
+    answers = [m.get("content") for m in read_trajectory(path) if m.get("role") == "assistant"]
+    if not answers or not isinstance(answers[-1], str):
+        raise GenerationError(f"{path}: the session has no assistant answer")
+    return answers[-1]
+
+
+def recorded_turns(path: Path) -> list[dict]:
+    """The assistant turns of a trajectory, each as {content, commands}."""
     turns = []
-    for message in messages:
-        if not isinstance(message, dict) or message.get("role") != "assistant":
+    for message in read_trajectory(path):
+        if message.get("role") != "assistant":
             continue
         commands = _commands(message)
         if not commands:
@@ -78,9 +92,9 @@ def _commands(message: dict) -> list[str]:
 
 
 def sessions(model_name: str, task_path: Path) -> list[Path]:
-    """Every session a replay model may play for the task: its own and its per-attempt ones."""
+    """Every session a replay model may play for the task: its own and its named ones."""
     name = model_name[len(REPLAY_PREFIX):]
-    own = [] if "/" in name else sorted((task_path / "replays").glob(f"{glob.escape(name)}.attempt*.traj.json"))
+    own = [] if "/" in name else sorted((task_path / "replays").glob(f"{glob.escape(name)}.*.traj.json"))
     try:
         return [replay_file(model_name, task_path), *own]
     except GenerationError:
@@ -89,14 +103,14 @@ def sessions(model_name: str, task_path: Path) -> list[Path]:
         raise
 
 
-def make_replay_model(model_name: str, task_path: Path, attempt: int | None = None):
+def make_replay_model(model_name: str, task_path: Path, session: str | None = None):
     """A mini-swe-agent LitellmModel whose completions come from the recording."""
     import litellm
     from minisweagent.exceptions import LimitsExceeded
     from minisweagent.models.litellm_model import LitellmModel
     from minisweagent.models.utils.actions_toolcall import BASH_TOOL
 
-    turns = recorded_turns(replay_file(model_name, task_path, attempt))
+    turns = recorded_turns(replay_file(model_name, task_path, session))
 
     class ReplayModel(LitellmModel):
         """Each query answers with the next recorded turn, through litellm.completion."""

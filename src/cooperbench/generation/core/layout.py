@@ -2,7 +2,7 @@
 pipeline (one folder per stage kind, so each stage owns its outputs).
 
 CLI:       <output>/<repo>_task/task<N>/<model>/attempt<k>/{agent/, feature.patch, ..., verdict.json}
-pipeline:  generated/{agent,sessions,split,verdicts}/<model slug>/<repo>_task/task<N>/attempt<k>/
+pipeline:  generated/<kind>/<model slug>/<repo>_task/task<N>/attempt<k>/, a kind per stage (KINDS)
 `agent/` holds what the split depends on (diff, description, outcome) and is a function of the
 run's inputs for a replayed session; `sessions/` holds the trajectory and usage (timings, cost),
 which are not.
@@ -18,7 +18,7 @@ GENERATED = Path("generated")  # the DVC pipeline's outputs
 RUNS = Path("runs")  # the CLI's and the API's attempts, outside any DVC output
 PARAMS = Path("params.yaml")  # the project's parameters, in its root (where DVC runs the stages)
 PARAMS_VARIABLE = "COOPERBENCH_PARAMS"  # another params.yaml for the CLI and the API (their --params)
-KINDS = ("agent", "sessions", "split", "verdicts", "resolutions")  # the pipeline's per-stage folders under GENERATED
+KINDS = ("agent", "sessions", "split", "verdicts", "resolutions", "judgements", "coop")  # per-stage folders under GENERATED
 
 
 @dataclass(frozen=True)
@@ -28,18 +28,21 @@ class AttemptPaths:
     split: Path
     verdict: Path
     resolutions: Path | None = None  # the resolver's records of the attempt's hard pairs
+    judgements: Path | None = None  # the description judge's record and session
+    teams: Path | None = None  # the solver teams' records of the attempt's solvable pairs
 
     @classmethod
     def folder(cls, root: Path) -> "AttemptPaths":
         """Everything of one attempt under one folder (the CLI's layout)."""
         root = Path(root)
-        return cls(root / "agent", root / "agent", root, root, root / "resolutions")
+        return cls(root / "agent", root / "agent", root, root, root / "resolutions", root / "judge", root / "coop")
 
     @classmethod
     def pipeline(cls, model: str, task: str, attempt: int, generated: Path = GENERATED) -> "AttemptPaths":
         tail = Path(model) / task / f"attempt{attempt}"
         return cls(generated / "agent" / tail, generated / "sessions" / tail, generated / "split" / tail,
-                   generated / "verdicts" / tail, generated / "resolutions" / tail)
+                   generated / "verdicts" / tail, generated / "resolutions" / tail, generated / "judgements" / tail,
+                   generated / "coop" / tail)
 
     @classmethod
     def of(cls, folder: Path) -> "AttemptPaths":
@@ -95,6 +98,21 @@ class AttemptPaths:
         """The resolver's record of the pair (this attempt's candidate, feature<feature>)."""
         assert self.resolutions is not None
         return self.resolutions / f"vs_feature{feature}.json"
+
+    @property
+    def judgement(self) -> Path:
+        assert self.judgements is not None
+        return self.judgements / "judgement.json"
+
+    @property
+    def judge_session(self) -> Path:
+        assert self.judgements is not None
+        return self.judgements / "session.json"
+
+    def team(self, feature: int, solver: str) -> Path:
+        """A solver team's record of the pair (this attempt's candidate, feature<feature>)."""
+        assert self.teams is not None
+        return self.teams / f"vs_feature{feature}.{solver}.json"
 
 
 def model_slug(model_name: str) -> str:

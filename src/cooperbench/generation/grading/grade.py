@@ -214,6 +214,19 @@ def apply_rule(verdict: dict, require: str) -> dict:
             "reason_keys": [k for k, _ in kept]}
 
 
+def apply_judgement(verdict: dict, judgement: dict | None) -> dict:
+    """`verdict` under `judge.require_ok`: a valid feature whose description the judge did not
+    label `ok` is not valid (`judged_<label>`, or `not_judged` with no judgement). Pure."""
+    if not verdict["valid"] or (judgement and judgement["label"] == "ok"):
+        return verdict
+    if judgement:
+        key = f"judged_{judgement['label']}"
+        sentence = f"the judge ({judgement['model']}) labels the description {judgement['label']}: {judgement['reasons'][:200]}"
+    else:
+        key, sentence = "not_judged", "the description was not judged, and judge.require_ok asks it be judged ok"
+    return {**verdict, "valid": False, "reasons": [*verdict["reasons"], sentence], "reason_keys": [*verdict["reason_keys"], key]}
+
+
 def regrade(verdict: dict) -> dict:
     """`verdict` graded again from its own records (runs and scope): the checks and reasons the
     runs decide are made anew, every other reason is kept. A verdict with no runs is unchanged."""

@@ -208,18 +208,20 @@ def join(files: list[FileDiff]) -> str:
     return "".join(f.text for f in files)
 
 
-def parts(files: list[FileDiff]) -> list[tuple[str, str]]:
-    """A patch's parts, each as (its name, the patch without it): its files when it has several,
-    else its one file's hunks when that has several (a patch of one part has none to leave out)."""
+def parts(files: list[FileDiff]) -> list[tuple[str, str, str]]:
+    """A patch's parts, each as (its name, its file's path, the patch without it): its files when
+    it has several, else its one file's hunks when that has several (a patch of one part has none
+    to leave out)."""
     if len(files) > 1:
-        return [(f.path, join(files[:i] + files[i + 1:])) for i, f in enumerate(files)]
+        return [(f.path, f.path, join(files[:i] + files[i + 1:])) for i, f in enumerate(files)]
     if not files or files[0].binary:
         return []
     pieces = re.split(r"(?m)^(?=@@ )", files[0].text)  # the header, then one piece per hunk
     header, hunks = pieces[0], pieces[1:]
     if len(hunks) < 2:
         return []
-    return [(f"{files[0].path} hunk {i + 1} of {len(hunks)}", header + "".join(hunks[:i] + hunks[i + 1:]))
+    path = files[0].path
+    return [(f"{path} hunk {i + 1} of {len(hunks)}", path, header + "".join(hunks[:i] + hunks[i + 1:]))
             for i in range(len(hunks))]
 
 

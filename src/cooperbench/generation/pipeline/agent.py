@@ -123,7 +123,7 @@ def agent_step(task: Task, git_dir: Path, prompt: str, settings: AgentSettings, 
     for folder in {paths.agent, paths.session}:
         folder.mkdir(parents=True, exist_ok=True)
     outcome = run_in_sandbox(task, git_dir, prompt, settings, backend, paths.trajectory, verify=verify,
-                             attempt=(record or {}).get("attempt"),
+                             session=f"attempt{record['attempt']}" if (record or {}).get("attempt") else None,
                              on_step=lambda steps, cost: say(f"[{label}] step {steps}  ${cost:.4f}") if label else None)
     moments = settle_trajectory(paths.trajectory) if paths.trajectory.exists() else {}
     replay = is_replay(settings.model.name)

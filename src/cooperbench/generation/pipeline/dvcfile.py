@@ -14,11 +14,11 @@ from pathlib import Path
 import yaml
 
 from cooperbench.generation.core.codeversion import SRC, import_closure
-from cooperbench.generation.pipeline import agent, audit, onboard, prompt, report, resolve, split, validate
+from cooperbench.generation.pipeline import agent, audit, coop, judge, onboard, prompt, report, resolve, split, validate
 from cooperbench.generation.pipeline.common import Stage
 
 ROOT = SRC.parent  # the project: dvc.yaml, stages/, src/
-STAGES = tuple(module.STAGE for module in (onboard, prompt, agent, split, validate, resolve, audit, report))
+STAGES = tuple(module.STAGE for module in (onboard, prompt, agent, split, validate, resolve, judge, coop, audit, report))
 HEADER = """\
 # The feature-generation pipeline: written by `python -m cooperbench.generation.pipeline.dvcfile`
 # from the stage declarations (STAGE in src/cooperbench/generation/pipeline/<stage>.py); edit those

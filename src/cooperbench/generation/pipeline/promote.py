@@ -17,8 +17,10 @@ from pathlib import Path
 from cooperbench.generation.core.layout import AttemptPaths
 from cooperbench.generation.core.records import digest_folder
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.grading.grade import apply_judgement
+from cooperbench.generation.pipeline.judge import judged
 from cooperbench.generation.pipeline.resolve import solve_attempt
-from cooperbench.generation.schemas import AgentSettings, ValidationSettings
+from cooperbench.generation.schemas import AgentSettings, JudgeParams, ValidationSettings
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 from cooperbench.generation.validation.candidate import validate_candidate
@@ -47,12 +49,14 @@ def provenance(paths: AttemptPaths) -> dict:
 
 
 def promote(task: Task, attempt: Path, git_dir: Path, settings: ValidationSettings,
-            extra: dict | None = None, resolver: AgentSettings | None = None) -> tuple[Path, dict]:
+            extra: dict | None = None, resolver: AgentSettings | None = None, judge: JudgeParams = JudgeParams(),
+            retries: int = 1) -> tuple[Path, dict]:
     """Copy `attempt`'s feature into the task as the next feature folder; returns (folder, verdict).
     `attempt` is a CLI attempt folder or any stage folder of a pipeline attempt; `extra` goes into
     its provenance (an expansion round says which), with the rule it was accepted under. Under
     `require: solvable` the resolver works on its hard pairs in a scratch copy of the attempt's
-    records (kept ones are reused; the attempt's folder, maybe a DVC output, is not written)."""
+    records (kept ones are reused; the attempt's folder, maybe a DVC output, is not written). With
+    `judge.require_ok`, the judge must label its description ok (its kept judgement, or one made now)."""
     paths = AttemptPaths.of(attempt)
     texts = {name: read_feature_file(file) for name, file in
              (("feature.md", paths.feature_md), ("feature.patch", paths.feature_patch), ("tests.patch", paths.tests_patch))}
@@ -69,8 +73,13 @@ def promote(task: Task, attempt: Path, git_dir: Path, settings: ValidationSettin
     solved = [p["feature"] for p in verdict["conflict_result"]["pairs"] if p.get("resolution", {}).get("status") == "solvable"]
     record["validity"] = {"require": settings.require, "resolver": resolver.model.name if solved and resolver else None,
                           "solved_pairs": solved}
+    if judge.require_ok and verdict["valid"]:
+        judgement = judged(task, git_dir, paths, judge, retries=retries)
+        record["validity"]["judgement"] = {k: judgement[k] for k in ("label", "reasons", "model")}
+        verdict = apply_judgement(verdict, judgement)
     if not verdict["valid"]:
-        raise GenerationError(f"{attempt}: not valid under `require: {settings.require}` against the current features "
+        rule = f"`require: {settings.require}`" + (" and judge.require_ok" if judge.require_ok else "")
+        raise GenerationError(f"{attempt}: not valid under {rule} against the current features "
                               f"of {task.name}: {'; '.join(verdict['reasons'])}")
     target = task.path / f"feature{max(f.id for f in task.features) + 1}"
     if target.exists():

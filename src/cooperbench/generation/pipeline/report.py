@@ -15,7 +15,7 @@ from pathlib import Path
 from cooperbench.generation.conflicts.detect import conflict_matrix
 from cooperbench.generation.core.layout import GENERATED, AttemptPaths
 from cooperbench.generation.errors import GenerationError
-from cooperbench.generation.grading.grade import apply_rule
+from cooperbench.generation.grading.grade import apply_judgement, apply_rule
 from cooperbench.generation.grading.novelty import COPY_SIMILARITY, closest_feature
 from cooperbench.generation.pipeline.audit import audit_file
 from cooperbench.generation.pipeline.charts import conflict_heatmap, success_bars
@@ -28,7 +28,17 @@ from cooperbench.generation.pipeline.common import (
     git_dir_for,
     model_failures,
 )
-from cooperbench.generation.schemas import Params, Resolution, Usage, Verdict, dump, read_json
+from cooperbench.generation.schemas import (
+    TEAM_STATUSES,
+    Judgement,
+    Params,
+    Resolution,
+    Team,
+    Usage,
+    Verdict,
+    dump,
+    read_json,
+)
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 from cooperbench.generation.validation.selfcheck import Quality, render_quality
@@ -36,7 +46,7 @@ from cooperbench.generation.validation.selfcheck import Quality, render_quality
 STAGE = Stage(
     "report",
     "report.md, metrics.json and the plots, over every model.",
-    params=("models", "attempts", "repos", "validation.require", *TASK_PARAMS),
+    params=("models", "attempts", "repos", "validation.require", "judge.require_ok", *TASK_PARAMS),
     deps=("generated/audit", "generated/prompts", "generated/index"),
     outs=("generated/report.md", "generated/tasks.json", "generated/plots/models.json", "generated/plots/conflicts.json",
           "generated/plots/images"),
@@ -44,19 +54,51 @@ STAGE = Stage(
 )
 
 
-def read_attempt(task: str, attempt: int, paths: AttemptPaths, require: str) -> dict:
+def read_attempt(task: str, attempt: int, paths: AttemptPaths, require: str, require_ok: bool = False) -> dict:
     """An attempt's records, its verdict graded under `require` with the resolver's records of its
-    hard pairs in it (so `require: solvable` counts what the resolve stage found)."""
+    hard pairs in it (so `require: solvable` counts what the resolve stage found) and, with
+    `require_ok`, the judge's label; the judge's and the solver teams' records beside it."""
     verdict = dump(read_json(paths.verdict_json, Verdict))
     for pair in verdict["conflict_result"]["pairs"]:
         if pair.get("class") == "hard" and paths.resolution(pair["feature"]).is_file():
             pair["resolution"] = dump(read_json(paths.resolution(pair["feature"]), Resolution))
+    judgement = dump(read_json(paths.judgement, Judgement)) if paths.judgement.is_file() else None
+    teams = [dump(read_json(file, Team)) for file in sorted(paths.teams.glob("vs_feature*.json"))
+             if not file.name.endswith(".traj.json")] if paths.teams.is_dir() else []
+    verdict = apply_rule(verdict, require)
     return {
         "task": task,
         "attempt": attempt,
         "paths": paths,
-        "verdict": apply_rule(verdict, require),
+        "verdict": apply_judgement(verdict, judgement) if require_ok else verdict,
         "usage": dump(read_json(paths.usage, Usage)),
+        "judgement": judgement,
+        "teams": teams,
+    }
+
+
+def quality(attempts: list[dict]) -> dict:
+    """What makes a valid feature one a benchmark can trust, over some attempts: steady over
+    reruns (against the attempts whose flaky tests failed them), every part needed, the judge's
+    labels, and per solver model how its teams did on the valid features' solvable pairs."""
+    valid = [a for a in attempts if a["verdict"]["valid"]]
+    steady = sum(a["verdict"]["checks"].get("fail_to_pass", {}).get("rounds", 0) > 1 for a in valid)
+    flaky = sum("flaky_tests" in a["verdict"]["reason_keys"] for a in attempts)
+    parted = [a["verdict"]["checks"]["needed"] for a in valid if a["verdict"]["checks"].get("needed")]
+    labels = Counter(a["judgement"]["label"] for a in valid if a["judgement"])
+    teams: dict[str, Counter] = {}
+    for a in valid:
+        for team in a["teams"]:
+            teams.setdefault(team["solver"], Counter())[team["status"]] += 1
+    return {
+        "steady_share": _ratio(steady, steady + flaky, 4),
+        "flaky_attempts": flaky,
+        "needed_share": _ratio(sum(not n["unneeded"] for n in parted), len(parted), 4),
+        "unneeded_parts": sum(len(n["unneeded"]) for n in parted),
+        "judge_labels": dict(sorted(labels.items())),
+        "well_specified_share": _ratio(labels["ok"], sum(labels.values()), 4),
+        "teams": {solver: {"runs": sum(c.values()), **{k: c[k] for k in TEAM_STATUSES},
+                           "solve_rate": _ratio(c["solved"], sum(c.values()), 4)} for solver, c in sorted(teams.items())},
     }
 
 
@@ -126,6 +168,7 @@ def aggregate(attempts: list[dict], tasks: dict[str, Task]) -> dict:
         "resolver_cost": None if None in resolver_costs else round(sum(resolver_costs), 6),
         "replay": all(a["usage"]["replay"] for a in attempts),
         "failure_reasons": dict(sorted(Counter(k for a in attempts for k in a["verdict"].get("reason_keys", [])).items())),
+        **quality(attempts),
     }
 
 
@@ -193,6 +236,18 @@ def _number(value: float | None) -> str:
     return "-" if value is None else str(value)
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _quality_row(slug: str, task: str, m: dict) -> str:
+    labels = ", ".join(f"{n} {label}" for label, n in m["judge_labels"].items()) or "-"
+    teams = "; ".join(f"{solver}: {t['solved']}/{t['runs']} solved, {t['merge_conflict']} merge conflict, "
+                      f"{t['tests_failed']} tests failed" for solver, t in m["teams"].items()) or "-"
+    return (f"| {slug} | {task} | {m['valid']} | {_share(m['steady_share'])} | {_share(m['needed_share'])} | "
+            f"{labels} | {teams} |")
+
+
 def ran_as(attempts: list[dict]) -> tuple[str, dict]:
     """What a model slug ran as: its litellm model and settings, from its attempts' own records."""
     ran = {(a["usage"]["model"], repr(a["usage"]["settings"])) for a in attempts}
@@ -203,8 +258,9 @@ def ran_as(attempts: list[dict]) -> tuple[str, dict]:
 
 def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: dict[str, list[dict]],
                     quality: list[Quality] = (), require: str = "conflict", tasks: dict | None = None,
-                    failed: dict[str, dict[str, str]] | None = None) -> str:
-    lines = ["# Feature generation report", "", f"Validity rule: `validation.require: {require}` ({RULES[require]}).", ""]
+                    failed: dict[str, dict[str, str]] | None = None, judged_ok: bool = False) -> str:
+    judged = " and `judge.require_ok` (the judge labels the description ok)" if judged_ok else ""
+    lines = ["# Feature generation report", "", f"Validity rule: `validation.require: {require}` ({RULES[require]}){judged}.", ""]
     if failed:
         lines += ["## Models left out", "", "Their stages did not all run (`dvc repro -k` went on without them); the "
                   "rest of this report is the models that did.", "", "| model | stage | error |", "|---|---|---|"]
@@ -248,6 +304,14 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
             solved, cost = m["resolver_solvable"], m["resolver_cost"]
             lines.append(f"| {slug} | {m['resolver_sessions']} | {solved} | {m['resolver_steps']} | {_money(cost)} | "
                          f"{'-' if not solved else _money(None if cost is None else round(cost / solved, 6))} |")
+    lines += ["", "## What a benchmark can trust", "", "Of each model's valid features: steady over reruns in shuffled "
+              "orders (against the attempts a flaky fail-to-pass test failed), every part of feature.patch needed by a "
+              "test, the judge's labels of the description against the tests, and how each solver model's teams of two "
+              "agents did on their solvable pairs (CooperBench's protocol: solved / merge conflict / tests failed).", "",
+              "| model | task | valid | steady | every part needed | judge | teams |", "|---|---|---|---|---|---|---|"]
+    for slug, m in metrics.items():
+        lines += [_quality_row(slug, "all", m)] + [_quality_row(slug, task, per)
+                                                   for task, per in (tasks or {}).get(slug, {}).items()]
     reasons = sorted({k for m in metrics.values() for k in m["failure_reasons"]},
                      key=lambda k: (-sum(m["failure_reasons"].get(k, 0) for m in metrics.values()), k))
     if reasons:
@@ -295,7 +359,7 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
 
 def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, Path]], out: Path,
                  audits: dict[str, dict] | None = None, require: str = "conflict",
-                 failed: dict[str, dict[str, str]] | None = None) -> str:
+                 failed: dict[str, dict[str, str]] | None = None, judged_ok: bool = False) -> str:
     """Write metrics.json (the rule, and per model), tasks.json (per model and task: apart, so
     `dvc exp show` stays narrow), report.md and plots/*.json under `out`; return the report
     text. `audits` (the audit stage's records, by task) give the tasks' own pairs their classes
@@ -317,8 +381,8 @@ def write_report(by_model: dict[str, list[dict]], tasks: dict[str, tuple[Task, P
                     if r["has_conflict"]}
         matrices[task_name] = conflict_rows(task, git_dir, accepted, classes)
     quality = [Quality(**audits[name]["quality"]) for name in tasks if name in audits]
-    text = render_markdown(metrics, by_model, matrices, quality, require, per_task, failed or {})
-    atomic.write_json(out / "metrics.json", {"require": require, "models": metrics})
+    text = render_markdown(metrics, by_model, matrices, quality, require, per_task, failed or {}, judged_ok)
+    atomic.write_json(out / "metrics.json", {"require": require, "judge_require_ok": judged_ok, "models": metrics})
     atomic.write_json(out / "tasks.json", per_task)
     atomic.write_json(out / "plots" / "models.json", [  # null, not 0: no valid feature has no cost per valid feature
         {"model": slug, "success_rate": m["success_rate"], "cost_per_valid": m["cost_per_valid"]}
@@ -343,6 +407,9 @@ def write_charts(out: Path, metrics: dict, matrices: dict[str, list[dict]]) -> N
 # ---------------------------------------------------------------- the stage
 
 
+REPORTED = ("sessions", "split", "verdicts", "resolutions", "judgements", "coop")  # the per-model records read
+
+
 def run(params: Params) -> None:
     print(build(params, list(params.models), GENERATED), end="")
 
@@ -351,13 +418,13 @@ def build(params: Params, slugs: list[str], out: Path, failed: dict[str, dict[st
     """The report of `slugs` under `out`; `failed`: models left out, with their stages' errors."""
     tasks = checked_tasks(params)
     for slug in slugs:
-        check_inputs(slug, "sessions", "split", "verdicts", "resolutions")
+        check_inputs(slug, *REPORTED)
     require = params.validation.require
-    by_model = {slug: [read_attempt(task, k, paths, require) for task, k, paths in attempts(params, slug)]
+    by_model = {slug: [read_attempt(task, k, paths, require, params.judge.require_ok) for task, k, paths in attempts(params, slug)]
                 for slug in slugs}
     located = {name: (task, git_dir_for(params, task)) for name, task in tasks.items()}
     audits = {name: json.loads(audit_file(name).read_text(encoding="utf-8")) for name in tasks}
-    return write_report(by_model, located, out, audits, require, failed or {})
+    return write_report(by_model, located, out, audits, require, failed or {}, params.judge.require_ok)
 
 
 def partial_report(params: Params, out: Path) -> str:
@@ -370,7 +437,7 @@ def partial_report(params: Params, out: Path) -> str:
         errors = model_failures(slug)
         if not errors:
             try:
-                check_inputs(slug, "sessions", "split", "verdicts", "resolutions")
+                check_inputs(slug, *REPORTED)
                 for _task, _k, paths in attempts(params, slug):
                     paths.verdict_json.stat()
             except (GenerationError, OSError) as exc:

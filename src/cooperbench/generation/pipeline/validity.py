@@ -1,5 +1,5 @@
-"""The validity rule, from one source for every command: params.yaml's `validation` and
-`resolver` where the file exists, a flag over either, the schema's defaults without a file.
+"""The validity rule, from one source for every command: params.yaml's `validation`, `resolver`
+and `judge` where the file exists, a flag over either, the schema's defaults without a file.
 
 The stages read params.yaml through their declarations; the CLI and the API read it here, so a
 `promote` or a `validate` in a project folder grades as `dvc repro` does. Whoever grades says the
@@ -18,7 +18,7 @@ from cooperbench.generation.core.records import digest_folder
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.pipeline.common import load_params
 from cooperbench.generation.pipeline.resolve import solve_attempt
-from cooperbench.generation.schemas import AgentParams, AgentSettings, ValidationSettings
+from cooperbench.generation.schemas import AgentParams, AgentSettings, JudgeParams, ValidationSettings
 from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 from cooperbench.generation.validation.candidate import validate_candidate
@@ -34,10 +34,13 @@ class Validity:
     settings: ValidationSettings
     resolver: AgentSettings | None  # runs on hard pairs when the rule is `solvable`
     source: str  # where the rule came from: a flag, a params file, or the default
+    judge: JudgeParams = JudgeParams()  # with `require_ok`, promote asks the judge's `ok` too
+    retries: int = AgentParams().retries
 
     def describe(self) -> str:
         resolver = f"; resolver {self.resolver.model.name}" if self.settings.require == "solvable" and self.resolver else ""
-        return f"validity rule: require: {self.settings.require} (from {self.source}){resolver}"
+        judge = f"; judged ok by {self.judge.model.name}" if self.judge.require_ok and self.judge.model else ""
+        return f"validity rule: require: {self.settings.require} (from {self.source}){resolver}{judge}"
 
 
 def checkable(validation: ValidationSettings) -> ValidationSettings:
@@ -62,7 +65,7 @@ def validity(params_file: Path | None, *, backend: str | None = None, timeout: f
     if graded and settings.require == "solvable" and chosen is None:
         raise GenerationError(f"`require: solvable` (from {source}) needs a resolver model: give --resolver MODEL, "
                               f"or set resolver.model in {params_file or PARAMS}")
-    return Validity(settings, chosen, source)
+    return Validity(settings, chosen, source, params.judge if params else JudgeParams(), agent.retries)
 
 
 def validate_under(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, description: str | None,

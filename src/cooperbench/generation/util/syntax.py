@@ -14,3 +14,19 @@ _parsing = threading.Lock()
 def parse(text: str) -> ast.Module:
     with _parsing:
         return ast.parse(text)
+
+
+def code_of(text: str) -> str | None:
+    """A Python module's code, its docstrings left out (comments and layout never are in a syntax
+    tree): two texts with the same code differ in documentation only. None when it does not parse."""
+    try:
+        tree = parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)

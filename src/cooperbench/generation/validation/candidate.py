@@ -41,11 +41,12 @@ from cooperbench.generation.grading.outcomes import PASSED
 from cooperbench.generation.grading.screen import harness_of, source_guard, source_screen
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.diffs import PATCH_LIMIT
-from cooperbench.generation.patches.gitutil import patch_applies, read_blob
+from cooperbench.generation.patches.gitutil import patch_applies, post_images, read_blob
 from cooperbench.generation.sandbox.base import close_all
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import BASE_RUN_PATCH
 from cooperbench.generation.tasks.task import Task
+from cooperbench.generation.util import syntax
 
 APPLY_NAMES = {"feature_patch": "feature.patch", "tests_patch": "tests.patch", "together": "the two patches together"}
 
@@ -90,19 +91,24 @@ def needed_parts(task: Task, git_dir: Path, feature_patch: str, tests_patch: str
                  fail_to_pass: list[str]) -> dict:
     """Each part of feature.patch (diffs.parts: its files, or one file's hunks) left out in turn:
     a part is needed when the fail-to-pass tests do not all pass without it (R2E-Gym's check that
-    the tests test the change). A part no test needs is `unneeded`."""
+    the tests test the change). A part no test needs is `unneeded`; a part of a Python file that
+    changes its documentation only (docstrings, comments, layout) is `documentation`, never run."""
     one = runner(task, git_dir, feature_patch, settings)
     parts = diffs.parts(diffs.parse_diff(feature_patch, "feature.patch"))
 
-    def left_out(part: tuple[str, str]) -> dict:
-        name, rest = part
+    def left_out(part: tuple[str, str, str]) -> dict:
+        name, path, rest = part
+        if path.endswith(".py"):
+            texts = [post_images(git_dir, task.base_commit, patch, [path])[path] for patch in (feature_patch, rest)]
+            if None not in texts and syntax.code_of(texts[0]) is not None and syntax.code_of(texts[0]) == syntax.code_of(texts[1]):
+                return {"part": name, "needed": None, "kind": "documentation"}
         run = one("after", {"tests.patch": tests_patch, "feature.patch": rest}, label=f"without {name}")[0]
         passing = [t for t in fail_to_pass if run.outcomes.get(t) == PASSED]
         return {"part": name, "needed": len(passing) < len(fail_to_pass), "still_passing": len(passing)}
 
     with interruptible(len(RUN_PATCHES)) as pool:
         checked = list(pool.map(left_out, parts))
-    return {"parts": checked, "unneeded": [c["part"] for c in checked if not c["needed"]]}
+    return {"parts": checked, "unneeded": [c["part"] for c in checked if c["needed"] is False]}
 
 
 def runner(task: Task, git_dir: Path, feature_patch: str, settings: ValidationSettings) -> Callable[..., tuple]:
