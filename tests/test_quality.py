@@ -96,3 +96,28 @@ def test_a_team_of_two_solvers_on_a_hard_pair(demo_copy, tmp_path, session, stat
         assert record["evidence"]["conflicting_files"] == ["miniconf/config.py"]
     if status == TESTS_FAILED:
         assert record["evidence"][f"feature{mine.id}"]["failed"]
+
+
+@pytest.mark.slow
+def test_check_dataset_quality_checks_the_tasks_own_features_as_candidates(tmp_path):
+    """`check-dataset --quality --judge --solver`: every feature steady over reruns or not, its
+    unneeded parts, its description's label, and a team of solvers on each hard pair; offline
+    with replayed sessions."""
+    import shutil
+
+    from conftest import run_cli
+
+    task = tmp_path / "dataset" / "durations_task" / "task1"
+    shutil.copytree(ROOT / "dataset" / "durations_task" / "task1", task)
+    write_session(task / "replays" / "solve.feature3.traj.json",
+                  [f"git apply <<'PATCH'\n{(task / 'feature3' / 'feature.patch').read_text()}PATCH", SUBMIT])
+    out = tmp_path / "quality.json"
+    proc = run_cli("check-dataset", str(task), "--quality", "--judge", "replay/judge", "--solver", "replay/solve",
+                   "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(out.read_text())
+    rows = {r["feature"]: r for r in found["features"]}
+    assert rows[2]["valid"] and rows[2]["rounds"] == 3 and rows[2]["flaky"] == [] and rows[2]["judge"] == "ok"
+    assert found["teams"] == [{"task": "durations_task/task1", "pair": [2, 3], "solver": "replay/solve",
+                               "status": "merge_conflict", "cost": 0.0}]
+    assert "4 features: 2 valid, 2 steady over reruns, 2 with every part needed; judge: 4 ok; teams: 1 merge_conflict" in proc.stdout

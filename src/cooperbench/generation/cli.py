@@ -23,6 +23,7 @@ from cooperbench.generation.schemas import (
     REQUIRES,
     STRATEGIES,
     AgentParams,
+    AgentSettings,
     DecomposeParams,
     ModelParams,
     OnboardParams,
@@ -129,7 +130,6 @@ def seed(
         _print_verdict(_validate(loaded, validate[0], validate[1], rule, repo, None), None)
         return
     from cooperbench.generation.pipeline.attempts import generate_features, render_summary
-    from cooperbench.generation.schemas import AgentSettings
 
     results = generate_features(
         loaded, AgentSettings.of(model, **given(step_limit=step_limit, cost_limit=cost_limit, sample=sample,
@@ -283,24 +283,44 @@ def check_dataset(
         "Classify every conflicting pair instead (trivial: git's union merge passes both features' tests; hard: it "
         "does not): which pairs test coordination at all."))] = False,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Pairs classified at the same time.")] = 2,
+    judge: Annotated[Optional[str], typer.Option("--judge", help=(
+        "With --quality: judge every feature's description against its tests with this model (litellm name, or "
+        "replay/<name>: <task>/replays/<name>.feature<K>.traj.json, else <name>.traj.json)."))] = None,
+    solver: Annotated[list[str], typer.Option("--solver", help=(
+        "With --quality: a solver model whose teams of two agents take each hard pair (repeat for more)."))] = [],  # noqa: B006
     backend: BackendOption = None,
     timeout: TimeoutOption = None,
     require: RequireOption = None,
     params: ParamsOption = PARAMS,
 ) -> None:
     """Every feature of every task, each validated against the rest of its task: a table
-    (`require: solvable` is checked as `hard`)."""
-    settings = checked_as_hard(validity_of(params, backend, timeout, require, None, graded=False))
+    (`require: solvable` is checked as `hard`). With --quality, every pair classified and every
+    feature checked as a benchmark needs it (steady, every part needed, judged, solved by teams)."""
+    rule = validity_of(params, backend, timeout, require, None, graded=False)
+    settings = checked_as_hard(rule)
     found, problems = scan_dataset(root)
     if quality:
-        audits = []
+        from cooperbench.generation.pipeline.judge import judge_template
+        from cooperbench.generation.pipeline.trust import render_trust, trust
+
+        judge_model = ModelParams(name=judge) if judge else None
+        solvers = {name: AgentSettings.of(name, **rule.agent.model_dump()) for name in solver}
+        audits, rows, teams = [], [], []
         for task in found:
             row, records = selfcheck.check_quality(task, repos, settings, jobs)
             audits.append((row, records))
             typer.echo(f"{task.name}: {row.conflicting} conflicting pairs, {row.trivial} trivial, {row.hard} hard", err=True)
+            if not row.detail:
+                git_dir = find_clone(task, repos) if repos else resolve_repo(task)
+                found_rows, found_teams = trust(task, git_dir, settings, records, judge_model,
+                                                judge_template(rule.judge.prompt), solvers, rule.agent.retries)
+                rows += found_rows
+                teams += found_teams
         if json_out:
-            atomic.write_json(json_out, [{**asdict(row), "pairs": records} for row, records in audits])
+            atomic.write_json(json_out, {"tasks": [{**asdict(row), "pairs": records} for row, records in audits],
+                                         "features": rows, "teams": teams})
         typer.echo(selfcheck.render_quality([row for row, _ in audits]), nl=False)
+        typer.echo("\n" + render_trust(rows, teams), nl=False)
         for problem in problems:
             typer.echo(f"skipped: {problem}", err=True)
         return
@@ -381,7 +401,7 @@ def promote(
     loaded = load_task(task, dataset)
     rule = validity_of(params, backend, timeout, require, resolver)
     folder, verdict = promote_feature(loaded, attempt, resolve_repo(loaded, repo), rule.settings, resolver=rule.resolver,
-                                      judge=rule.judge, retries=rule.retries)
+                                      judge=rule.judge, retries=rule.agent.retries)
     conflicts_with = ", ".join(f"feature{i}" for i in verdict["conflict_result"]["conflicts"])
     typer.echo(f"{folder}: added (valid under `require: {rule.settings.require}`; conflicts with {conflicts_with})")
 
@@ -409,7 +429,6 @@ def expand(
     """Grow a task: each round generates attempts and adds the best valid one as feature<N+1>/."""
     from cooperbench.generation.pipeline.expand import expand as run_expand
     from cooperbench.generation.pipeline.expand import render_log
-    from cooperbench.generation.schemas import AgentSettings
     from cooperbench.generation.tasks.task import find_task_dir
 
     rule = validity_of(params, backend, timeout, require, resolver)

@@ -35,7 +35,7 @@ class Validity:
     resolver: AgentSettings | None  # runs on hard pairs when the rule is `solvable`
     source: str  # where the rule came from: a flag, a params file, or the default
     judge: JudgeParams = JudgeParams()  # with `require_ok`, promote asks the judge's `ok` too
-    retries: int = AgentParams().retries
+    agent: AgentParams = AgentParams()  # the agent settings any model here runs with (judge, solvers)
 
     def describe(self) -> str:
         resolver = f"; resolver {self.resolver.model.name}" if self.settings.require == "solvable" and self.resolver else ""
@@ -65,7 +65,7 @@ def validity(params_file: Path | None, *, backend: str | None = None, timeout: f
     if graded and settings.require == "solvable" and chosen is None:
         raise GenerationError(f"`require: solvable` (from {source}) needs a resolver model: give --resolver MODEL, "
                               f"or set resolver.model in {params_file or PARAMS}")
-    return Validity(settings, chosen, source, params.judge if params else JudgeParams(), agent.retries)
+    return Validity(settings, chosen, source, params.judge if params else JudgeParams(), agent)
 
 
 def validate_under(task: Task, git_dir: Path, feature_patch: str, tests_patch: str, description: str | None,
