@@ -118,6 +118,61 @@ def test_a_real_pytest_feature_is_valid_against_the_rest_of_its_task(real_tasks,
     assert all(not p["evidence"]["failed"] and p["evidence"]["tests"] for p in verdict["conflict_result"]["pairs"] if p.get("class"))
 
 
+ORDER_DEPENDENT = """
+
+_CB_SEEN = []
+""" + "".join(f"""
+
+def test_cb_seen_{i}():
+    _CB_SEEN.append({i})
+""" for i in range(5)) + """
+
+def test_cb_bypass_after_the_others(cache):
+    assert len(_CB_SEEN) == 5, "passes only after the five tests above"
+    test_cache_bypass_context_manager(cache)
+"""
+UNUSED_MODULE = """diff --git a/dspy/clients/cache_stats.py b/dspy/clients/cache_stats.py
+new file mode 100644
+--- /dev/null
++++ b/dspy/clients/cache_stats.py
+@@ -0,0 +1,3 @@
++def hit_ratio(hits, misses):
++    total = hits + misses
++    return hits / total if total else 0.0
+"""
+
+
+def test_a_real_feature_made_flaky_or_padded_is_caught(real_tasks, real_repos, tmp_path):
+    """dspy task8394 feature1, twice changed on purpose: (1) a fail-to-pass test that passes only
+    after five other tests of its file: its reruns in shuffled orders fail it, so the feature is
+    not valid (flaky_tests); (2) a module no test imports added to feature.patch: the feature is
+    valid and that file is its unneeded part (leaving out cache.py fails the tests)."""
+    from cooperbench.generation.validation.candidate import validate_candidate
+    from cooperbench.generation.validation.selfcheck import without
+
+    task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
+    git_dir = find_clone(task, real_repos)
+    feature = task.feature(1)
+    work = tmp_path / "work"
+    subprocess.run(["git", f"--git-dir={git_dir}", "worktree", "add", "-q", "--detach", str(work), task.base_commit],
+                   check=True, capture_output=True)
+    subprocess.run(["git", "apply"], input=feature.tests_patch, cwd=work, check=True, text=True, capture_output=True)
+    with open(work / "tests" / "clients" / "test_cache.py", "a", encoding="utf-8") as handle:
+        handle.write(ORDER_DEPENDENT)
+    flaky_tests = subprocess.run(["git", "diff"], cwd=work, check=True, capture_output=True, text=True).stdout
+    subprocess.run(["git", f"--git-dir={git_dir}", "worktree", "remove", "--force", str(work)], check=True)
+    rest = without(task, 1)
+    flaky = validate_candidate(rest, feature.feature_patch, flaky_tests, git_dir=git_dir, settings=ValidationSettings())
+    assert flaky["reason_keys"] == ["flaky_tests"], flaky["reasons"]
+    assert list(flaky["checks"]["fail_to_pass"]["flaky"]) == ["tests/clients/test_cache.py::test_cb_bypass_after_the_others"]
+    padded = validate_candidate(rest, feature.feature_patch + UNUSED_MODULE, feature.tests_patch, git_dir=git_dir,
+                                settings=ValidationSettings())
+    assert padded["valid"], padded["reasons"]
+    needed = padded["checks"]["needed"]
+    assert needed["unneeded"] == ["dspy/clients/cache_stats.py"]
+    assert [p["part"] for p in needed["parts"] if p["needed"]] == ["dspy/clients/cache.py"]
+
+
 def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_repos, tmp_path):
     """dspy task8394 (pytest): git's union merge of two whole features done by hand in a work tree
     (`git merge` with `* merge=union`), its diff run in the task's runner; a pair is trivial
