@@ -99,8 +99,10 @@ def test_conflict_matrices_equal_the_benchmarks_verdicts(real_tasks, real_repos,
 
 
 def validate_real(real_tasks, real_repos, task: str, feature: int, backend: str = "local") -> dict:
+    """One feature against the rest of its task, each run made once: the runner's kind is what
+    these tests check (reruns have a test of their own on a real task, below)."""
     loaded = load_task(real_tasks / "dataset" / task)
-    return check_feature(loaded, feature, find_clone(loaded, real_repos), ValidationSettings(backend=backend))
+    return check_feature(loaded, feature, find_clone(loaded, real_repos), ValidationSettings.of(backend=backend, reruns=1))
 
 
 def test_a_real_pytest_feature_is_valid_against_the_rest_of_its_task(real_tasks, real_repos):

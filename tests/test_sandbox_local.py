@@ -17,12 +17,13 @@ import pytest
 from conftest import DEMO, ROOT, sandboxes_at_once
 
 from cooperbench.generation import GenerationError, load_task
+from cooperbench.generation.sandbox import overlay
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.base import BoundedBuffer, network_env
 from cooperbench.generation.sandbox.limits import SANDBOX_MEMORY, Limits, MemoryBudget, machine_memory
-from cooperbench.generation.sandbox.local_backend import LocalSandbox
+from cooperbench.generation.sandbox.local_backend import LocalSandbox, reap_sandboxes
 from cooperbench.generation.tasks.task import resolve_repo
-from cooperbench.generation.util.owners import reap, scratch_dir
+from cooperbench.generation.util.owners import scratch_dir
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +122,13 @@ def test_the_sandbox_shares_no_inode_with_the_host_repository(sandbox, isolated_
     host_inodes |= {os.stat(p).st_ino for p in (isolated_cache / "checkouts").rglob("*") if p.is_file()}
     inside = sandbox.dirs["/workspace/repo"]
     assert not host_inodes & {os.stat(p).st_ino for p in inside.rglob("*") if p.is_file()}
-    before = subprocess.run(["git", f"--git-dir={git_dir}", "fsck", "--strict"], capture_output=True, text=True)
+    template = sandbox.env_dir / "template"  # what the sandbox starts from: copied, or the overlay's lower layer
+    before = [subprocess.run(["git", f"--git-dir={g}", "fsck", "--strict"], capture_output=True).returncode
+              for g in (git_dir, template / ".git")]
     sandbox.run("find .git/objects -type f -exec chmod u+w {} + -exec sh -c 'echo junk > \"$1\"' _ {} \\;", timeout=60)
-    after = subprocess.run(["git", f"--git-dir={git_dir}", "fsck", "--strict"], capture_output=True, text=True)
-    assert before.returncode == after.returncode == 0
+    after = [subprocess.run(["git", f"--git-dir={g}", "fsck", "--strict"], capture_output=True).returncode
+             for g in (git_dir, template / ".git")]
+    assert before == after == [0, 0]
 
 
 def test_reads_are_bounded_and_only_of_regular_files(sandbox):
@@ -256,8 +260,9 @@ def test_folders_of_a_killed_owner_are_reaped(isolated_cache, tmp_path):
                           env={**os.environ, "COOPERBENCH_CACHE": str(isolated_cache)})
     left = proc.stdout.strip()
     assert left and os.path.isdir(left)
-    reap(isolated_cache / "sandboxes")
+    reap_sandboxes(isolated_cache / "sandboxes")
     assert not os.path.exists(left)
+    assert not overlay.mounted_under(Path(left))  # its repository's overlay, where it had one, is unmounted
 
 
 def test_many_sandboxes_at_once_never_trip_over_each_others_cleanup(isolated_cache):

@@ -158,8 +158,9 @@ def reap_cgroups() -> None:
                     pass
 
 
-def disk_usage(root: Path, cap: int) -> int:
-    """Bytes allocated under `root` (sparse files count what they use), stopping once past `cap`."""
+def disk_usage(root: Path, cap: int, skip: Path | None = None) -> int:
+    """Bytes allocated under `root` (sparse files count what they use), stopping once past `cap`;
+    `skip`: a folder not counted (an overlay's merged view, whose writes are counted in its layer)."""
     total = 0
     stack = [root]
     while stack:
@@ -174,7 +175,7 @@ def disk_usage(root: Path, cap: int) -> int:
             except OSError:
                 continue
             total += info.st_blocks * 512
-            if entry.is_dir(follow_symlinks=False):
+            if entry.is_dir(follow_symlinks=False) and (skip is None or entry.path != str(skip)):
                 stack.append(Path(entry.path))
         if total > cap:
             break

@@ -6,9 +6,11 @@ Three things live in the cache (`COOPERBENCH_CACHE`, default ~/.cache/cooperbenc
   envs/       the task's environment (environment.py), built once per plan: `workspace/` is what
               the sandboxes see at /workspace (the venv, HOME of the build, the install record)
               and `template/` the repository as the build left it (install-time files included);
-  sandboxes/  one folder per live sandbox, named by its owner's pid: a copy of the template at
-              /workspace/repo, its /tmp, /patches and report folder. Folders of dead owners are
-              removed when the next sandbox starts (after a SIGKILL, say).
+  sandboxes/  one folder per live sandbox, named by its owner's pid: the template at
+              /workspace/repo (an overlay whose writes go to its `layer/` where this machine
+              can mount one, else a copy: overlay.py), its /tmp, /patches and report folder.
+              Folders (and mounts) of dead owners are removed when the next sandbox starts
+              (after a SIGKILL, say).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cooperbench.generation.core import contract
 from cooperbench.generation.core.contract import CommandResult
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches.gitutil import run_git
+from cooperbench.generation.sandbox import overlay
 from cooperbench.generation.sandbox.base import READ_LIMIT, Sandbox, network_env, stopping, track
 from cooperbench.generation.sandbox.jail import Jail, Toolchains, bwrap_path, kill_group, minimal_etc
 from cooperbench.generation.sandbox.limits import BUILD_MEMORY, SANDBOX_MEMORY, Cgroup, Limits, disk_usage, reap_cgroups
@@ -162,10 +165,11 @@ class LocalSandbox(Sandbox):
         self._reserved = 0
         sandboxes = cache_root() / "sandboxes"
         sandboxes.mkdir(parents=True, exist_ok=True)
-        owners.reap(sandboxes)
+        reap_sandboxes(sandboxes)
         reap_cgroups()
         self.root = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{secrets.token_hex(3)}-", dir=sandboxes))
         self.cgroup: Cgroup | None = None
+        self.overlaid = False  # the repository is an overlay of the template (else a copy)
         track(self)
         try:
             self.env_dir = env_dir if building else ensure_environment(task, git_dir)
@@ -178,7 +182,9 @@ class LocalSandbox(Sandbox):
             for folder in self.dirs.values():
                 folder.mkdir()
             (self.root / "tmp" / "home").mkdir()
-            copy_tree(template, self.dirs[contract.REPO_DIR])
+            self.overlaid = not building and overlay.mount(template, self.root / "layer", self.dirs[contract.REPO_DIR])
+            if not self.overlaid:
+                copy_tree(template, self.dirs[contract.REPO_DIR])
             (self.dirs[contract.TASK_DIR] / "runner.sh").write_text(task.runner or "", encoding="utf-8")
             self.cgroup = Cgroup(limits)
             self.jail = self._jail(network or building, building)
@@ -215,14 +221,15 @@ class LocalSandbox(Sandbox):
         if passed:
             self.closed = True  # nothing more runs in a sandbox past its disk limit
             self.closed_by = passed
-            shutil.rmtree(self.root, ignore_errors=True)
+            self._remove()
             return CommandResult(result.exit_code, result.stdout, result.stderr, result.timed_out, result.duration,
                                  limit=passed, truncated=result.truncated)
         return result
 
     def _disk_passed(self) -> str | None:
         """The disk limit, checked while a command runs (so a writer is stopped near it, not after)."""
-        if disk_usage(self.root, self.limits.disk) > self.limits.disk:
+        skip = self.dirs[contract.REPO_DIR] if self.overlaid else None  # its writes are in the layer
+        if disk_usage(self.root, self.limits.disk, skip) > self.limits.disk:
             return f"disk limit of {self.limits.disk // 2**30} GiB passed"
         return None
 
@@ -272,19 +279,32 @@ class LocalSandbox(Sandbox):
 
     def versions(self) -> dict[str, str]:
         proc = subprocess.run([bwrap_path(), "--version"], capture_output=True, text=True)
-        return {"bwrap": proc.stdout.strip(), "cgroup_limits": "yes" if self.cgroup and self.cgroup.active else "no"}
+        return {"bwrap": proc.stdout.strip(), "cgroup_limits": "yes" if self.cgroup and self.cgroup.active else "no",
+                "repository": "overlay" if self.overlaid else "copy"}
 
     def close(self) -> None:
         """Kill what still runs, then remove the sandbox's folders and cgroup."""
         for proc in list(self._running):
             kill_group(proc)
         self.closed = True
-        shutil.rmtree(self.root, ignore_errors=True)
+        self._remove()
         if self.cgroup is not None:
             self.cgroup.remove()
         reserved, self._reserved = self._reserved, 0
         SANDBOX_MEMORY.release(reserved)
         track(self, alive=False)
+
+    def _remove(self) -> None:
+        if self.overlaid:
+            overlay.unmount(self.dirs[contract.REPO_DIR])
+            self.overlaid = False
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def reap_sandboxes(sandboxes: Path) -> None:
+    """What sandboxes of dead owners left: their overlay mounts first, then their folders."""
+    overlay.reap(sandboxes)
+    owners.reap(sandboxes)
 
 
 def read_regular(path: Path, limit: int) -> bytes:
