@@ -121,3 +121,13 @@ def test_check_dataset_quality_checks_the_tasks_own_features_as_candidates(tmp_p
     assert found["teams"] == [{"task": "durations_task/task1", "pair": [2, 3], "solver": "replay/solve",
                                "status": "merge_conflict", "cost": 0.0}]
     assert "4 features: 2 valid, 2 steady over reruns, 2 with every part needed; judge: 4 ok; teams: 1 merge_conflict" in proc.stdout
+
+
+def test_the_judges_prompt_is_bounded_whatever_the_candidate_writes():
+    """A description or tests patch of megabytes reaches the judge cut (its prompt is what a
+    judgement costs), saying so."""
+    from cooperbench.generation.agent.judge import TEXT_LIMITS, judge_prompt
+
+    task = load_task(DEMO)
+    prompt = judge_prompt(task, shipped_template(), "x" * 5_000_000, "+y\n" * 2_000_000, {})
+    assert len(prompt) < sum(TEXT_LIMITS.values()) + 10_000 and "more characters cut" in prompt

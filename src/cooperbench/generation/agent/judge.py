@@ -25,6 +25,7 @@ from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
 CODE_LIMIT = 40_000  # characters of base code in the prompt, at most
+TEXT_LIMITS = {"description": 20_000, "tests": 60_000}  # the candidate's texts are its own to make long: cut
 TRAJECTORY_FORMAT = "mini-swe-agent-1.1"
 
 
@@ -54,10 +55,18 @@ def reached_code(task: Task, git_dir: Path, feature_patch: str, tests_patch: str
     return found
 
 
+def cut(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else f"{text[:limit]}\n... ({len(text) - limit} more characters cut)"
+
+
 def judge_prompt(task: Task, template: str, description: str, tests_patch: str, code: dict[str, str]) -> str:
+    """The judge's prompt; the candidate's description and tests cut to TEXT_LIMITS (a judgement
+    costs what its prompt costs, and their length is the candidate's to choose)."""
     shown = "\n\n".join(f"### {path}\n\n```\n{text}\n```" for path, text in code.items()) or "(none found)"
-    return Template(template).safe_substitute(task=task.name, base_commit=task.base_commit, description=description.strip(),
-                                              tests=tests_patch.strip(), code=shown)
+    return Template(template).safe_substitute(task=task.name, base_commit=task.base_commit,
+                                              description=cut(description, TEXT_LIMITS["description"]),
+                                              tests=cut(tests_patch, TEXT_LIMITS["tests"]), code=shown)
 
 
 def read_label(answer: str) -> tuple[str, str]:
