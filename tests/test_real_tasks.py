@@ -175,6 +175,43 @@ def test_a_real_feature_made_flaky_or_padded_is_caught(real_tasks, real_repos, t
     assert [p["part"] for p in needed["parts"] if p["needed"]] == ["dspy/clients/cache.py"]
 
 
+def test_a_real_feature_judged_and_a_real_pair_given_to_a_team(real_tasks, real_repos, tmp_path):
+    """dspy task8394, offline with replayed sessions: the judge of feature 1 reads its
+    description, tests and the base code they reach (dspy/clients/cache.py) and labels it; a team
+    whose two solvers each write what the feature's author wrote (features 1 and 2) ends in a
+    merge conflict, as the benchmark's record says the pair conflicts."""
+    import json
+
+    from test_agent import SUBMIT, write_session
+
+    from cooperbench.generation.agent.coop import MERGE_CONFLICT, run_team
+    from cooperbench.generation.agent.judge import judge, shipped_template
+    from cooperbench.generation.conflicts.classify import whole_features
+    from cooperbench.generation.schemas import AgentSettings, ModelParams
+
+    folder = tmp_path / "dataset" / "dspy_task" / "task8394"
+    shutil.copytree(real_tasks / "dataset" / "dspy_task" / "task8394", folder)
+    (folder / "replays").mkdir()
+    (folder / "replays" / "judge.traj.json").write_text(json.dumps({"trajectory_format": "mini-swe-agent-1.1", "messages": [
+        {"role": "assistant", "content": '{"label": "underspecified", "reasons": "the bypass name is never stated"}'}]}))
+    task = load_task(folder)
+    git_dir = find_clone(task, real_repos)
+    for k in (1, 2):
+        write_session(folder / "replays" / f"solve.feature{k}.traj.json",
+                      [f"git apply <<'PATCH'\n{task.feature(k).feature_patch}PATCH", SUBMIT])
+    feature = task.feature(1)
+    found = judge(task, git_dir, feature.description, feature.feature_patch, feature.tests_patch, ModelParams(name="replay/judge"),
+                  shipped_template(), tmp_path / "judge.json")
+    assert found["label"] == "underspecified"
+    prompt = json.loads((tmp_path / "judge.json").read_text())["messages"][0]["content"]
+    assert "### dspy/clients/cache.py" in prompt and "import contextvars" not in prompt  # the base, never the change
+    wholes = whole_features(task)
+    record = run_team(task, git_dir, (wholes[1], wholes[2]), {k: task.feature(k).description for k in (1, 2)},
+                      AgentSettings.of("replay/solve"), ValidationSettings.of(reruns=1),
+                      {k: tmp_path / f"feature{k}.traj.json" for k in (1, 2)})
+    assert record["status"] == MERGE_CONFLICT and "dspy/clients/cache.py" in record["evidence"]["conflicting_files"]
+
+
 def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_repos, tmp_path):
     """dspy task8394 (pytest): git's union merge of two whole features done by hand in a work tree
     (`git merge` with `* merge=union`), its diff run in the task's runner; a pair is trivial
