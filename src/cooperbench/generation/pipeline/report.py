@@ -312,6 +312,17 @@ def render_markdown(metrics: dict, by_model: dict[str, list[dict]], matrices: di
     for slug, m in metrics.items():
         lines += [_quality_row(slug, "all", m)] + [_quality_row(slug, task, per)
                                                    for task, per in (tasks or {}).get(slug, {}).items()]
+    solvers = sorted({t["solver"] for rows in by_model.values() for a in rows for t in a["teams"]})
+    if solvers:
+        lines += ["", "### Pairs and teams", "", "Each solvable pair of a valid feature, and how each solver model's team "
+                  "did on it: a pair one team solves and another does not separates them.", "",
+                  "| task | model | attempt | pair | " + " | ".join(solvers) + " |", "|---|---|---|---|" + "---|" * len(solvers)]
+        for slug, rows in by_model.items():
+            for a in (a for a in rows if a["verdict"]["valid"] and a["teams"]):
+                for pair in sorted({tuple(t["features"]) for t in a["teams"]}):
+                    status = {t["solver"]: t["status"] for t in a["teams"] if tuple(t["features"]) == pair}
+                    lines.append(f"| {a['task']} | {slug} | {a['attempt']} | {pair[0]}, {pair[1]} | "
+                                 + " | ".join(status.get(solver, "-") for solver in solvers) + " |")
     reasons = sorted({k for m in metrics.values() for k in m["failure_reasons"]},
                      key=lambda k: (-sum(m["failure_reasons"].get(k, 0) for m in metrics.values()), k))
     if reasons:
