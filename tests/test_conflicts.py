@@ -170,5 +170,7 @@ def test_quality_audit_of_the_demo_dataset(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "| miniconf_task/task1 | 15 | 3 | 2 | 1 | 2, 3, 4, 6 |" in proc.stdout
     assert "2 tasks: 5 conflicting pairs, 3 trivial, 2 hard (60% of them trivial)" in proc.stdout
-    rows = {row["task"]: row for row in json.loads((tmp_path / "q.json").read_text())}
+    audit = json.loads((tmp_path / "q.json").read_text())
+    rows = {row["task"]: row for row in audit["tasks"]}
     assert len(rows["durations_task/task1"]["pairs"]) == 6
+    assert {(f["task"], f["feature"]) for f in audit["features"]} >= {("durations_task/task1", 2)}

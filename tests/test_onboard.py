@@ -293,6 +293,7 @@ def test_dvc_repro_onboards_grows_and_validates_in_one_run(history, tmp_path):
 
     def params(p: dict) -> None:
         p.update(tasks=[], attempts=1, models={"replay_calc": {"name": "replay/replays/calc.traj.json"}})
+        p["judge"]["model"], p["coop"]["solvers"] = None, {}  # no judge or team session is recorded for calc
         p["onboard"] = {"repos": {"calc": {"path": str(history)}}, "grow": True, "max_tasks": 1, "min_features": 2,
                         "max_features": 5}
     edit_params(project, params)

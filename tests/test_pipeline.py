@@ -226,7 +226,7 @@ def test_a_change_that_cannot_change_a_result_reruns_no_attempt(project):
 def test_the_resolver_and_the_rule(project):
     """`require: solvable` (the shipped params): each replay_conflicting candidate has one hard
     conflict, which the replayed resolver solves, checked by both features' own tests. Changing the
-    rule reruns only validate and report work: verdicts are regraded, nothing runs again."""
+    rule reruns only the stages that read verdicts: they are regraded, and no run or session is made again."""
     record = json.loads((project / part("resolutions", "replay_conflicting", 1) / "vs_feature3.json").read_text())
     assert record["status"] == "solvable" and record["replay"] and record["features"] == [3, 7]
     assert (project / part("resolutions", "replay_conflicting", 1) / "vs_feature3.patch").read_text().startswith("diff --git")
@@ -235,9 +235,11 @@ def test_the_resolver_and_the_rule(project):
     try:
         edit_params(project, lambda p: p["validation"].update(require="hard"))
         proc = dvc(project, "repro")
-        assert set(ran(proc)) == {"validate@replay_conflicting", "validate@replay_isolated", "resolve@replay_conflicting",
-                                  "resolve@replay_isolated", "report"}
+        assert set(ran(proc)) == {f"{stage}@{model}" for stage in ("validate", "resolve", "judge", "coop")
+                                  for model in ("replay_conflicting", "replay_isolated")} | {"report"}
         assert "(0 validated now, 4 regraded under the rule)" in proc.stdout
+        assert "replay_conflicting: 4 judged (0 now)" in proc.stdout  # the stages read the verdicts; no session is re-billed
+        assert "replay_conflicting: 4 team runs (0 now)" in proc.stdout
         assert "replay_conflicting: 4 hard pairs, 4 solvable (0 resolved now, 4 kept)" in proc.stdout
         edit_params(project, lambda p: p["validation"].update(require="conflict"))
         dvc(project, "repro")

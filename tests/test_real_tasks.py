@@ -99,10 +99,12 @@ def test_conflict_matrices_equal_the_benchmarks_verdicts(real_tasks, real_repos,
 
 
 def validate_real(real_tasks, real_repos, task: str, feature: int, backend: str = "local") -> dict:
-    """One feature against the rest of its task, each run made once: the runner's kind is what
-    these tests check (reruns have a test of their own on a real task, below)."""
+    """One feature against the rest of its task, each run made once and no part check: the
+    runner's kind is what these tests check (reruns and the part check have a test of their own on
+    a real task, below)."""
     loaded = load_task(real_tasks / "dataset" / task)
-    return check_feature(loaded, feature, find_clone(loaded, real_repos), ValidationSettings.of(backend=backend, reruns=1))
+    return check_feature(loaded, feature, find_clone(loaded, real_repos),
+                         ValidationSettings.of(backend=backend, reruns=1, check_parts=False))
 
 
 def test_a_real_pytest_feature_is_valid_against_the_rest_of_its_task(real_tasks, real_repos):
@@ -168,7 +170,7 @@ def test_a_real_feature_made_flaky_or_padded_is_caught(real_tasks, real_repos, t
     assert flaky["reason_keys"] == ["flaky_tests"], flaky["reasons"]
     assert list(flaky["checks"]["fail_to_pass"]["flaky"]) == ["tests/clients/test_cache.py::test_cb_bypass_after_the_others"]
     padded = validate_candidate(rest, feature.feature_patch + UNUSED_MODULE, feature.tests_patch, git_dir=git_dir,
-                                settings=ValidationSettings())
+                                settings=ValidationSettings(reruns=1))  # the part check alone
     assert padded["valid"], padded["reasons"]
     needed = padded["checks"]["needed"]
     assert needed["unneeded"] == ["dspy/clients/cache_stats.py"]
@@ -227,7 +229,8 @@ def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_re
     task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
     git_dir = find_clone(task, real_repos)
     records = classify_task(task, git_dir, ValidationSettings())
-    assert sum(r["class"] == "trivial" for r in records) == 7 and sum(r["class"] == "hard" for r in records) == 2
+    classes = [(r["f1"], r["f2"], r["class"], r["evidence"]) for r in records if r["class"] != "clean"]
+    assert [c[2] for c in classes].count("trivial") == 7 and [c[2] for c in classes].count("hard") == 2, classes
     base = base_run(task, git_dir, ValidationSettings()).outcomes
     for record in (next(r for r in records if r["class"] == kind) for kind in ("trivial", "hard")):
         work = tmp_path / f"{record['f1']}-{record['f2']}"

@@ -310,10 +310,11 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     assert all(kwargs["block_network"] and kwargs["image"].object_id == "im-demo" for kwargs in created)
     # per attempt the agent; then once per test timeout (the agent's cooperbench-verify check runs
     # at its command timeout, the verdict at validation.timeout), as runs are kept by what they
-    # run and both attempts replay the same candidate: before, after, feature and one union-merge
-    # run per conflicting pair (features 2 and 3), the base run and its self-check (the runner
-    # alone), and those features' own runs
-    assert len(created) == 2 * 1 + 2 * (3 + 2) + 2 * (1 + 1) + 2 * 2
+    # run and both attempts replay the same candidate: before, after and feature, each in
+    # validation.reruns (3) orders, the base in 3 orders and its self-check (the runner alone), a
+    # run per part of feature.patch left out (3 hunks); then one union-merge run per conflicting
+    # pair (features 2 and 3) and those features' own runs
+    assert len(created) == 2 * 1 + 2 * (3 * 3 + 3 + 1 + 3) + 2 * (1 + 1) + 2 * 2
 
 
 def test_check_modal_starts_one_sandbox_and_runs_one_command(monkeypatch, isolated_cache):

@@ -100,6 +100,11 @@ def test_a_part_of_the_feature_no_test_needs_is_reported_and_refused_when_requir
     whole = validate("valid")["checks"]["needed"]
     assert [p["part"] for p in whole["parts"]] == [f"miniconf/config.py hunk {i} of 3" for i in (1, 2, 3)]
     assert whole["unneeded"] == ["miniconf/config.py hunk 3 of 3"]
+    skipped = validate_candidate(task, *candidate("unneeded_file"), git_dir=resolve_repo(task),
+                                 settings=ValidationSettings(reruns=1, check_parts=False))
+    assert skipped["valid"] and skipped["checks"]["needed"] == {}  # `check_parts: false` saves the runs
+    with pytest.raises(ValueError, match="require_needed needs check_parts"):
+        ValidationSettings(require_needed=True, check_parts=False)
 
 
 def test_a_part_that_changes_documentation_only_is_not_run():

@@ -82,7 +82,14 @@ class ValidationParams(Strict):
     timeout: Seconds = 300.0  # per test run
     require: Require = "conflict"  # what a candidate's conflicts must be (grade.apply_rule)
     reruns: Annotated[int, Field(ge=1, le=20, strict=True)] = 3  # runs of each test run, reruns in shuffled orders
+    check_parts: bool = True  # a run per part of feature.patch left out (false: none, no part reported)
     require_needed: bool = False  # a feature.patch part no fail-to-pass test needs makes it invalid
+
+    @model_validator(mode="after")
+    def _parts_for_the_rule(self) -> "ValidationParams":
+        if self.require_needed and not self.check_parts:
+            raise ValueError("require_needed needs check_parts: true (the part check finds the unneeded parts)")
+        return self
 
 
 class ValidationSettings(ValidationParams):

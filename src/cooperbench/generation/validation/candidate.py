@@ -218,7 +218,7 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
         if settings.reruns > 1 and not reasons and not probe:  # valid so far: reruns can only find it invalid
             rerun_all(task, git_dir, feature_patch, tests_patch, settings, {"before": before, "after": after, "feature": feature})
         fail_to_pass, pass_to_pass = judge_runs(base, before, after, feature, scope, reasons)
-        if not reasons:
+        if settings.check_parts and not reasons:
             needed = needed_parts(task, git_dir, feature_patch, tests_patch, settings, fail_to_pass["tests"])
             if settings.require_needed and needed["unneeded"]:
                 reasons.add("unneeded_parts", "parts of feature.patch no fail-to-pass test needs (they all still pass "
