@@ -307,7 +307,9 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
                                 jobs=2, output=tmp_path)
     assert [r.success for r in results] == [True, True]
     assert all(r.usage["backend"] == "modal" and r.verdict["backend"] == "modal" for r in results)
-    assert all(kwargs["block_network"] and kwargs["image"].object_id == "im-demo" for kwargs in created)
+    odd = [(kwargs.get("block_network"), getattr(kwargs.get("image"), "object_id", None)) for kwargs in created
+           if not (kwargs.get("block_network") and getattr(kwargs.get("image"), "object_id", None) == "im-demo")]
+    assert odd == [], odd  # seen once in CI (2026-12-05), not here: the odd sandboxes' settings, to find why
     # per attempt the agent; then once per test timeout (the agent's cooperbench-verify check runs
     # at its command timeout, the verdict at validation.timeout), as runs are kept by what they
     # run and both attempts replay the same candidate: before, after and feature, each in
