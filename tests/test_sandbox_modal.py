@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
-import shutil
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +22,13 @@ from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.tasks.task import resolve_repo
 
 REAL_CREATE = modal.Sandbox.create
+
+
+def own_workspace(monkeypatch) -> None:
+    """A Modal workspace (token id) of this test's own: the record of built images lives in the
+    session's cache, which the xdist workers share, and is kept per workspace; a shared one let a
+    test on one worker read the image another test's fake build had recorded."""
+    monkeypatch.setenv("MODAL_TOKEN_ID", f"test-{uuid.uuid4().hex}")
 
 
 def bind(call, *args, **kwargs) -> None:
@@ -87,7 +94,7 @@ def fake_modal(monkeypatch):
     """Record what the backend asks of the SDK, in place of Modal's servers."""
     calls: dict = {"create": []}
     sandboxes: list[FakeSandbox] = []
-    shutil.rmtree(modal_backend.image_record(modal, load_task(DEMO)).parent, ignore_errors=True)  # no image recorded yet
+    own_workspace(monkeypatch)  # no image recorded yet
 
     class FakeImage:
         def __init__(self, tag):
@@ -275,8 +282,9 @@ class LocalBackedSandbox:
 
 def stand_in_modal(monkeypatch, task, created: list[dict] | None = None) -> None:
     """Modal's servers stood in for: the task's environment image recorded as built in this
-    workspace, and every sandbox a real local jail of the task (each create checked against the
-    SDK's signature, its arguments kept in `created`)."""
+    workspace (the test's own), and every sandbox a real local jail of the task (each create
+    checked against the SDK's signature, its arguments kept in `created`)."""
+    own_workspace(monkeypatch)
     record = modal_backend.image_record(modal, task)
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text("im-demo\n")
@@ -309,7 +317,7 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     assert all(r.usage["backend"] == "modal" and r.verdict["backend"] == "modal" for r in results)
     odd = [(kwargs.get("block_network"), getattr(kwargs.get("image"), "object_id", None)) for kwargs in created
            if not (kwargs.get("block_network") and getattr(kwargs.get("image"), "object_id", None) == "im-demo")]
-    assert odd == [], odd  # seen once in CI (2026-12-05), not here: the odd sandboxes' settings, to find why
+    assert odd == [], odd
     # per attempt the agent; then once per test timeout (the agent's cooperbench-verify check runs
     # at its command timeout, the verdict at validation.timeout), as runs are kept by what they
     # run and both attempts replay the same candidate: before, after and feature, each in
