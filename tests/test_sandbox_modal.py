@@ -318,13 +318,13 @@ def test_generation_fans_out_over_modal_sandboxes(monkeypatch, tmp_path, isolate
     odd = [(kwargs.get("block_network"), getattr(kwargs.get("image"), "object_id", None)) for kwargs in created
            if not (kwargs.get("block_network") and getattr(kwargs.get("image"), "object_id", None) == "im-demo")]
     assert odd == [], odd
-    # per attempt the agent; then once per test timeout (the agent's cooperbench-verify check runs
-    # at its command timeout, the verdict at validation.timeout), as runs are kept by what they
-    # run and both attempts replay the same candidate: before, after and feature, each in
-    # validation.reruns (3) orders, the base in 3 orders and its self-check (the runner alone), a
-    # run per part of feature.patch left out (3 hunks); then one union-merge run per conflicting
-    # pair (features 2 and 3) and those features' own runs
-    assert len(created) == 2 * 1 + 2 * (3 * 3 + 3 + 1 + 3) + 2 * (1 + 1) + 2 * 2
+    # per attempt the agent; then runs shared by the agent's cooperbench-verify check (at its
+    # command timeout) and the verdict (at validation.timeout), as runs are kept by what they run
+    # whatever the timeout they finished within, and both attempts replay the same candidate:
+    # before, after and feature, each in validation.reruns (3) orders, the base in 3 orders and its
+    # self-check (the runner alone), a run per part of feature.patch left out (3 hunks); then one
+    # union-merge run per conflicting pair (features 2 and 3) and those features' own runs
+    assert len(created) == 2 * 1 + (3 * 3 + 3 + 1 + 3) + 2 + 2
 
 
 def test_check_modal_starts_one_sandbox_and_runs_one_command(monkeypatch, isolated_cache):

@@ -241,6 +241,21 @@ def test_hanging_test_run_is_killed_at_the_limit(isolated_cache):
     assert runcache.lookup(alone, "feature")[0].outcomes == verdict["runs"]["feature"]["outcomes"]
 
 
+def test_a_kept_run_serves_any_timeout_it_finished_within(isolated_cache):
+    """The agent's cooperbench-verify (its command timeout) and the verdict (validation.timeout)
+    share a run that finished within both; a shorter timeout than the run took runs it again."""
+    from cooperbench.generation.grading.testrun import TestRun
+
+    task = load_task(DEMO)
+    patches = [("tests.patch", "a test")]
+    key = lambda timeout: runcache.run_key(task, resolve_repo(task), ValidationSettings(timeout=timeout), patches, None, False)
+    assert key(60).digest == key(300).digest
+    runcache.keep(key(300), TestRun(label="after", timeout=300, outcomes={"t": "passed"}, duration=42.0), {})
+    found, _ = runcache.lookup(key(60), "before")
+    assert (found.label, found.timeout, found.outcomes) == ("before", 60, {"t": "passed"})
+    assert runcache.lookup(key(30), "before") is None  # it took 42 s: under 30 s it may have timed out
+
+
 @pytest.mark.slow
 def test_runs_are_kept_across_processes(tmp_path):
     """A second validation of the same candidate, in a new process, starts no sandbox: every run

@@ -1,12 +1,15 @@
 """Test runs kept across processes, under a key of everything that can change them: the task's
 environment as built (its id on the backend: the image, the plan, the runner), the backend, the
-timeout, the network, the patches given in order, the guard's watch list, a rerun's test order, and
-the grader's code version. Validations in any process (check-feature, check-dataset, verify, the stages) then share
-the base run, each feature's own run and any run they repeat.
+network, the patches given in order, the guard's watch list, a rerun's test order, and the
+grader's code version. Validations in any process (check-feature, check-dataset, verify, the
+stages) then share the base run, each feature's own run and any run they repeat.
 
-A run that timed out or hit a limit is not kept: the machine's load may have made it. Nothing a
-sandbox runs can write here: the host writes the record it parsed. Modal keeps none (its image
-ids are the server's, known only once a sandbox starts) but for the process's life."""
+The timeout is not in the key: a kept run finished, so it is kept for any timeout at least as long
+as it took (the agent's cooperbench-verify, bounded by the command timeout, and the verdict,
+bounded by validation.timeout, share their runs); it is shown with the timeout asked. A run that
+timed out or hit a limit is not kept: the machine's load may have made it. Nothing a sandbox runs
+can write here: the host writes the record it parsed. Modal keeps none (its image ids are the
+server's, known only once a sandbox starts) but for the process's life."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from cooperbench.generation.util import atomic
 class RunKey:
     digest: str
     durable: bool  # kept on disk; else in this process only (the environment has no id before a sandbox starts)
+    timeout: float  # what the run is given: a kept run that took longer is not this run
 
 
 _in_process: dict[str, dict] = {}
@@ -37,10 +41,11 @@ def run_key(task: Task, git_dir: Path, settings: ValidationSettings, patches: li
             guard: dict | None, network: bool, order: int = 0) -> RunKey:
     environment = environment_id(task, settings.backend, git_dir)
     where = environment if environment is not None else [str(task.path), task.base_commit, str(git_dir)]
-    spec = [where, settings.backend, settings.timeout, network,
+    spec = [where, settings.backend, network,
             [(name, hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()) for name, text in patches],
             guard or {}, order, code_version(testrun.__name__, settings.backend)]
-    return RunKey(hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32], environment is not None)
+    return RunKey(hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32], environment is not None,
+                  settings.timeout)
 
 
 def _path(key: RunKey) -> Path:
@@ -61,11 +66,12 @@ def _store(key: RunKey, kept: dict) -> None:
 
 
 def lookup(key: RunKey, label: str) -> tuple[testrun.TestRun, dict] | None:
-    """(the run, the sandbox's versions) kept under `key`, labelled as asked; None when absent."""
+    """(the run, the sandbox's versions) kept under `key`, labelled and timed as asked; None when
+    absent or when it took longer than the key's timeout."""
     kept = _kept(key)
-    if kept is None:
+    if kept is None or kept["run"]["duration"] > key.timeout:
         return None
-    return replace(testrun.TestRun.from_dict(kept["run"]), label=label), kept["versions"]
+    return replace(testrun.TestRun.from_dict(kept["run"]), label=label, timeout=key.timeout), kept["versions"]
 
 
 def keep(key: RunKey, run: testrun.TestRun, versions: dict) -> None:
