@@ -1,5 +1,6 @@
 """Every DVC stage depends on exactly the code it runs: the import closure of its script inside
-the package (and the package data those modules open), no more and no less."""
+the package (and the package data those modules open), no more and no less, listed with hashes in
+the manifest the `code` stage writes for it."""
 
 from __future__ import annotations
 
@@ -17,25 +18,45 @@ from conftest import ROOT
 
 from cooperbench.generation.core.codeversion import import_closure
 from cooperbench.generation.errors import GenerationError
+from cooperbench.generation.pipeline.code import closure, manifest, manifest_path
 from cooperbench.generation.pipeline.dvcfile import render
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
-def declared_code(stage: dict) -> set[str]:
-    body = stage.get("do", stage)
-    return {d for d in body["deps"] if d.startswith("src/")}
+def declared_code(name: str) -> set[str]:
+    """The package files in the manifest stage `name` depends on."""
+    return {path for path in manifest(name) if path.startswith("src/")}
 
 
 def test_dvc_yaml_is_what_the_stage_declarations_write():
-    """dvc.yaml cannot drift from the code: it is written from each stage's declaration, with the
-    script's import closure as its code deps (pipeline/dvcfile.py)."""
+    """dvc.yaml cannot drift from the code: it is written from each stage's declaration; each
+    stage depends on its manifest, and the `code` stage that writes the manifests on the folders
+    they list from (pipeline/dvcfile.py)."""
     assert (ROOT / "dvc.yaml").read_text() == render(), \
         "dvc.yaml differs from the stage declarations: run `python -m cooperbench.generation.pipeline.dvcfile`"
+    assert {"stages", "src/cooperbench/generation"} == set(STAGES["code"]["deps"])
     for name, stage in STAGES.items():
+        if name == "code":
+            continue
         body = stage.get("do", stage)
-        closure = {str(p.relative_to(ROOT)) for p in import_closure(ROOT / "stages" / f"{name}.py")}
-        assert closure <= set(body["deps"]) and f"stages/{name}.py" in body["deps"]
+        assert [d for d in body["deps"] if d.startswith(("src/", "stages", "generated/code"))] == [str(manifest_path(name))]
+        listed = set(closure(name))
+        assert f"stages/{name}.py" in listed and {str(p.relative_to(ROOT)) for p in import_closure(
+            ROOT / "stages" / f"{name}.py") if p.is_file()} <= listed
+
+
+def test_the_code_stage_writes_each_stages_manifest(tmp_path):
+    """The manifests name every file a stage runs with the hash of its bytes: a byte changed in
+    one of them changes that stage's manifest only, and DVC reruns that stage alone."""
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "code.py")], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert proc.returncode == 0, proc.stderr
+    written = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "generated" / "code").glob("*.json")}
+    assert set(written) == set(STAGES) - {"code"}
+    assert written["split"]["files"] == manifest("split")
+    assert "src/cooperbench/generation/sandbox/support/sitecustomize.py" in written["agent"]["files"]
+    assert not {p for p in written["split"]["files"] if "/sandbox/" in p or "/agent/" in p}
 
 
 def test_a_stage_reads_only_the_params_it_declares():
@@ -63,7 +84,7 @@ def test_a_stage_process_loads_only_its_closure():
     )
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     allowed = {".".join(Path(p).relative_to("src").with_suffix("").parts).removesuffix(".__init__")
-               for p in declared_code(STAGES["split"]) if p.endswith(".py")}
+               for p in declared_code("split") if p.endswith(".py")}
     assert set(loaded) - {"cooperbench"} <= allowed
     assert not {m for m in loaded if m.startswith(("cooperbench.generation.sandbox.", "cooperbench.generation.agent"))} - {
         "cooperbench.generation.core.contract"}  # places only, no sandbox code
@@ -78,7 +99,7 @@ def test_validation_code_reaches_an_attempt_only_through_cooperbench_verify():
     from cooperbench.generation.core.keys import AGENT, VERIFIER
 
     grading = ("src/cooperbench/generation/grading/", "src/cooperbench/generation/conflicts/")
-    agent = declared_code(STAGES["agent"])
+    agent = declared_code("agent")
     assert "src/cooperbench/generation/validation/candidate.py" in agent
     assert "src/cooperbench/generation/pipeline/report.py" not in agent
     own = {str(p.relative_to(ROOT)) for p in import_closure(module_file(AGENT))}

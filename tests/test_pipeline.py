@@ -105,13 +105,13 @@ def project(tmp_path_factory):
 
 def test_stages_and_first_repro(project):
     stages = dvc(project, "stage", "list", "--name-only").stdout.split()
-    # onboard + prompt + (agent, split, validate, resolve, judge, coop) per model + audit + report: tasks and
-    # attempts run inside their stage
-    assert sorted(stages) == sorted(["onboard", "prompt", "audit", "report"] + [
+    # code + onboard + prompt + (agent, split, validate, resolve, judge, coop) per model + audit + report:
+    # tasks and attempts run inside their stage
+    assert sorted(stages) == sorted(["code", "onboard", "prompt", "audit", "report"] + [
         f"{stage}@{slug}" for stage in ("agent", "split", "validate", "resolve", "judge", "coop")
         for slug in ("replay_conflicting", "replay_isolated")])
     log = (project / "first-repro.log").read_text()
-    assert log.count("Running stage") == 16
+    assert log.count("Running stage") == 17
     assert "onboard: 0 repositories onboarded, 0 kept" in log  # the demo names none
     assert "audit: 2 tasks (2 audited now, 0 kept)" in log
     assert "replay_conflicting: 4 hard pairs, 4 solvable (4 resolved now, 0 kept)" in log
@@ -172,8 +172,11 @@ def test_lineage_in_dvc_lock_and_records(project):
     assert agent["params"]["params.yaml"]["models.replay_conflicting"]["name"] == "replay/conflicting"
     assert "models.replay_isolated" not in agent["params"]["params.yaml"]  # its own model entry only
     deps = {d["path"] for d in agent["deps"]}
-    assert {"generated/prompts", "src/cooperbench/generation/agent/loop.py"} <= deps
-    assert "src/cooperbench/generation/validation/candidate.py" in deps  # cooperbench-verify's answers come from the grader
+    assert {"generated/prompts", "generated/code/agent.json"} <= deps and not any(d.startswith("src/") for d in deps)
+    code = json.loads((project / "generated/code/agent.json").read_text())["files"]  # its code, file by file
+    assert code["src/cooperbench/generation/agent/loop.py"] == hashlib.sha256(
+        (project / "src/cooperbench/generation/agent/loop.py").read_bytes()).hexdigest()
+    assert "src/cooperbench/generation/validation/candidate.py" in code  # cooperbench-verify's answers come from the grader
     assert "dataset" not in deps  # dataset/ enters through prompt
     split_deps = {d["path"] for d in lock["split@replay_conflicting"]["deps"]}
     assert "generated/index/agent/replay_conflicting.json" in split_deps and "generated/agent/replay_conflicting" not in split_deps

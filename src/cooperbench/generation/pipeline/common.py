@@ -211,13 +211,14 @@ def declared_params(stage: Stage, slug: str | None = None, path: Path = PARAMS) 
 
 
 def main(stage: Stage, run: Callable[..., None], *args: str) -> None:
-    """The skeleton of stages/*.py: params.yaml as `stage` declares it, then `run(params, *args)`.
+    """The skeleton of stages/*.py: params.yaml as `stage` declares it (None: it declares no key),
+    then `run(params, *args)`.
     An error is one line on stderr and exit code 1; Ctrl-C exits 130 (sandboxes closed, nothing
     half-written). Start-up and work times go to the stage log."""
     startup, started = process_age(), time.monotonic()
     prepare_environment()
     try:
-        run(declared_params(stage, *args[:1]), *args)
+        run(declared_params(stage, *args[:1]) if stage.params or stage.reads else None, *args)
         log_stage("@".join([stage.name, *args]), startup, time.monotonic() - started)
     except GenerationError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """dvc.yaml, written from the code, so that it cannot drift from it: each stage's declaration
-(STAGE in pipeline/<stage>.py: its params, data, outputs) and its code deps, the import closure of
-stages/<stage>.py (core.codeversion). A stage reads params.yaml only as it declares it
-(common.Declared), so the params dvc.yaml lists are the ones it reads.
+(STAGE in pipeline/<stage>.py: its params, data, outputs) and its code dep, the manifest of the
+files stages/<stage>.py runs that the `code` stage writes (pipeline/code.py). A stage reads
+params.yaml only as it declares it (common.Declared), so the params dvc.yaml lists are the ones
+it reads.
 
 `python -m cooperbench.generation.pipeline.dvcfile` writes dvc.yaml; `--check` exits 1 when it
 differs (tests/test_lineage.py runs that)."""
@@ -13,19 +14,30 @@ from pathlib import Path
 
 import yaml
 
-from cooperbench.generation.core.codeversion import SRC, import_closure
-from cooperbench.generation.pipeline import agent, audit, coop, judge, onboard, prompt, report, resolve, split, validate
+from cooperbench.generation.pipeline import (
+    agent,
+    audit,
+    code,
+    coop,
+    judge,
+    onboard,
+    prompt,
+    report,
+    resolve,
+    split,
+    validate,
+)
+from cooperbench.generation.pipeline.code import ROOT, manifest_path
 from cooperbench.generation.pipeline.common import Stage
 
-ROOT = SRC.parent  # the project: dvc.yaml, stages/, src/
-STAGES = tuple(module.STAGE for module in (onboard, prompt, agent, split, validate, resolve, judge, coop, audit, report))
+STAGES = tuple(module.STAGE for module in (code, onboard, prompt, agent, split, validate, resolve, judge, coop, audit, report))
 HEADER = """\
 # The feature-generation pipeline: written by `python -m cooperbench.generation.pipeline.dvcfile`
 # from the stage declarations (STAGE in src/cooperbench/generation/pipeline/<stage>.py); edit those
-# and write it again (tests/test_lineage.py fails when this file differs). A stage's code deps are
-# its script's import closure; its params are the keys it reads. One stage per model runs all of
-# that model's attempts; per-attempt records keep finished attempts from running (or being billed)
-# again. See docs/pipeline.md.
+# and write it again (tests/test_lineage.py fails when this file differs). A stage's code dep is
+# the manifest of its script's import closure (the `code` stage); its params are the keys it
+# reads. One stage per model runs all of that model's attempts; per-attempt records keep finished
+# attempts from running (or being billed) again. See docs/pipeline.md.
 """
 PLOTS = [
     {"success rate per model": {"template": "bar_horizontal", "x": "success_rate",
@@ -38,8 +50,8 @@ PLOTS = [
 
 
 def code_deps(stage: Stage) -> list[str]:
-    script = ROOT / "stages" / f"{stage.name}.py"
-    return [f"stages/{stage.name}.py", *(str(p.relative_to(ROOT)) for p in import_closure(script))]
+    """The manifest of the code the stage runs; the `code` stage itself reads the code's folders."""
+    return [] if stage is code.STAGE else [str(manifest_path(stage.name))]
 
 
 def entry(stage: Stage) -> dict:
@@ -49,7 +61,7 @@ def entry(stage: Stage) -> dict:
         return {path: options} if options else path
 
     body = {"desc": stage.desc, "cmd": f"python stages/{stage.name}.py" + (" ${key}" if stage.per_model else ""),
-            "deps": [*code_deps(stage), *stage.deps], "params": list(stage.params)}
+            "deps": [*code_deps(stage), *stage.deps], **({"params": list(stage.params)} if stage.params else {})}
     if stage.metrics:
         body["metrics"] = [{path: {"cache": False}} for path in stage.metrics]
     body["outs"] = [out(path) for path in stage.outs]
