@@ -93,8 +93,11 @@ def behaviour(file: Path) -> bytes:
     return ast.dump(tree, include_attributes=False).encode()
 
 
+@cache
 def code_version(entry: str, backend: str | None = None) -> str:
-    """The code version of what module `entry` makes, on `backend` (None: no sandbox)."""
+    """The code version of what module `entry` makes, on `backend` (None: no sandbox). Read once
+    per process, as its modules are: a process runs the code it imported, and every run key and
+    attempt record asks for it (parsing the closure each time was a quarter of an agent stage)."""
     other_backends = {backend_module(name) for name in BACKENDS if name != backend}
     script = module_file(entry)
     if script is None:
