@@ -285,7 +285,7 @@ def replay_session() -> dict:
 @pytest.mark.dvc
 @pytest.mark.slow
 def test_dvc_repro_onboards_grows_and_validates_in_one_run(history, tmp_path):
-    from test_pipeline import dvc, edit_params, project_copy, ran
+    from dvcproject import dvc, edit_params, project_copy, ran
 
     project = project_copy(tmp_path / "work")
     (project / "replays").mkdir()

@@ -6,101 +6,37 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT, assert_one_line_error
-
-from cooperbench.generation.core.layout import PARAMS_VARIABLE
+from dvcproject import (
+    TASK,
+    VENV_BIN,
+    built_project,
+    changed_stages,
+    dvc,
+    edit_params,
+    env,
+    part,
+    ran,
+    restore,
+    run_stage,
+    run_tool,
+)
 
 pytestmark = [pytest.mark.dvc, pytest.mark.xdist_group("dvc-project")]  # one worker builds the project once
 
-VENV_BIN = Path(sys.executable).parent
-TASK = "miniconf_task/task1"
 SLOW_COMMAND = f"sleep 6.{os.getpid()}"  # a command of this run's own, whatever else runs on the machine
-
-
-def part(kind: str, model: str, k: int, task: str = TASK) -> str:
-    return f"generated/{kind}/{model}/{task}/attempt{k}"
-
-
-def project_copy(target: Path) -> Path:
-    """This repository's files (tracked and new, not ignored) in a fresh git repo at `target`."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    (target / "dvc.lock").unlink(missing_ok=True)  # start from nothing
-    shutil.rmtree(target / "generated", ignore_errors=True)
-    git(target, "init", "-q")
-    commit(target, "copy")
-    return target
-
-
-def env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env=env(), capture_output=True, text=True, check=True).stdout
-
-
-def commit(cwd: Path, message: str) -> None:
-    git(cwd, "add", "-A")
-    git(cwd, "commit", "-qm", message, "--allow-empty")
-
-
-def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([str(VENV_BIN / "dvc"), *args], cwd=cwd, env={**env(), "PYTHONPATH": str(cwd / "src")},
-                          capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def ran(proc: subprocess.CompletedProcess[str]) -> list[str]:
-    return [line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage '")]
-
-
-def edit_params(project: Path, change) -> None:
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    change(params)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def restore(project: Path) -> None:
-    """Back to the committed params, lock, dataset and outputs, for the next test (outputs of
-    stages a test added, CLI runs and new files included)."""
-    git(project, "checkout", "--", ".")
-    git(project, "clean", "-fdqx", "generated", "runs")
-    git(project, "clean", "-fdq")
-    dvc(project, "checkout", "--force")
-
-
-def changed_stages(project: Path) -> set[str]:
-    return set(json.loads(dvc(project, "status", "--json").stdout or "{}"))
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A copy of the repository after one full `dvc repro`, committed."""
-    work = project_copy(tmp_path_factory.mktemp("pipeline") / "work")
-    first = dvc(work, "repro")
-    work.joinpath("first-repro.log").write_text(first.stdout)
-    commit(work, "first repro")
-    return work
+    return built_project(tmp_path_factory)
 
 
 def test_stages_and_first_repro(project):
@@ -220,8 +156,8 @@ def test_a_change_that_cannot_change_a_result_reruns_no_attempt(project):
         assert "replay_conflicting: 4 hard pairs, 4 solvable (0 resolved now, 4 kept)" in proc.stdout
         template = package / "agent" / "templates" / "agent.yaml"
         template.write_text(template.read_text() + "\n# the agent's template\n")
-        proc = dvc(project, "repro")
-        assert "replay_conflicting: 4 attempts (4 run now, 0 kept)" in proc.stdout
+        proc = dvc(project, "repro", "agent@replay_isolated")  # one model's stage tells (the other's agents verify: slower)
+        assert "replay_isolated: 4 attempts (4 run now, 0 kept)" in proc.stdout
     finally:
         restore(project)
 
@@ -553,49 +489,3 @@ def test_promotion_never_overwrites_and_keeps_provenance(project, tmp_path):
     shutil.rmtree(added)
 
 
-def run_stage(project: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, f"stages/{name}.py", *args], cwd=project, capture_output=True, text=True,
-                          env={**env(), "PYTHONPATH": str(project / "src")})
-
-
-def run_tool(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cooperbench.generation", *args], cwd=project, capture_output=True,
-                          text=True, env={**env(), "PYTHONPATH": str(project / "src")})
-
-
-SHELL_BLOCK = re.compile(r"(?:^<!-- (?P<marker>[^\n]*?) -->\n)?^```(?:bash|sh)\n(?P<body>.*?)^```$", re.S | re.M)
-RUN_BY_CI = ("main-command", "test-command", "docker-setup")  # .ci/run runs these, read from README.md
-NOT_RUN = "example: not run: "  # the marker of a block that cannot run here, with the reason
-
-
-def shell_examples() -> list:
-    """Every bash block of README.md and docs/, with the marker comment right above it, if any."""
-    found = []
-    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        text = doc.read_text(encoding="utf-8")
-        for block in SHELL_BLOCK.finditer(text):
-            line = text[:block.start("body")].count("\n")
-            found.append(pytest.param(block.group("marker") or "", block.group("body"), id=f"{doc.relative_to(ROOT)}:{line}"))
-    return found
-
-
-@pytest.mark.parametrize("marker, body", shell_examples())
-def test_every_shell_example_in_the_docs_runs_as_written(project, marker, body):
-    """Each bash block of the docs, verbatim, in the built project folder (offline, replays), as a
-    user would type it there: it exits 0, and each line of expected output it shows as a `# `
-    comment appears. A block that cannot run here says why in its marker."""
-    if marker in RUN_BY_CI:
-        pytest.skip(".ci/run runs this README command itself")
-    if marker.startswith(NOT_RUN):
-        pytest.skip(marker.removeprefix(NOT_RUN))
-    assert not marker, f"unknown marker above a shell example: {marker}"
-    environment = {k: v for k, v in env().items() if k != PARAMS_VARIABLE} | {"PYTHONPATH": str(project / "src")}
-    dvc(project, "exp", "remove", "--all-commits")  # the names the docs use, free (other tests make experiments too)
-    try:
-        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", body], cwd=project, env=environment,
-                              capture_output=True, text=True, timeout=1200)
-        assert proc.returncode == 0, f"{body}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        for expected in (line[2:] for line in body.splitlines() if line.startswith("# ")):
-            assert expected in proc.stdout + proc.stderr, expected
-    finally:
-        restore(project)
