@@ -1,5 +1,5 @@
 """How long each test tier takes here: the quick tier (`pytest`), and with --full the whole suite
-as CI runs it (`pytest --full -n 4`). Targets: quick < 3 min, full < 20 min, on 2 cores.
+as CI runs it (`pytest --full -n 2`). Targets: quick < 3 min, full < 20 min, on 2 cores.
 Run: python bench/tiers.py [--full]"""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TIERS = {"quick": [], "full": ["--full", "-n", "4"]}
+TIERS = {"quick": [], "full": ["--full", "-n", "2"]}
 
 
 def timed(name: str) -> None:
