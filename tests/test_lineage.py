@@ -59,6 +59,22 @@ def test_the_code_stage_writes_each_stages_manifest(tmp_path):
     assert not {p for p in written["split"]["files"] if "/sandbox/" in p or "/agent/" in p}
 
 
+def test_a_module_that_does_not_parse_stops_the_code_stage_in_one_line(tmp_path):
+    """Our own source broken: one line naming the file, and no manifest written."""
+    from conftest import assert_one_line_error
+
+    src = package_copy(tmp_path)
+    (tmp_path / "stages").mkdir()
+    shutil.copy(ROOT / "stages" / "code.py", tmp_path / "stages" / "code.py")
+    shutil.copy(ROOT / "stages" / "agent.py", tmp_path / "stages" / "agent.py")
+    verify = src / "cooperbench" / "generation" / "agent" / "verify.py"
+    verify.write_text(verify.read_text() + "\ndef broken(:\n")
+    proc = subprocess.run([sys.executable, "stages/code.py"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(src)})
+    assert_one_line_error(proc, "agent/verify.py", "not valid Python")
+    assert not (tmp_path / "generated" / "code").exists()
+
+
 def test_a_stage_reads_only_the_params_it_declares():
     """What a stage reads of params.yaml is what dvc.yaml gives it: any other key is our error."""
     from cooperbench.generation.pipeline.common import Declared

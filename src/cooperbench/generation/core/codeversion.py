@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from cooperbench.generation.core.contract import BACKENDS, backend_module
+from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.util import syntax
 
 PACKAGE = "cooperbench.generation"
@@ -43,7 +44,10 @@ def _parents(name: str) -> list[str]:
 
 def package_imports(path: Path) -> tuple[set[str], set[Path]]:
     """(modules of the package that `path` imports, package data it opens)."""
-    tree = syntax.parse(path.read_text(encoding="utf-8"))
+    try:
+        tree = syntax.parse(path.read_text(encoding="utf-8"))
+    except SyntaxError as exc:
+        raise GenerationError(f"{path}: not valid Python (line {exc.lineno}: {exc.msg}); ours to fix") from None
     modules, data = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -52,6 +52,7 @@ def manifest(stage: str) -> dict[str, str]:
 
 def run(_: None) -> None:
     names = sorted(script.stem for script in (ROOT / SCRIPTS).glob("*.py") if script.stem != STAGE.name)
-    for name in names:
-        atomic.write_json(manifest_path(name), {"stage": name, "files": manifest(name)})
+    manifests = {name: manifest(name) for name in names}  # all read before any is written
+    for name, files in manifests.items():
+        atomic.write_json(manifest_path(name), {"stage": name, "files": files})
     print(f"code: {len(names)} stage manifests")
