@@ -82,6 +82,13 @@ def import_closure(script: Path, skip: frozenset[str] = frozenset()) -> tuple[Pa
     return tuple(sorted(seen | data))
 
 
+def closure_files(script: Path, skip: frozenset[str] = frozenset()) -> list[Path]:
+    """`script` and the files of its import closure, each folder of package data as its files."""
+    return [file for path in [script, *import_closure(script, skip)]
+            for file in (sorted(path.rglob("*")) if path.is_dir() else [path])
+            if file.is_file() and "__pycache__" not in file.parts]
+
+
 def behaviour(file: Path) -> bytes:
     """What of a file can change what it does: a Python module's syntax tree without docstrings
     (comments and formatting are not in a tree); any other file's bytes."""
@@ -107,9 +114,7 @@ def code_version(entry: str, backend: str | None = None) -> str:
     if script is None:
         raise ValueError(f"no module {entry}")
     digest = hashlib.sha256()
-    for path in [script, *import_closure(script, frozenset(other_backends | RECORD_KEEPING))]:
-        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if file.is_file() and "__pycache__" not in file.parts:
-                digest.update(str(file.relative_to(SRC)).encode() + b"\0")
-                digest.update(hashlib.sha256(behaviour(file)).digest())
+    for file in closure_files(script, frozenset(other_backends | RECORD_KEEPING)):
+        digest.update(str(file.relative_to(SRC)).encode() + b"\0")
+        digest.update(hashlib.sha256(behaviour(file)).digest())
     return digest.hexdigest()[:16]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from cooperbench.generation.core.codeversion import SRC, import_closure
+from cooperbench.generation.core.codeversion import SRC, closure_files
 from cooperbench.generation.core.layout import GENERATED
 from cooperbench.generation.pipeline.common import Stage
 from cooperbench.generation.util import atomic
@@ -37,13 +37,7 @@ def manifest_path(stage: str) -> Path:
 def closure(stage: str) -> list[str]:
     """The files (paths from the project root) that stages/<stage>.py runs: itself, the package's
     modules it imports and the package data they open (a folder: each of its files)."""
-    script = ROOT / SCRIPTS / f"{stage}.py"
-    files = []
-    for path in [script, *import_closure(script)]:
-        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if file.is_file() and "__pycache__" not in file.parts:
-                files.append(str(file.relative_to(ROOT)))
-    return files
+    return [str(file.relative_to(ROOT)) for file in closure_files(ROOT / SCRIPTS / f"{stage}.py")]
 
 
 def manifest(stage: str) -> dict[str, str]:
