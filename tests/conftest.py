@@ -109,6 +109,17 @@ def isolated_cache(tmp_path_factory):
         yield cache
 
 
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """This repository copied and built by one full `dvc repro` (tests/dvcproject.py), built once
+    per session: its modules (test_pipeline.py, test_docs_examples.py) share xdist group
+    "dvc-project", so they run on one worker, and each test restores the copy as it ends. A module
+    may name its own `project` instead (test_validity.py does)."""
+    from dvcproject import built_project  # it imports this module: loaded only once both are
+
+    return built_project(tmp_path_factory)
+
+
 @pytest.fixture
 def demo_copy(tmp_path) -> Path:
     """A writable copy of the demo task, to break in tests."""

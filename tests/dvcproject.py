@@ -1,6 +1,6 @@
 """A copy of this repository as a DVC project in a temp folder, built by one `dvc repro` with the
 shipped replay models, and the commands the pipeline's tests run in it (dvc, git, the stages and
-the CLI). Each test module that uses `project` builds its own copy once (module scope)."""
+the CLI). conftest's session fixture `project` builds one copy for the modules that use it."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def changed_stages(project: Path) -> set[str]:
 
 
 def built_project(tmp_path_factory) -> Path:
-    """A copy of the repository after one full `dvc repro`, committed: a test module's `project`."""
+    """A copy of the repository after one full `dvc repro`, committed: conftest's `project`."""
     work = project_copy(tmp_path_factory.mktemp("pipeline") / "work")
     first = dvc(work, "repro")
     work.joinpath("first-repro.log").write_text(first.stdout)

@@ -1,6 +1,6 @@
-"""Every bash block of README.md and docs/ runs as written, in a built copy of the project
-(tests/dvcproject.py): an example that breaks fails the suite. Its own module, with its own copy,
-so that it runs beside test_pipeline.py on another worker rather than after it."""
+"""Every bash block of README.md and docs/ runs as written, in the built copy of the project that
+test_pipeline.py uses (conftest's `project`, on the same worker): an example that breaks fails the
+suite."""
 
 from __future__ import annotations
 
@@ -9,16 +9,11 @@ import subprocess
 
 import pytest
 from conftest import ROOT
-from dvcproject import built_project, dvc, env, restore
+from dvcproject import dvc, env, restore
 
 from cooperbench.generation.core.layout import PARAMS_VARIABLE
 
-pytestmark = [pytest.mark.dvc, pytest.mark.xdist_group("dvc-docs")]  # one worker builds this copy once
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return built_project(tmp_path_factory)
+pytestmark = [pytest.mark.dvc, pytest.mark.xdist_group("dvc-project")]  # test_pipeline.py's worker and copy
 
 
 SHELL_BLOCK = re.compile(r"(?:^<!-- (?P<marker>[^\n]*?) -->\n)?^```(?:bash|sh)\n(?P<body>.*?)^```$", re.S | re.M)

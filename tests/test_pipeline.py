@@ -14,29 +14,11 @@ import time
 import pytest
 import yaml
 from conftest import ROOT, assert_one_line_error
-from dvcproject import (
-    TASK,
-    VENV_BIN,
-    built_project,
-    changed_stages,
-    dvc,
-    edit_params,
-    env,
-    part,
-    ran,
-    restore,
-    run_stage,
-    run_tool,
-)
+from dvcproject import TASK, VENV_BIN, changed_stages, dvc, edit_params, env, part, ran, restore, run_stage, run_tool
 
-pytestmark = [pytest.mark.dvc, pytest.mark.xdist_group("dvc-project")]  # one worker builds the project once
+pytestmark = [pytest.mark.dvc, pytest.mark.xdist_group("dvc-project")]  # one worker, one built project (conftest)
 
 SLOW_COMMAND = f"sleep 6.{os.getpid()}"  # a command of this run's own, whatever else runs on the machine
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return built_project(tmp_path_factory)
 
 
 def test_stages_and_first_repro(project):
