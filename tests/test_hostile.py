@@ -21,6 +21,9 @@ from cooperbench.generation import load_task
 from cooperbench.generation.api import generate_feature
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import run_git
+from cooperbench.generation.patches.splitter import split_diff
+from cooperbench.generation.sandbox.backends import open_sandbox
+from cooperbench.generation.sandbox.worktree import work_tree_diff
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.task import resolve_repo
 from cooperbench.generation.validation.candidate import validate_candidate
@@ -381,7 +384,8 @@ for _module in sorted((ROOT / "tests" / "data" / "forgeries").glob("*.py")):
 
 def forged_candidate(tmp_path: Path, files: dict[str, str | None]) -> tuple[str, str]:
     """The breaking feature and the valid tests, plus the forgery's files (test files into
-    tests.patch, the rest into feature.patch, as the splitter sorts them)."""
+    tests.patch, the rest into feature.patch, as the splitter sorts them), written as the agent's
+    path gives them (as_split)."""
     feature, tests = candidate("valid")
     feature += (CANDIDATES / "breaks_old_test" / "feature.patch").read_text()
     if "tests/conf\\164est.py" in files:  # git writes a name it must quote this way: the path reader decodes it
@@ -394,7 +398,24 @@ def forged_candidate(tmp_path: Path, files: dict[str, str | None]) -> tuple[str,
             tests += patch
         else:
             feature += patch
-    return feature, tests
+    return as_split(feature, tests)
+
+
+def as_split(feature: str, tests: str) -> tuple[str, str]:
+    """The candidate as a replayed attempt's validation gets it: applied in a sandbox's work tree,
+    its diff taken and split as the agent's path does. Both paths of a forgery then grade the same
+    patches and share their runs (the run cache); a candidate whose files that path would not keep
+    (a cache file git ignores, say) is left as written, so that the patch path grades it as given."""
+    task = load_task(DEMO)
+    with open_sandbox(task, "local", resolve_repo(task)) as sandbox:
+        sandbox.write_file("/tmp/candidate.patch", (feature + tests).encode())
+        assert sandbox.run("git apply /tmp/candidate.patch && rm /tmp/candidate.patch", timeout=60).ok
+        diff, problem = work_tree_diff(sandbox, task.base_commit)
+    split = split_diff(diff, test_patterns=task.test_patterns)
+    given = {f.path for f in diffs.parse_diff(feature + tests, "the candidate")}
+    if problem or given != {*split.source_files, *split.test_files}:
+        return feature, tests
+    return split.feature_patch, split.tests_patch
 
 
 @pytest.mark.slow
