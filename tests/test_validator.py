@@ -257,6 +257,42 @@ def test_a_kept_run_serves_any_timeout_it_finished_within(isolated_cache):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("lost", ["once", "every time"])
+def test_a_run_whose_echo_is_lost_is_run_once_more(monkeypatch, lost):
+    """The docker daemon has lost exec output under load (docker-py#2042), which reads as a
+    rewritten report: such a run is run again in a fresh sandbox and the second is the one judged.
+    Output lost every time, as a rewrite by the tests themselves would be, stays tampered. The
+    sandbox is the real local one; only the loss is made here, on its output."""
+    from contextlib import contextmanager
+    from dataclasses import replace
+
+    from cooperbench.generation.grading.outcomes import ECHO_PREFIX
+
+    real, opened = runcache.open_sandbox, []
+
+    @contextmanager
+    def losing_echo(*args, **kwargs):
+        with real(*args, **kwargs) as sandbox:
+            opened.append(sandbox)
+            if lost == "every time" or len(opened) == 1:
+                run = sandbox.run
+
+                def lossy(command, **options):
+                    result = run(command, **options)
+                    kept = [line for line in result.stdout.splitlines(True) if not line.startswith(ECHO_PREFIX)]
+                    return replace(result, stdout="".join(kept))
+
+                sandbox.run = lossy
+            yield sandbox
+
+    monkeypatch.setattr(runcache, "open_sandbox", losing_echo)
+    task = load_task(DEMO)
+    run, _ = runcache.fresh_run(task, resolve_repo(task), ValidationSettings(), [("tests.patch", BASE_RUN_PATCH)], "base")
+    assert len(opened) == 2 and len(run.outcomes) == 25
+    assert bool(run.tampered) == (lost == "every time")
+
+
+@pytest.mark.slow
 def test_runs_are_kept_across_processes(tmp_path):
     """A second validation of the same candidate, in a new process, starts no sandbox: every run
     (base, before, after, feature, the conflicting features' own runs and the union merges') is

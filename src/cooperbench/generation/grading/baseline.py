@@ -49,8 +49,7 @@ def environment_base_run(task: Task, git_dir: Path, settings: ValidationSettings
         else:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 plain = pool.submit(plain_base_run, task, git_dir, settings)
-                with open_sandbox(task, settings.backend, git_dir) as sandbox:
-                    run, versions = testrun.run_tests(sandbox, patches, "base", settings.timeout), sandbox.versions()
+                run, versions = runcache.fresh_run(task, git_dir, settings, patches, "base")
                 run.plain = plain.result()
             runcache.keep(key, run, versions)
     check_base(task, run)  # before any rerun: a base that does not run, runs once
