@@ -157,8 +157,9 @@ def with_a_docstring(source: str) -> str:
 @pytest.mark.slow
 def test_comments_docstrings_and_other_backends_do_not_move_an_attempts_key(tmp_path):
     """A comment and a docstring added to every module of the package move no code version; a
-    change to the docker backend moves only what runs on docker; the agent's templates and its
-    loop move the attempt's."""
+    change to the docker backend moves only what runs on docker; a change to the modules that
+    compute keys, which computes the same keys, moves none; the agent's templates and its loop
+    move the attempt's."""
     src = package_copy(tmp_path)
     before = versions(src)
     package = src / "cooperbench" / "generation"
@@ -170,6 +171,9 @@ def test_comments_docstrings_and_other_backends_do_not_move_an_attempts_key(tmp_
     after = versions(src)
     moved = {name for name in before if before[name] != after[name]}
     assert moved == {name for name in before if name.endswith("@docker")}
+    for computes_keys in (package / "core" / "codeversion.py", package / "core" / "keys.py"):  # the same keys computed
+        computes_keys.write_text(computes_keys.read_text() + "\nREFACTORED = True\n")
+    assert versions(src) == after
     template = package / "agent" / "templates" / "agent.yaml"
     template.write_text(template.read_text() + "\n# the agent's template changed\n")
     again = versions(src)

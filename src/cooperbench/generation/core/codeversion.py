@@ -9,7 +9,9 @@ A result's code version is narrower, so that a change that cannot change a resul
 (or re-bills) one: it hashes each Python module's syntax tree without docstrings (so comments,
 docstrings and formatting do not count), it follows only the backend the result was made on,
 and it leaves out the modules that only keep records (RECORD_KEEPING): what a setting's value is
-enters a key as the value, not as the schema's code.
+enters a key as the value, not as the schema's code. The modules that compute keys and code
+versions (keys.py, this one) are left out too: a change to what they compute shows in the key
+itself, and a refactor that computes the same keys reruns (and re-bills) nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from cooperbench.generation.util import syntax
 PACKAGE = "cooperbench.generation"
 SRC = Path(__file__).resolve().parents[3]  # the folder holding the `cooperbench` package
 RECORD_KEEPING = frozenset(f"{PACKAGE}.{name}" for name in (  # where and how records are written, not what is done
-    "schemas", "core.layout", "core.provenance", "core.records", "util.atomic", "util.progress"))
+    "schemas", "core.layout", "core.provenance", "core.records", "core.keys", "core.codeversion", "util.atomic",
+    "util.progress"))
 
 
 def module_file(name: str) -> Path | None:
