@@ -166,7 +166,8 @@ def test_a_real_feature_made_flaky_or_padded_is_caught(real_tasks, real_repos, t
     flaky_tests = subprocess.run(["git", "diff"], cwd=work, check=True, capture_output=True, text=True).stdout
     subprocess.run(["git", f"--git-dir={git_dir}", "worktree", "remove", "--force", str(work)], check=True)
     rest = without(task, 1)
-    flaky = validate_candidate(rest, feature.feature_patch, flaky_tests, git_dir=git_dir, settings=ValidationSettings())
+    flaky = validate_candidate(rest, feature.feature_patch, flaky_tests, git_dir=git_dir,
+                               settings=ValidationSettings(reruns=2))  # one shuffled order is enough here
     assert flaky["reason_keys"] == ["flaky_tests"], flaky["reasons"]
     assert list(flaky["checks"]["fail_to_pass"]["flaky"]) == ["tests/clients/test_cache.py::test_cb_bypass_after_the_others"]
     padded = validate_candidate(rest, feature.feature_patch + UNUSED_MODULE, feature.tests_patch, git_dir=git_dir,
@@ -217,9 +218,9 @@ def test_a_real_feature_judged_and_a_real_pair_given_to_a_team(real_tasks, real_
 def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_repos, tmp_path):
     """dspy task8394 (pytest): git's union merge of two whole features done by hand in a work tree
     (`git merge` with `* merge=union`), its diff run in the task's runner; a pair is trivial
-    exactly when no test fails there that passed on the bare base and with each feature alone.
-    One trivial pair, one hard."""
-    from cooperbench.generation.conflicts.classify import classify_task
+    exactly when no test fails there that passed on the bare base and with each feature alone
+    (each feature's own run as the classifier kept it). One trivial pair, one hard."""
+    from cooperbench.generation.conflicts.classify import alone_run, classify_task, whole_features
     from cooperbench.generation.grading import testrun
     from cooperbench.generation.grading.baseline import base_run
     from cooperbench.generation.grading.outcomes import PASSED, SKIPPED
@@ -228,7 +229,7 @@ def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_re
 
     task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
     git_dir = find_clone(task, real_repos)
-    records = classify_task(task, git_dir, ValidationSettings())
+    records, wholes = classify_task(task, git_dir, ValidationSettings()), whole_features(task)
     classes = [(r["f1"], r["f2"], r["class"], r["evidence"]) for r in records if r["class"] != "clean"]
     assert [c[2] for c in classes].count("trivial") == 7 and [c[2] for c in classes].count("hard") == 2, classes
     base = base_run(task, git_dir, ValidationSettings()).outcomes
@@ -253,14 +254,9 @@ def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_re
         merged = diffs.parse_diff(run("diff", "--binary", task.base_commit, "HEAD"), "the merge by hand")
         tests = diffs.join([f for f in merged if diffs.is_test_path(f.path, task.test_patterns)])
         source = diffs.join([f for f in merged if not diffs.is_test_path(f.path, task.test_patterns)])
-        runs = {}
-        for label, patches in (("merged", (tests, source)),
-                               *((f, (task.feature(f).tests_patch, task.feature(f).feature_patch)) for f in (record["f1"], record["f2"]))):
-            with open_sandbox(task, "local", git_dir) as sandbox:
-                runs[label] = testrun.run_tests(sandbox, [("tests.patch", patches[0]), ("feature.patch", patches[1])],
-                                                str(label), 300).outcomes
-        outcome = runs["merged"]
-        alone = [runs[record["f1"]], runs[record["f2"]]]
+        with open_sandbox(task, "local", git_dir) as sandbox:
+            outcome = testrun.run_tests(sandbox, [("tests.patch", tests), ("feature.patch", source)], "merged", 300).outcomes
+        alone = [alone_run(task, git_dir, ValidationSettings(), wholes[f]) for f in (record["f1"], record["f2"])]  # kept
         failing = [t for t, o in outcome.items() if o not in (PASSED, SKIPPED) and base.get(t) in (PASSED, None)
                    and all(a.get(t) in (PASSED, SKIPPED, None) for a in alone) or
                    o not in (PASSED, SKIPPED) and any(a.get(t) == PASSED for a in alone)]
