@@ -359,12 +359,11 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
 
     def closing(session) -> list:
         found = list(held["seen"])
-        spaces = {}
+        spaces, loaded = {}, plain(modules)  # copied once: a copy per snapshot key took seconds (dspy)
         for key, old in (held["before"] or {}).items():
-            module = plain(modules).get(key[0]) if key[0] not in spaces else None
             holder_key = key[:-1]
             if holder_key not in spaces:
-                module = plain(modules).get(key[0])
+                module = loaded.get(key[0])
                 holder = module if len(key) == 2 else instance_dict(module).get(key[1]) if type(module) is module_type else None
                 spaces[holder_key] = (plain(class_dict(holder)) if isinstance(holder, type) else instance_dict(holder)
                                       if holder is not None else None)
