@@ -5,7 +5,8 @@ its task, 3 conflicting pairs classified by union merges) cold, warm three times
 candidate never seen (feature 1 with one more source file: its own runs and union merges run,
 the base run and the other features' own runs are found). Target: the real feature warm under
 5 s. Also prints what the guard costs: validation with the source watched over without, runs not
-kept (both sides run the same runs), measured alternately in one process.
+kept (both sides run the same runs), measured alternately in one process; and per test, on a file
+of 600 passing tests (pytest with our reporter, with and without the guard, alternately).
 
 Run: python bench/validate.py
 """
@@ -68,6 +69,8 @@ def real(scratch: Path) -> None:
     seconds, ok = cli("check-feature", "dspy_task/task8394", "1", "--dataset", str(scratch / "dataset"), "--repo", str(scratch / "repo"))
     print(f"  a candidate never seen, warm: {seconds:.2f} s (its own 3 runs and 3 union-merge runs run)   valid={ok}")
     print(f"the guard's cost: {guard_ratio(scratch):.2f}x (validation with the guard watching the source, over without)")
+    without, with_guard = guard_per_test()
+    print(f"  per test, 600 passing tests in one file: {without:.1f} ms without the guard, {with_guard:.1f} ms with it")
 
 
 def guard_ratio(scratch: Path) -> float:
@@ -90,6 +93,31 @@ def guard_ratio(scratch: Path) -> float:
     finally:
         tamper.guard_config, runcache.lookup = watching, found
     return min(times[True]) / min(times[False])
+
+
+def guard_per_test(tests: int = 600) -> tuple[float, float]:
+    """Milliseconds a test takes under our reporter without the guard and with it (a file of
+    `tests` passing tests importing a watched module), the best of two runs each, alternately."""
+    from cooperbench.generation.sandbox.local_backend import support_dir
+
+    plugins = support_dir() / "python"
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / "pkg").mkdir()
+        (folder / "pkg" / "__init__.py").write_text("")
+        (folder / "pkg" / "mod.py").write_text("def f(x):\n    return x + 1\n")
+        (folder / "test_many.py").write_text("from pkg.mod import f\n" + "".join(
+            f"\n\ndef test_{i}():\n    assert f({i}) == {i + 1}\n" for i in range(tests)))
+        (folder / "reports").mkdir()
+        base = {**os.environ, "PYTHONPATH": str(plugins), "COOPERBENCH_REPORTS": str(folder / "reports")}
+        guard = json.dumps({"watch": ["pkg/mod.py"], "reports": str(folder / "reports")})
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for on in (False, True, False, True):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_many.py"], cwd=folder,
+                           env={**base, **({"COOPERBENCH_GUARD": guard} if on else {})}, check=True, capture_output=True)
+            times[on].append(time.perf_counter() - started)
+    return min(times[False]) * 1000 / tests, min(times[True]) * 1000 / tests
 
 
 def main() -> None:
