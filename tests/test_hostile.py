@@ -456,9 +456,12 @@ def candidate_files(tmp_path: Path, files: dict[str, str | None]) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(FORGERIES))
 @pytest.mark.slow
-def test_a_whole_replayed_attempt_cannot_forge_its_verdict(demo_copy, backend, tmp_path, name):
+def test_a_whole_replayed_attempt_cannot_forge_its_verdict(demo_copy, tmp_path, name):
+    """Each forgery written by an agent, on the local backend: its verdict is graded on both
+    backends above (the same patches, as_split), and what a docker sandbox adds under an agent (its
+    work tree diff, whatever git config the agent sets) is checked on docker by the next test."""
     files, right = FORGERIES[name]
-    result = attack(demo_copy, backend, tmp_path, candidate_files(tmp_path, files) + write_and_submit({}))
+    result = attack(demo_copy, "local", tmp_path, candidate_files(tmp_path, files) + write_and_submit({}))
     assert not result.verdict["valid"], result.verdict["reasons"]
     assert result.verdict["reason_keys"], result.verdict
 
