@@ -15,6 +15,7 @@ Three things live in the cache (`COOPERBENCH_CACHE`, default ~/.cache/cooperbenc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -125,13 +126,28 @@ def build_environment(task: Task, git_dir: Path, plan: environment.EnvPlan, tool
 
 
 def _make_venv(builder: "LocalSandbox", task: Task) -> int:
-    # a current pip first: it understands the packages-as-of date the build steps pass it
-    result = builder.run(f"{environment.host_python()} -m venv {contract.VENV_DIR} && {contract.VENV_DIR}/bin/pip install -q --upgrade pip",
-                         timeout=600, cwd=contract.WORKSPACE)
-    if not result.ok:
-        raise environment.EnvironmentFailure(f"{task.name}: cannot make a virtualenv: "
-                                             f"{environment.explain_failure(result.stderr, result.exit_code)}")
-    return result.exit_code
+    """The environment's venv: the host Python's, with a current pip first (it understands the
+    packages-as-of date the build steps pass it). Made once per host Python, before any step of a
+    task runs, and copied into each environment (6.8 s of a build, 0.3 s): its paths are the host
+    Python's and VENV_DIR, the same in every environment."""
+    python = environment.host_python()
+    made = cache_root() / "venvs" / hashlib.sha256(f"{python}\0{sys.version}\0{contract.VENV_DIR}".encode()).hexdigest()[:16]
+    venv = builder.env_dir / "workspace" / Path(contract.VENV_DIR).relative_to(contract.WORKSPACE)
+    with environment.build_lock(f"venv-{made.name}"):
+        if not made.is_dir():
+            result = builder.run(f"{python} -m venv {contract.VENV_DIR} && {contract.VENV_DIR}/bin/pip install -q --upgrade pip",
+                                 timeout=600, cwd=contract.WORKSPACE)
+            if not result.ok:
+                raise environment.EnvironmentFailure(f"{task.name}: cannot make a virtualenv: "
+                                                     f"{environment.explain_failure(result.stderr, result.exit_code)}")
+            made.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=made.parent))
+            copy_tree(venv, scratch)
+            scratch.rename(made)
+            return result.exit_code
+        venv.mkdir(parents=True)
+        copy_tree(made, venv)
+    return 0
 
 
 def _finish_template(checkout: Path, scratch: Path) -> None:
