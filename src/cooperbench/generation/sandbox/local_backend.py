@@ -142,8 +142,11 @@ def _make_venv(builder: "LocalSandbox", task: Task) -> int:
                                                      f"{environment.explain_failure(result.stderr, result.exit_code)}")
             made.parent.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=made.parent))
-            copy_tree(venv, scratch)
-            scratch.rename(made)
+            try:
+                copy_tree(venv, scratch)
+                scratch.rename(made)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)  # gone once renamed
             return result.exit_code
         venv.mkdir(parents=True)
         copy_tree(made, venv)
