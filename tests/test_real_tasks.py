@@ -21,7 +21,7 @@ from cooperbench.generation.conflicts.detect import conflict_matrix
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import EnvironmentFailure
 from cooperbench.generation.tasks.task import check_patches_apply, find_clone, load_task, scan_dataset
-from cooperbench.generation.validation.selfcheck import check_feature, check_task
+from cooperbench.generation.validation.selfcheck import check_feature, check_task, without
 
 pytestmark = pytest.mark.real_tasks
 
@@ -98,13 +98,14 @@ def test_conflict_matrices_equal_the_benchmarks_verdicts(real_tasks, real_repos,
     assert merge.returncode != 0 and "CONFLICT (content): Merge conflict in src/types/form.ts" in merge.stdout
 
 
-def validate_real(real_tasks, real_repos, task: str, feature: int, backend: str = "local") -> dict:
-    """One feature against the rest of its task, each run made once and no part check: the
-    runner's kind is what these tests check (reruns and the part check have a test of their own on
-    a real task, below)."""
+def validate_real(real_tasks, real_repos, task: str, feature: int, leave_out: int | None = None) -> dict:
+    """One feature against the rest of its task (but `leave_out`), each run made once and no part
+    check: the runner's kind is what these tests check (reruns and the part check have a test of
+    their own on a real task, below)."""
     loaded = load_task(real_tasks / "dataset" / task)
-    return check_feature(loaded, feature, find_clone(loaded, real_repos),
-                         ValidationSettings.of(backend=backend, reruns=1, check_parts=False))
+    rest = loaded if leave_out is None else without(loaded, leave_out)
+    return check_feature(rest, feature, find_clone(loaded, real_repos),
+                         ValidationSettings.of(reruns=1, check_parts=False))
 
 
 def test_a_real_pytest_feature_is_valid_against_the_rest_of_its_task(real_tasks, real_repos):
@@ -152,7 +153,6 @@ def test_a_real_feature_made_flaky_or_padded_is_caught(real_tasks, real_repos, t
     not valid (flaky_tests); (2) a module no test imports added to feature.patch: the feature is
     valid and that file is its unneeded part (leaving out cache.py fails the tests)."""
     from cooperbench.generation.validation.candidate import validate_candidate
-    from cooperbench.generation.validation.selfcheck import without
 
     task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
     git_dir = find_clone(task, real_repos)
@@ -219,8 +219,9 @@ def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_re
     """dspy task8394 (pytest): git's union merge of two whole features done by hand in a work tree
     (`git merge` with `* merge=union`), its diff run in the task's runner; a pair is trivial
     exactly when no test fails there that passed on the bare base and with each feature alone
-    (each feature's own run as the classifier kept it). One trivial pair, one hard."""
-    from cooperbench.generation.conflicts.classify import alone_run, classify_task, whole_features
+    (each feature's own run as the classifier kept it). One trivial pair, one hard (the task's 9
+    conflicting pairs, 7 trivial and 2 hard, are bench/conflict_classes.py's figure)."""
+    from cooperbench.generation.conflicts.classify import alone_run, classify_pairs, whole_features
     from cooperbench.generation.grading import testrun
     from cooperbench.generation.grading.baseline import base_run
     from cooperbench.generation.grading.outcomes import PASSED, SKIPPED
@@ -229,11 +230,11 @@ def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_re
 
     task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
     git_dir = find_clone(task, real_repos)
-    records, wholes = classify_task(task, git_dir, ValidationSettings()), whole_features(task)
-    classes = [(r["f1"], r["f2"], r["class"], r["evidence"]) for r in records if r["class"] != "clean"]
-    assert [c[2] for c in classes].count("trivial") == 7 and [c[2] for c in classes].count("hard") == 2, classes
+    wholes = whole_features(task)
+    records = classify_pairs(task, git_dir, wholes, [(1, 2), (4, 5)], ValidationSettings())
+    assert [r["class"] for r in records] == ["trivial", "hard"], records
     base = base_run(task, git_dir, ValidationSettings()).outcomes
-    for record in (next(r for r in records if r["class"] == kind) for kind in ("trivial", "hard")):
+    for record in records:
         work = tmp_path / f"{record['f1']}-{record['f2']}"
         # a worktree (the real repositories are partial clones, which do not clone)
         subprocess.run(["git", f"--git-dir={git_dir}", "worktree", "add", "-q", "--detach", str(work), task.base_commit],
@@ -265,9 +266,10 @@ def test_real_pairs_classified_as_a_union_merge_by_hand_runs(real_tasks, real_re
 
 
 def test_a_real_jest_feature_is_valid_against_the_rest_of_its_task(real_tasks, real_repos):
-    """react_hook_form task85 feature1: pnpm installed as its Dockerfile does, node_modules kept
-    from the build, `pnpm test <file>` as the runner calls it, jest's per-test lines read."""
-    verdict = validate_real(real_tasks, real_repos, "react_hook_form_task/task85", 1)
+    """react_hook_form task85 feature1 against features 2-4: pnpm installed as its Dockerfile
+    does, node_modules kept from the build, `pnpm test <file>` as the runner calls it, jest's
+    per-test lines read. (Feature 5, a third hard pair like 2's, left out: two jest runs fewer.)"""
+    verdict = validate_real(real_tasks, real_repos, "react_hook_form_task/task85", 1, leave_out=5)
     assert verdict["valid"], verdict["reasons"]
     assert verdict["runs"]["after"]["runners"] == ["jest"]
     f2p = verdict["checks"]["fail_to_pass"]["tests"]
@@ -275,7 +277,7 @@ def test_a_real_jest_feature_is_valid_against_the_rest_of_its_task(real_tasks, r
                    "controlled components only once in strict mode"]
     assert len(verdict["checks"]["pass_to_pass"]["tests"]) == 60 and verdict["checks"]["pass_to_pass"]["broken"] == []
     pairs = {p["feature"]: p for p in verdict["conflict_result"]["pairs"] if p.get("class")}
-    assert {k: p["class"] for k, p in pairs.items()} == {2: "hard", 3: "trivial", 4: "hard", 5: "hard"}  # jest's classes
+    assert {k: p["class"] for k, p in pairs.items()} == {2: "hard", 3: "trivial", 4: "hard"}  # jest's classes
     assert pairs[2]["evidence"]["failed"] == f2p  # feature 1's test fails on the union merge with feature 2
     assert "the test file failed to run" in pairs[4]["evidence"]["problem"]  # the merged file does not even load
 
@@ -301,14 +303,13 @@ def test_an_environment_row_still_gets_its_conflicts(real_tasks, real_repos):
 def test_an_agent_on_a_partial_sparse_clone_is_checked_as_the_pipeline_checks(real_tasks, real_repos):
     """dspy's clone is partial and sparse (a file over 4 MB never fetched, left out of the work
     tree): an agent's work tree diff holds its own changes only, and cooperbench-verify in its
-    sandbox says what the verdict says (feature 1 against the rest: every conflict trivial)."""
-    from cooperbench.generation.agent.verify import verifier_for
+    sandbox says what the verdict says (feature 1 against the rest: every conflict trivial). Each
+    test run once and no part check: reruns and the part check on a real task have their own test."""
+    from cooperbench.generation.agent.verify import RULE, Verifier
     from cooperbench.generation.core.contract import DESCRIPTION_FILE
     from cooperbench.generation.patches.diffs import parse_diff
     from cooperbench.generation.sandbox.backends import open_sandbox
     from cooperbench.generation.sandbox.worktree import work_tree_diff
-    from cooperbench.generation.schemas import AgentSettings
-    from cooperbench.generation.validation.selfcheck import without
 
     task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
     rest, feature, git_dir = without(task, 1), task.feature(1), find_clone(task, real_repos)
@@ -317,7 +318,8 @@ def test_an_agent_on_a_partial_sparse_clone_is_checked_as_the_pipeline_checks(re
         sandbox.write_file(DESCRIPTION_FILE, feature.description.encode())
         assert sandbox.run("git apply /tmp/work.patch", timeout=60).ok
         diff, problem = work_tree_diff(sandbox, task.base_commit)
-        answer = json.loads(verifier_for(rest, git_dir, AgentSettings.of("replay/none"), "local")(sandbox, ["--json"]))
+        checks = ValidationSettings.of(require=RULE, reruns=1, check_parts=False)  # as verifier_for's, but those
+        answer = json.loads(Verifier(rest, git_dir, checks, limit=1).answer(sandbox, ["--json"]))
     own = {f.path for patch in (feature.tests_patch, feature.feature_patch) for f in parse_diff(patch, "patch")}
     assert problem is None and {f.path for f in parse_diff(diff, "the diff")} == own | {DESCRIPTION_FILE}
     assert answer["source_files"] and answer["test_files"] and set(answer["source_files"] + answer["test_files"]) == own
