@@ -7,7 +7,9 @@ The build runs in a sandbox of the chosen backend with the network on:
      container (`runs_system_steps`); every other step must exit 0;
   2. a warm-up run of the task's own runner.sh on the bare base commit (a tests patch that only
      adds an empty file), with the install shims in record mode: each install the runner makes
-     runs for real and is remembered, with the files it writes into the source tree.
+     runs for real and is remembered, with the files it writes into the source tree; one a
+     Dockerfile step already made (the same command in the same folder) is served, as test runs
+     serve it, instead of running twice.
 Test runs then run the same runner.sh with the network off; the shims serve the remembered
 installs from the environment (see support/shim.sh), so the runner's own install lines, test
 command and test selection all stay as the benchmark runs them.
@@ -228,7 +230,7 @@ def build(builder: Builder, plan: EnvPlan, *, runs_system_steps: bool, say: Call
     say("warm-up run of runner.sh (installs recorded)")
     builder.write_file(f"{PATCHES_DIR}/tests.patch", BASE_RUN_PATCH.encode())
     result = builder.run(f"bash {RUNNER_PATH} tests.patch", timeout=STEP_TIMEOUT, cwd="/workspace/repo",
-                         env={**era, "CB_SHIM_MODE": "record"})
+                         env={**era, "CB_SHIM_MODE": "warmup"})  # what a step installed is served, as in test runs
     record.append({"step": "runner.sh warm-up", "exit_code": result.exit_code})
     try:
         failures = builder.read_file(f"{STATE_DIR}/install-failures.tsv", 64_000).decode("utf-8", "replace").strip()

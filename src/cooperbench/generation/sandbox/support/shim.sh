@@ -5,6 +5,8 @@
 # without the packages-as-of date when that fails: a pin newer than the base commit); when it is
 # an install and succeeds, remember it (working directory + arguments) and keep the files it wrote
 # into the source tree (an editable build's compiled modules, node_modules, ...).
+# CB_SHIM_MODE=warmup (the build's warm-up run of runner.sh): an install a Dockerfile step already
+# made is served, as a test run will serve it; any other is recorded.
 # CB_SHIM_MODE=serve (test runs, network off): an install that the build ran is served from the
 # cached environment: its files are put back and it succeeds without running. Anything else runs
 # as it is; Python and pytest with the test harness's loader (CB_PLUGIN_DIR) first on PYTHONPATH,
@@ -73,9 +75,13 @@ run_cached_npx() {  # `npx pkg@spec args` offline: the copy of pkg@spec the buil
   [[ -x ${dir%/package.json}/node_modules/.bin/${pkg##*/} ]] && exec "${dir%/package.json}/node_modules/.bin/${pkg##*/}" "${rest[@]}"
 }
 
+recorded() { grep -qxF -- "$(key "$@")" "$state/installs.tsv" 2>/dev/null; }
+
 tool=$(real_tool) || exit 127
 if is_install "$@"; then
-  case ${CB_SHIM_MODE:-} in
+  mode=${CB_SHIM_MODE:-}
+  [[ $mode == warmup ]] && { recorded "$@" && mode=serve || mode=record; }
+  case $mode in
     record)
       "$tool" "$@"; status=$?
       if [[ $status != 0 && -n ${PIP_UPLOADED_PRIOR_TO:-}${UV_EXCLUDE_NEWER:-} ]]; then
@@ -91,7 +97,7 @@ if is_install "$@"; then
       fi
       exit $status ;;
     serve)
-      if grep -qxF -- "$(key "$@")" "$state/installs.tsv" 2>/dev/null; then
+      if recorded "$@"; then
         restore_tree_files
         echo "[cooperbench] served from the task's cached environment: $name $*" >&2
         exit 0
