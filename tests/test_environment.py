@@ -3,6 +3,8 @@ packages-as-of date, and one-line reasons when something cannot be had."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import DEMO
 
@@ -75,6 +77,21 @@ def test_a_build_step_with_an_extended_path_still_finds_the_system(demo_copy, is
     task = load_task(demo_copy)
     with open_sandbox(task, "local", resolve_repo(task)) as sandbox:
         assert sandbox.run("python -c 'import miniconf'", timeout=60).ok
+
+
+@pytest.mark.slow
+def test_the_warm_up_serves_what_a_dockerfile_step_installed():
+    """The demo's Dockerfile step and its runner.sh both run `pip install -e ".[dev]"` in the
+    repository: the step makes it and the warm-up run serves it, as test runs will, so it is
+    recorded once (it used to run twice)."""
+    from cooperbench.generation.core.contract import STATE_DIR, WORKSPACE
+    from cooperbench.generation.sandbox.local_backend import ensure_environment
+    from cooperbench.generation.tasks.task import resolve_repo
+
+    task = load_task(DEMO)
+    state = ensure_environment(task, resolve_repo(task)) / "workspace" / Path(STATE_DIR).relative_to(WORKSPACE)
+    installs = (state / "installs.tsv").read_text().splitlines()
+    assert installs == ["/workspace/repo\tpip install --upgrade pip", "/workspace/repo\tpip install -e .\\[dev\\]"]
 
 
 def test_a_garbage_dockerfile_is_one_line(tmp_path):
