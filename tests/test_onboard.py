@@ -248,6 +248,36 @@ def test_onboarding_never_replaces_a_task_it_did_not_write(history, tmp_path, is
     assert proc.returncode in (0, 1)
 
 
+ORDER_DEPENDENT = ["", "", "SEEN = []"] + [line for i in range(5) for line in ("", "", f"def test_seen_{i}():",
+                                                                       f"    SEEN.append({i})")] + [
+    "", "", "def test_max_parts_after_the_others():", "    assert len(SEEN) == 5, 'passes only after the five tests above'",
+    "    assert format_duration(8130, max_parts=1) == '2h'"]
+
+
+@pytest.mark.slow
+def test_a_proof_reruns_a_feature_that_conflicts_with_none(tmp_path):
+    """The demo's durations feature 4 conflicts with no other feature, which a real feature may;
+    its tests made order-dependent, the proof's reruns in shuffled orders still catch them: not
+    proven (a grader that reran only candidates valid so far, conflict included, proved it)."""
+    from conftest import ROOT
+
+    from cooperbench.generation.onboard.prove import prove_task
+    from cooperbench.generation.schemas import ValidationSettings
+    from cooperbench.generation.tasks.task import load_task, resolve_repo
+
+    folder = tmp_path / "dataset" / "durations_task" / "task1"
+    shutil.copytree(ROOT / "dataset" / "durations_task" / "task1", folder)
+    tests = folder / "feature4" / "tests.patch"
+    assert "@@ -30,3 +30,13 @@" in tests.read_text()
+    tests.write_text(tests.read_text().replace("@@ -30,3 +30,13 @@", f"@@ -30,3 +30,{13 + len(ORDER_DEPENDENT)} @@")
+                     + "".join(f"+{line}\n" for line in ORDER_DEPENDENT))
+    task = load_task(folder)
+    proofs = {p.feature: p for p in prove_task(task, resolve_repo(task), ValidationSettings.of())}
+    assert proofs[1].proven and proofs[2].proven  # and 3 breaks a test of the base (test_validator.py says why)
+    assert not proofs[4].valid and proofs[4].reasons[0].startswith("fail-to-pass tests are flaky"), proofs[4].reasons
+    assert "test_max_parts_after_the_others" in proofs[4].reasons[0]
+
+
 def test_a_bad_source_is_one_line(tmp_path):
     from conftest import assert_one_line_error
 

@@ -37,6 +37,10 @@ class Reasons:
     def __bool__(self) -> bool:
         return bool(self.items)
 
+    def only(self, keys: frozenset[str]) -> bool:
+        """Whether every reason so far is one of `keys` (none at all included)."""
+        return all(key in keys for key, _ in self.items)
+
 
 def touched_tests(tests_patch: str, base_file: Callable[[str], str | None] = lambda path: None) -> dict[str, set[str]]:
     """Per test file that tests.patch keeps, the definitions it adds or changes (`base_file`

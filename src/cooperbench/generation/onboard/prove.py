@@ -67,9 +67,10 @@ def plain_check(task: Task, git_dir: Path, feature: Feature, settings: Validatio
 def prove_task(task: Task, git_dir: Path, settings: ValidationSettings) -> list[FeatureProof]:
     """Every feature's proof; EnvironmentFailure or HarnessDisagrees when the base cannot be graded."""
     base = base_run(task, git_dir, settings)
+    checks = settings if settings.require_needed else settings.model_copy(update={"check_parts": False})  # no use else
     proofs = []
     for feature in task.features:
-        verdict = selfcheck.check_feature(task, feature.id, git_dir, settings)
+        verdict = selfcheck.check_feature(task, feature.id, git_dir, checks, aside=CONFLICT_REASONS)
         reasons = [text for key, text in zip(verdict["reason_keys"], verdict["reasons"]) if key not in CONFLICT_REASONS]
         plain = plain_check(task, git_dir, feature, settings, base.plain or {})
         pairs = [p for p in verdict["conflict_result"]["pairs"] if p["has_conflict"]]

@@ -194,9 +194,11 @@ def conflict_and_novelty(task: Task, git_dir: Path, feature_patch: str, reasons:
 
 
 def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_dir: Path,
-                       settings: ValidationSettings = ValidationSettings.of()) -> dict:
+                       settings: ValidationSettings = ValidationSettings.of(), aside: frozenset[str] = frozenset()) -> dict:
     """The verdict on one candidate, as a JSON-ready dict. Its `log` entry holds what depends on
-    the machine and the moment (timings, output tails, versions), kept apart by writers."""
+    the machine and the moment (timings, output tails, versions), kept apart by writers. `aside`:
+    reason keys the caller does not hold against it (onboarding's proof: the conflict rule), so
+    the checks made only of a candidate valid so far (reruns, the part check) are made anyway."""
     started = time.monotonic()
     for name, patch in (("feature.patch", feature_patch), ("tests.patch", tests_patch)):
         if len(patch) > PATCH_LIMIT:
@@ -215,10 +217,10 @@ def validate_candidate(task: Task, feature_patch: str, tests_patch: str, *, git_
         scope = touched_tests(tests_patch, lambda path: read_blob(git_dir, task.base_commit, path))
         probe = Reasons()
         judge_runs(base, before, after, feature, scope, probe)
-        if settings.reruns > 1 and not reasons and not probe:  # valid so far: reruns can only find it invalid
+        if settings.reruns > 1 and reasons.only(aside) and not probe:  # valid so far: reruns can only find it invalid
             rerun_all(task, git_dir, feature_patch, tests_patch, settings, {"before": before, "after": after, "feature": feature})
         fail_to_pass, pass_to_pass = judge_runs(base, before, after, feature, scope, reasons)
-        if settings.check_parts and not reasons:
+        if settings.check_parts and reasons.only(aside):
             needed = needed_parts(task, git_dir, feature_patch, tests_patch, settings, fail_to_pass["tests"])
             if settings.require_needed and needed["unneeded"]:
                 reasons.add("unneeded_parts", "parts of feature.patch no fail-to-pass test needs (they all still pass "

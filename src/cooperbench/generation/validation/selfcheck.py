@@ -24,10 +24,11 @@ def without(task: Task, feature_id: int) -> Task:
     return replace(task, features=tuple(f for f in task.features if f.id != feature_id))
 
 
-def check_feature(task: Task, feature_id: int, git_dir: Path, settings: ValidationSettings) -> dict:
+def check_feature(task: Task, feature_id: int, git_dir: Path, settings: ValidationSettings,
+                  aside: frozenset[str] = frozenset()) -> dict:
     feature = task.feature(feature_id)
     return validate_candidate(without(task, feature_id), feature.feature_patch, feature.tests_patch,
-                              git_dir=git_dir, settings=settings)
+                              git_dir=git_dir, settings=settings, aside=aside)
 
 
 @dataclass
