@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import git, run_cli, write_files
+from conftest import ROOT, git, run_cli, write_files
 
 from cooperbench.generation.onboard.mine import DROPS, mine
 from cooperbench.generation.onboard.recipe import RecipeFailure, recipe_of
@@ -259,8 +259,6 @@ def test_a_proof_reruns_a_feature_that_conflicts_with_none(tmp_path):
     """The demo's durations feature 4 conflicts with no other feature, which a real feature may;
     its tests made order-dependent, the proof's reruns in shuffled orders still catch them: not
     proven (a grader that reran only candidates valid so far, conflict included, proved it)."""
-    from conftest import ROOT
-
     from cooperbench.generation.onboard.prove import prove_task
     from cooperbench.generation.schemas import ValidationSettings
     from cooperbench.generation.tasks.task import load_task, resolve_repo

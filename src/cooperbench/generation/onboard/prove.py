@@ -67,7 +67,8 @@ def plain_check(task: Task, git_dir: Path, feature: Feature, settings: Validatio
 def prove_task(task: Task, git_dir: Path, settings: ValidationSettings) -> list[FeatureProof]:
     """Every feature's proof; EnvironmentFailure or HarnessDisagrees when the base cannot be graded."""
     base = base_run(task, git_dir, settings)
-    checks = settings if settings.require_needed else settings.model_copy(update={"check_parts": False})  # no use else
+    # the part check can change a proof only under require_needed; elsewhere it would be runs for nothing
+    checks = settings if settings.require_needed else settings.model_copy(update={"check_parts": False})
     proofs = []
     for feature in task.features:
         verdict = selfcheck.check_feature(task, feature.id, git_dir, checks, aside=CONFLICT_REASONS)
