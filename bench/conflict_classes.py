@@ -26,8 +26,8 @@ from real_tasks import REAL, unpack_repos  # noqa: E402
 
 def forget_runs() -> None:
     """No run kept, by this process or any: the next check makes every run."""
+    from cooperbench.generation.core.cache import cache_root
     from cooperbench.generation.grading import runcache
-    from cooperbench.generation.tasks.task import cache_root
 
     shutil.rmtree(cache_root() / "runs", ignore_errors=True)
     runcache._in_process.clear()

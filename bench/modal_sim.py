@@ -64,10 +64,11 @@ def main() -> None:
 
     import modal
 
+    from cooperbench.generation.core.cache import cache_root
     from cooperbench.generation.pipeline.parallel import run_items
     from cooperbench.generation.sandbox.modal_backend import ModalSandbox
     from cooperbench.generation.tasks.environment import plan_for
-    from cooperbench.generation.tasks.task import cache_root, load_task
+    from cooperbench.generation.tasks.task import load_task
 
     task = load_task(ROOT / "dataset" / "miniconf_task" / "task1")
     record = cache_root() / "modal-images" / plan_for(task).key("modal", (task.image,))

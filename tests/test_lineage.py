@@ -131,13 +131,14 @@ def package_copy(tmp_path: Path) -> Path:
     return src
 
 
-def versions(src: Path) -> dict[str, str]:
-    """The code versions of an attempt and a verdict on each backend, as the copy at `src` gives them."""
+def versions(src: Path, cache: Path | None = None) -> dict[str, str]:
+    """The code versions of an attempt and a verdict on each backend, as the copy at `src` gives
+    them (kept in `cache`, default the session's)."""
     probe = ("import json;from cooperbench.generation.core.codeversion import code_version as v;"
              "from cooperbench.generation.core.keys import AGENT, GRADER;"
              "print(json.dumps({f'{e}@{b}': v(e, b) for e in (AGENT, GRADER) for b in ('local', 'docker', 'modal')}))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=src, capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(src)}).stdout
+                         env={**os.environ, "PYTHONPATH": str(src), **({"COOPERBENCH_CACHE": str(cache)} if cache else {})}).stdout
     return json.loads(out)
 
 
@@ -178,6 +179,23 @@ def test_comments_docstrings_and_other_backends_do_not_move_an_attempts_key(tmp_
     template.write_text(template.read_text() + "\n# the agent's template changed\n")
     again = versions(src)
     assert {name for name in after if after[name] != again[name]} == {name for name in after if name.startswith("cooperbench.generation.agent")}
+
+
+def test_a_code_version_is_kept_under_the_digest_of_the_files_it_is_made_of(tmp_path):
+    """A process reads a code version the cache keeps for the very same files instead of parsing
+    its closure again (a second or two in every stage and CLI process), and a changed file makes
+    every version anew."""
+    src, cache = package_copy(tmp_path), tmp_path / "cache"
+    first = versions(src, cache)
+    kept = sorted((cache / "code-versions").iterdir())
+    assert len(kept) == len(first) and {p.read_text().strip() for p in kept} == set(first.values())
+    planted = "0123456789abcdef"
+    for path in kept:
+        path.write_text(planted + "\n")
+    assert set(versions(src, cache).values()) == {planted}  # what is kept is what is read
+    module = src / "cooperbench" / "generation" / "util" / "progress.py"  # record keeping: no version moves
+    module.write_text(module.read_text() + "\nCHANGED = True\n")
+    assert versions(src, cache) == first and len(list((cache / "code-versions").iterdir())) == 2 * len(first)
 
 
 def test_a_stage_run_by_hand_without_its_model_is_one_line():

@@ -12,23 +12,31 @@ and it leaves out the modules that only keep records (RECORD_KEEPING): what a se
 enters a key as the value, not as the schema's code. The modules that compute keys and code
 versions (keys.py, this one) are left out too: a change to what they compute shows in the key
 itself, and a refactor that computes the same keys reruns (and re-bills) nothing.
+
+A code version is a function of the package's files and of the Python that parses them, so it is
+kept in the cache under a digest of those (`source_digest`): a process reads the package's bytes
+(milliseconds) instead of parsing its closure (a second or two, in every stage and CLI process).
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import re
+import sys
 from functools import cache
 from pathlib import Path
 
+from cooperbench.generation.core.cache import cache_root
 from cooperbench.generation.core.contract import BACKENDS, backend_module
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.util import syntax
+from cooperbench.generation.util.atomic import write_text
 
 PACKAGE = "cooperbench.generation"
 SRC = Path(__file__).resolve().parents[3]  # the folder holding the `cooperbench` package
 RECORD_KEEPING = frozenset(f"{PACKAGE}.{name}" for name in (  # where and how records are written, not what is done
-    "schemas", "core.layout", "core.provenance", "core.records", "core.keys", "core.codeversion", "util.atomic",
+    "schemas", "core.cache", "core.layout", "core.provenance", "core.records", "core.keys", "core.codeversion", "util.atomic",
     "util.progress"))
 
 
@@ -108,10 +116,37 @@ def behaviour(file: Path) -> bytes:
 
 
 @cache
+def source_digest() -> str:
+    """A digest of every file under SRC (path and bytes; bytecode caches aside) and of the Python
+    version, whose parser makes the syntax trees: all a code version is made of."""
+    digest = hashlib.sha256(f"python {sys.version_info.major}.{sys.version_info.minor}\0".encode())
+    for file in sorted(SRC.rglob("*")):
+        if file.is_file() and "__pycache__" not in file.parts:
+            digest.update(str(file.relative_to(SRC)).encode() + b"\0" + hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()[:32]
+
+
+VERSION = re.compile(r"[0-9a-f]{16}")
+
+
+@cache
 def code_version(entry: str, backend: str | None = None) -> str:
     """The code version of what module `entry` makes, on `backend` (None: no sandbox). Read once
-    per process, as its modules are: a process runs the code it imported, and every run key and
-    attempt record asks for it (parsing the closure each time was a quarter of an agent stage)."""
+    per process, as its modules are (a process runs the code it imported), from the cache when
+    any process has computed it for these very files."""
+    kept = cache_root() / "code-versions" / f"{source_digest()}-{entry}-{backend or 'none'}"
+    try:
+        version = kept.read_text().strip()
+    except OSError:
+        version = ""
+    if not VERSION.fullmatch(version):
+        version = computed_version(entry, backend)
+        write_text(kept, version + "\n")
+    return version
+
+
+def computed_version(entry: str, backend: str | None) -> str:
+    """The digest of the behaviour of `entry`'s closure, other backends and record keeping aside."""
     other_backends = {backend_module(name) for name in BACKENDS if name != backend}
     script = module_file(entry)
     if script is None:

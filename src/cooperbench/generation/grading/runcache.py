@@ -18,12 +18,13 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cooperbench.generation.core.cache import cache_root
 from cooperbench.generation.core.codeversion import code_version
 from cooperbench.generation.grading import testrun
 from cooperbench.generation.sandbox.backends import environment_id, open_sandbox
 from cooperbench.generation.schemas import ValidationSettings
 from cooperbench.generation.tasks.environment import build_lock
-from cooperbench.generation.tasks.task import Task, cache_root
+from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import atomic
 
 

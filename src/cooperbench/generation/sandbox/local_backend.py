@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cooperbench.generation.core import contract
+from cooperbench.generation.core.cache import cache_root
 from cooperbench.generation.core.contract import CommandResult
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches.gitutil import run_git
@@ -37,7 +38,7 @@ from cooperbench.generation.sandbox.base import READ_LIMIT, Sandbox, network_env
 from cooperbench.generation.sandbox.jail import Jail, Toolchains, bwrap_path, kill_group, minimal_etc
 from cooperbench.generation.sandbox.limits import BUILD_MEMORY, SANDBOX_MEMORY, Cgroup, Limits, disk_usage, reap_cgroups
 from cooperbench.generation.tasks import environment
-from cooperbench.generation.tasks.task import Task, cache_root
+from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util import owners
 from cooperbench.generation.util.progress import say
 

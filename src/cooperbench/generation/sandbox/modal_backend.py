@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Iterator
 
 from cooperbench.generation.core import contract
+from cooperbench.generation.core.cache import cache_root
 from cooperbench.generation.core.contract import CommandResult
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 from cooperbench.generation.sandbox.base import OUTPUT_LIMIT, READ_LIMIT, BoundedBuffer, Sandbox, track
 from cooperbench.generation.tasks import environment
-from cooperbench.generation.tasks.task import Task, cache_root
+from cooperbench.generation.tasks.task import Task
 from cooperbench.generation.util.owners import pid_alive
 from cooperbench.generation.util.progress import say
 

@@ -28,6 +28,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
+from cooperbench.generation.core.cache import cache_root
 from cooperbench.generation.core.contract import (
     NPM_PREFIX,
     PACKAGE_CACHE_DIR,
@@ -52,7 +53,7 @@ from cooperbench.generation.tasks.dockerfile import (
     expand_from_image,
     parse_dockerfile,
 )
-from cooperbench.generation.tasks.task import Task, cache_root
+from cooperbench.generation.tasks.task import Task
 
 SHIM_NAMES = ("pip", "pip3", "python", "python3", "pytest", "py.test", "uv", "npm", "pnpm", "yarn", "npx", "go", "cargo")
 BASE_RUN_PATCH = (

@@ -10,13 +10,13 @@ shipped as plain files) and `feature<K>/` folders with `feature.md`, `feature.pa
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cooperbench.generation.core.cache import cache_root
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import git_dir_of, has_commit, patch_applies, run_git
@@ -248,10 +248,6 @@ def _read_runner(path: Path, settings: TaskSettings) -> str | None:
 
 
 # ---------------------------------------------------------------- the repository
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("COOPERBENCH_CACHE") or Path.home() / ".cache" / "cooperbench")
 
 
 def resolve_repo(task: Task, repo: Path | None = None) -> Path:
