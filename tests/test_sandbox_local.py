@@ -20,14 +20,7 @@ from cooperbench.generation import GenerationError, load_task
 from cooperbench.generation.sandbox import overlay
 from cooperbench.generation.sandbox.backends import open_sandbox
 from cooperbench.generation.sandbox.base import BoundedBuffer, network_env
-from cooperbench.generation.sandbox.limits import (
-    SANDBOX_MEMORY,
-    Limits,
-    MemoryBudget,
-    machine_cores,
-    machine_memory,
-    one_core,
-)
+from cooperbench.generation.sandbox.limits import SANDBOX_MEMORY, Limits, MemoryBudget, machine_memory
 from cooperbench.generation.sandbox.local_backend import LocalSandbox, reap_sandboxes
 from cooperbench.generation.tasks.task import resolve_repo
 from cooperbench.generation.util.owners import scratch_dir
@@ -219,47 +212,6 @@ def test_the_sandboxes_of_a_process_fit_the_machine_together():
     stop.set()
     with pytest.raises(KeyboardInterrupt):
         budget.reserve(8, stop)  # Ctrl-C ends a wait
-
-
-def test_test_runs_at_once_never_outnumber_the_cores(isolated_cache):
-    """Graded runs (`run_heavy`) take one of the machine's cores each, across threads and
-    processes: the intervals the runs themselves report never overlap more than the cores; a
-    killed holder frees its core; Ctrl-C ends a wait."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    task, runs = load_task(DEMO), machine_cores() + 1
-    if runs * Limits().memory > SANDBOX_MEMORY.total:
-        pytest.skip(f"{runs} sandboxes at once do not fit this machine's memory budget")
-    git_dir, opened = resolve_repo(task), threading.Barrier(runs, timeout=300)
-
-    def interval(_: int) -> tuple[float, float]:
-        with open_sandbox(task, "local", git_dir) as box:
-            opened.wait()  # every run asks for a core at once
-            out = box.run_heavy("date +%s.%N; sleep 1; date +%s.%N", timeout=60).stdout.split()
-        return float(out[0]), float(out[1])
-
-    with ThreadPoolExecutor(runs) as pool:
-        intervals = list(pool.map(interval, range(runs)))
-    most = max(sum(start <= t < end for start, end in intervals) for t, _ in intervals)
-    assert most == machine_cores()  # as many at once as there are cores, never more
-
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, threading; from cooperbench.generation.sandbox.limits "
-                               "import one_core\nwith one_core(threading.Event(), cores=1):\n print('held', flush=True);"
-                               " sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline() == "held\n"
-    stop, held = threading.Event(), []
-    waiting = threading.Thread(target=lambda: held.append(one_core(stop, cores=1)) or held[0].__enter__())
-    waiting.start()
-    waiting.join(timeout=0.5)
-    assert waiting.is_alive()  # the one core is held by the other process: it waits
-    holder.kill()
-    holder.wait()
-    waiting.join(timeout=60)
-    assert not waiting.is_alive()  # the kernel freed the killed holder's lock
-    stop.set()
-    with pytest.raises(KeyboardInterrupt), one_core(stop, cores=1):  # held by the waiter above
-        pass
-    held[0].__exit__(None, None, None)
 
 
 def test_no_host_path_shows_in_the_jail(sandbox, isolated_cache):

@@ -91,7 +91,7 @@ def run_tests(sandbox: Sandbox, patches: list[tuple[str, str]], label: str, time
     env, guarded = grading_env(order), bool(guard and guard.get("watch"))
     if guarded:
         env["COOPERBENCH_GUARD"] = json.dumps({**guard, "reports": REPORTS_DIR})
-    result = sandbox.run_heavy(command, timeout=timeout, env=env)
+    result = sandbox.run(command, timeout=timeout, env=env)
     output = result.stdout + result.stderr
     found = read_outcomes(sandbox.read_dir(REPORTS_DIR), output, guarded)
     summary = runner_summary(output)
@@ -136,6 +136,6 @@ def plain_run(sandbox: Sandbox, patches: list[tuple[str, str]], timeout: float) 
     for name, text in patches:
         sandbox.write_file(f"{PATCHES_DIR}/{name}", text.encode("utf-8", "surrogateescape"))
     names = " ".join(shlex.quote(name) for name, _ in patches)
-    result = sandbox.run_heavy(f"bash {RUNNER_PATH} {names}", timeout=timeout, env=plain_env())
+    result = sandbox.run(f"bash {RUNNER_PATH} {names}", timeout=timeout, env=plain_env())
     return {"summary": runner_summary(result.stdout + result.stderr), "exit_code": result.exit_code,
             "timed_out": result.timed_out}

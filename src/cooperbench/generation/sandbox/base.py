@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from cooperbench.generation.core.contract import REPO_DIR, CommandResult
-from cooperbench.generation.sandbox.limits import one_core
 from cooperbench.generation.util.redact import is_secret
 
 if TYPE_CHECKING:
@@ -122,22 +121,12 @@ class Sandbox(ABC):
 
     backend: str = "?"
     repo_dir: str = REPO_DIR
-    on_this_machine: bool = True  # its commands use this machine's cores (Modal's run elsewhere)
     closed_by: str | None = None  # the limit that closed it for good (the disk, say), in words
 
     @abstractmethod
     def run(self, command: str, *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
         """Run `command` with bash in `cwd` (default: the repository); killed at `timeout` s.
         `env` adds variables to the sandbox's own (never the caller's)."""
-
-    def run_heavy(self, command: str, *, timeout: float, env: dict[str, str] | None = None) -> CommandResult:
-        """`run` for a command that keeps a core busy for long (a test run): where the backend
-        runs here, it first waits for one of this machine's cores (`limits.one_core`), so its
-        timeout counts its own running only."""
-        if not self.on_this_machine:
-            return self.run(command, timeout=timeout, env=env)
-        with one_core(stopping):
-            return self.run(command, timeout=timeout, env=env)
 
     @abstractmethod
     def write_file(self, path: str, data: bytes) -> None:

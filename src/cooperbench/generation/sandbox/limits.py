@@ -5,17 +5,12 @@ checks its folder's size after each command)."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import secrets
 import threading
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from cooperbench.generation.core.cache import cache_root
 from cooperbench.generation.util.owners import pid_alive
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -70,38 +65,6 @@ class MemoryBudget:
 
 
 SANDBOX_MEMORY = MemoryBudget(machine_memory() * 3 // 4)
-
-
-def machine_cores() -> int:
-    return len(os.sched_getaffinity(0)) or 1
-
-
-@contextmanager
-def one_core(stopping: threading.Event, cores: int | None = None) -> Iterator[None]:
-    """Hold one of this machine's cores while a test run keeps it busy: at most one run per core
-    at once, across the threads and processes that share the cache (a lock file per core, freed
-    by the kernel when its holder dies). Runs beyond the cores would only share them, and some
-    share them badly: four jest runs copying node_modules at once took 10x the CPU of one, as
-    the kernel's file-system locks spun (`bench/cores.py`). Raises KeyboardInterrupt once
-    `stopping` is set (Ctrl-C)."""
-    folder = cache_root() / "cores"
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        for index in range(cores or machine_cores()):
-            handle = open(folder / f"{index}.lock", "w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            try:
-                yield
-                return
-            finally:
-                handle.close()  # closing the file releases its lock
-        if stopping.is_set():
-            raise KeyboardInterrupt
-        time.sleep(0.05)
 
 
 class Cgroup:

@@ -147,7 +147,6 @@ def base_image(modal, app, task: Task, plan: environment.EnvPlan, git_dir: Path 
 
 class ModalSandbox(Sandbox):
     backend = "modal"
-    on_this_machine = False
 
     def __init__(self, task: Task, git_dir: Path | None = None, *, network: bool = False, image=None, building: bool = False):
         modal = modal_module()
