@@ -184,6 +184,16 @@ def test_the_disk_limit_holds_while_a_command_runs():
         assert box.closed_by == result.limit and not root.exists()
 
 
+def test_checks_of_a_running_command_cost_a_bounded_share_and_are_never_far_apart():
+    """A second apart while a check is cheap; apart by twenty times its cost when it is not (a
+    walk over a jest run's 55,000-file node_modules), yet never more than ten seconds apart."""
+    from cooperbench.generation.sandbox.jail import WATCH_INTERVAL, WATCH_INTERVAL_MAX, WATCH_SHARE, watch_wait
+
+    assert watch_wait(0.001) == WATCH_INTERVAL == 1.0
+    assert watch_wait(0.25) == 0.25 / WATCH_SHARE == 5.0
+    assert watch_wait(3.0) == WATCH_INTERVAL_MAX == 10.0
+
+
 def test_a_sandbox_closed_by_a_limit_ends_the_agent_run_as_its_result():
     from minisweagent.exceptions import LimitsExceeded
 

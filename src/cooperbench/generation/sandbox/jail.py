@@ -41,7 +41,9 @@ ETC_GROUP = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"
 SANDBOX_UID = 1000
 TOOLCHAINS = ("node", "npm", "npx", "go", "cargo", "rustc", "rustup")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-WATCH_INTERVAL = 1.0  # seconds between checks of a running command's limits
+WATCH_INTERVAL = 1.0  # seconds between checks of a running command's limits, at least
+WATCH_SHARE = 0.05  # and at most this share of the command's time spent checking (see `watch_wait`)
+WATCH_INTERVAL_MAX = 10.0  # yet never longer between checks than this
 
 
 def bwrap_path() -> str:
@@ -149,8 +151,8 @@ class Jail:
 
     def run(self, command: str, cwd: str, timeout: float, env: dict[str, str], running: set | None = None,
             output_limit: int = OUTPUT_LIMIT, watch: Callable[[], str | None] | None = None) -> CommandResult:
-        """Run `bash -c command` in the jail with exactly `env`. `watch`, called about once a
-        second while the command runs, names a limit the command passed (it is killed then).
+        """Run `bash -c command` in the jail with exactly `env`. `watch`, called while the command
+        runs (`watch_wait` apart), names a limit the command passed (it is killed then).
         bwrap reads its mounts from a pipe, so no host path shows in the jail's process list."""
         read_end, write_end = os.pipe()
         os.write(write_end, "".join(f"{arg}\0" for arg in [*self.args()[1:], "--chdir", cwd]).encode())
@@ -171,18 +173,20 @@ class Jail:
             running.add(proc)
         timed_out, passed = False, None
         try:
-            deadline = started + timeout
+            deadline, wait = started + timeout, WATCH_INTERVAL
             while proc.poll() is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     timed_out = True
                     break
                 try:
-                    proc.wait(timeout=min(left, WATCH_INTERVAL) if watch else left)
+                    proc.wait(timeout=min(left, wait) if watch else left)
                 except subprocess.TimeoutExpired:
+                    checking = time.monotonic()
                     passed = watch() if watch else None
                     if passed:
                         break
+                    wait = watch_wait(time.monotonic() - checking)
             if proc.poll() is None:
                 kill_group(proc)
                 proc.wait()
@@ -203,6 +207,15 @@ class Jail:
             limit=passed or (f"memory limit of {self.limits.memory // 2**20} MiB reached" if oom else None),
             truncated=out.cut or err.cut,
         )
+
+
+def watch_wait(took: float) -> float:
+    """Seconds until the next check of a running command, given that the last one `took`: a second
+    while checks are cheap, longer when they are not, so they cost at most WATCH_SHARE of a core.
+    A disk check walks the sandbox's files: over a jest run's 55,000-file node_modules copy it
+    takes 0.25 s alone, and every second it made four parallel runs take 56 s instead of 20
+    (docs/performance.md)."""
+    return min(WATCH_INTERVAL_MAX, max(WATCH_INTERVAL, took / WATCH_SHARE))
 
 
 def kill_group(proc: subprocess.Popen) -> None:
