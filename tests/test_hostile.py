@@ -375,11 +375,15 @@ FORGERIES: dict[str, tuple[dict[str, str | None], set[str]]] = {
 
 
 # Variants found by two sweeps of attacks on the source side (tests/data/forgeries, one module
-# each, its docstring naming the mechanism): each appended to miniconf/__init__.py.
+# each, its docstring naming the mechanism): each appended to miniconf/__init__.py. They differ
+# from the hand-written source forgeries only in the Python the guard reads, which is the same
+# code in every backend's sandbox: they are graded on the local backend, the hand-written ones on
+# every backend (the guard and the reporter in place, whatever the backend).
 NOT_VALID = {"tampers_with_tests", "report_tampered", "breaks_tests", "unfinished"}
-for _module in sorted((ROOT / "tests" / "data" / "forgeries").glob("*.py")):
-    _code = _module.read_text()
-    FORGERIES[f"source: {_module.stem}"] = (dict([appended("miniconf/__init__.py", _code)]), NOT_VALID)
+SWEPT = {f"source: {module.stem}": (dict([appended("miniconf/__init__.py", module.read_text())]), NOT_VALID)
+         for module in sorted((ROOT / "tests" / "data" / "forgeries").glob("*.py"))}
+GRADED = [(backend, name) for backend in ("local", "docker") for name in sorted(FORGERIES)] + [("local", n) for n in sorted(SWEPT)]
+FORGERIES |= SWEPT
 
 
 def forged_candidate(tmp_path: Path, files: dict[str, str | None]) -> tuple[str, str]:
@@ -430,7 +434,7 @@ def test_the_forgery_setup_is_invalid_with_honest_tests_and_the_valid_feature_st
     assert validate_candidate(task, feature, tests, git_dir=resolve_repo(task), settings=settings)["valid"]
 
 
-@pytest.mark.parametrize("name", sorted(FORGERIES))
+@pytest.mark.parametrize(("backend", "name"), GRADED, indirect=["backend"])
 @pytest.mark.slow
 def test_the_candidate_cannot_forge_its_verdict(backend, name, tmp_path):
     files, right = FORGERIES[name]
