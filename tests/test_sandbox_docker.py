@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import docker.errors
 import pytest
 from conftest import DEMO, ROOT, sandboxes_at_once
 
@@ -107,6 +108,10 @@ def test_container_removed_on_error_and_reaped_after_a_kill(daemon):
     left = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True).stdout.strip()
     assert left and daemon.containers.get(left)  # SIGKILL: nothing could clean up
     docker_backend.client()  # the next start reaps what dead owners left
+    try:  # or another process's start is removing it (a second removal is refused while one runs)
+        daemon.api.wait(left, condition="removed", timeout=120)
+    except docker.errors.NotFound:  # removed already
+        pass
     assert left not in [c.id for c in daemon.containers.list(all=True)]
 
 
