@@ -213,7 +213,7 @@ def watch_wait(took: float) -> float:
     """Seconds until the next check of a running command, given that the last one `took`: a second
     while checks are cheap, longer when they are not, so they cost at most WATCH_SHARE of a core.
     A disk check walks the sandbox's files: over a jest run's 55,000-file node_modules copy it
-    takes 0.25 s alone, and every second it made four parallel runs take 56 s instead of 20
+    takes 0.25 s alone, and every second it made four parallel runs take 56 s each instead of 26
     (docs/performance.md)."""
     return min(WATCH_INTERVAL_MAX, max(WATCH_INTERVAL, took / WATCH_SHARE))
 
