@@ -68,6 +68,7 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
     function, partial = type(install), type(__import__("functools").partial(int))
     method, bound, builtin = type(json.JSONEncoder().encode), type(object().__str__), type(len)
     module_type, class_dict = type(os), type.__dict__["__dict__"].__get__
+    namespace = module_type.__dict__["__dict__"].__get__  # a module's globals (a C-level member)
 
     class _Slotted:
         __slots__ = ("slot",)
@@ -77,8 +78,8 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
         echo = os.dup(2)  # the stderr this process started with
     except OSError:
         echo = None
-    busy, seen, held = set(), set(), {"before": None, "hooks": {}, "seen": [], "keys": set(), "classes": {},
-                                     "names": {}}
+    busy, seen, held = set(), set(), {"before": None, "hooks": {}, "reporter": None, "seen": [], "keys": set(),
+                                     "classes": {}, "names": {}}
 
     def text(value) -> str:
         if type(value) is int:
@@ -376,7 +377,7 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
                 if outside(filename):
                     found.append({"what": f"implements the pytest hook {hook}", "file": filename, "hook": True})
                 plugin = fields.get("plugin")
-                if type(plugin) is module_type and instance_dict(plugin).get("__file__") in reporters and (
+                if type(plugin) is module_type and namespace(plugin) is held["reporter"] and (
                         fields.get("function") is not held["hooks"].get(hook)):
                     found.append({"what": f"replaces the reporter's hook {hook}", "file": filename})
 
@@ -426,6 +427,9 @@ def install(config: dict, reporters: tuple[str, ...]) -> None:
         if event == "cooperbench.reporter":
             held["before"] = snapshot()
             held["hooks"] = dict(args[0]) if args and type(args[0]) is dict else {}
+            # the reporter module, known by its namespace (its `__file__` would be a copy of its
+            # every global at each look, and can be rebound)
+            held["reporter"] = frame.f_globals
             return
         if event == "cooperbench.report":
             found = []
