@@ -4,7 +4,7 @@ a large existing feature, then each attempt implements one of them.
 A feature is large when its source change touches at least `min_files` files or changes at least
 `min_lines` lines (params.yaml `decompose`); the largest is split unless one is named. The plan is
 one completion of the agent's model through litellm; a replay model answers with its recorded
-plan (`<task>/replays/<name>.plan.json`) through litellm's `mock_response`, so no network. Attempt
+plan (`<task>/replays/<name>.plan.json`), with no network and no litellm. Attempt
 k implements part k (the parts repeat when the attempts outnumber them): its prompt is the task's
 prompt and the part (templates/subfeature.md). Validation and promotion are as for any attempt:
 a part must conflict, pass its tests and be no copy. Plans are kept under a key (keys.plan_key),
@@ -19,7 +19,7 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 
-from cooperbench.generation.agent.models import is_model_behaviour
+from cooperbench.generation.agent.models import is_model_behaviour, litellm_module
 from cooperbench.generation.agent.replay import REPLAY_PREFIX, is_replay
 from cooperbench.generation.core.keys import plan_key
 from cooperbench.generation.core.records import digest_folder
@@ -87,18 +87,14 @@ def part_prompt(base_prompt: str, task: Task, feature_id: int, part: Part) -> st
 
 def ask(settings: AgentSettings, prompt: str, task_path: Path) -> tuple[str, float | None]:
     """The model's answer to the planning prompt, and its cost (None: unknown)."""
-    import litellm
-
-    messages = [{"role": "user", "content": prompt}]
     if is_replay(settings.model.name):
         file = task_path / "replays" / f"{settings.model.name[len(REPLAY_PREFIX):]}.plan.json"
         try:
-            recorded = json.loads(file.read_text(encoding="utf-8"))["content"]
+            return str(json.loads(file.read_text(encoding="utf-8"))["content"]), 0.0
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise GenerationError(f"{file}: no recorded plan ({type(exc).__name__}): a replayed decomposition needs one") from None
-        response = litellm.completion(model="replay", custom_llm_provider="openai", messages=messages,
-                                      mock_response=str(recorded))
-        return response.choices[0].message.content or "", 0.0
+    litellm = litellm_module()
+    messages = [{"role": "user", "content": prompt}]
     try:
         response = litellm.completion(model=settings.model.name, messages=messages, num_retries=settings.agent.retries,
                                       **settings.model.kwargs())

@@ -1,7 +1,7 @@
 """The description judge: does a feature's description specify what its tests check?
 
-One completion of any litellm model (or a replayed session: `replay/<name>` plays the recorded
-answer through litellm's own path, no network), given feature.md, tests.patch and the base code
+One completion of any litellm model (or a replayed session: `replay/<name>` answers with the
+recorded answer, no network, no litellm, no tokens), given feature.md, tests.patch and the base code
 they reach (the files feature.patch changes and the modules the tests name, as at the base),
 answers with a CooperBench-style label (schemas.JUDGE_LABELS) and its reasons. An answer that is
 no such label is `unreadable`: the model's doing, recorded, never retried into a label. The
@@ -16,7 +16,7 @@ from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from string import Template
 
-from cooperbench.generation.agent.models import _litellm, price_known
+from cooperbench.generation.agent.models import litellm_module, price_known
 from cooperbench.generation.agent.replay import is_replay, recorded_answer, replay_file
 from cooperbench.generation.patches import diffs
 from cooperbench.generation.patches.gitutil import read_blob, tree_paths
@@ -86,26 +86,30 @@ def judge(task: Task, git_dir: Path, description: str, feature_patch: str, tests
     """One judgement: {label, reasons, model, replay, cost, tokens}; the session written to `session`."""
     prompt = judge_prompt(task, template, description, tests_patch, reached_code(task, git_dir, feature_patch, tests_patch))
     messages = [{"role": "user", "content": prompt}]
-    litellm = _litellm()
     replay = is_replay(model.name)
     if replay:
-        answer = recorded_answer(replay_file(model.name, task.path, replay_session))
-        response = litellm.completion(model="replay", custom_llm_provider="openai", messages=messages, mock_response=answer)
+        text, tokens, cost = recorded_answer(replay_file(model.name, task.path, replay_session)), {"prompt": 0, "completion": 0}, 0.0
     else:
-        response = litellm.completion(model=model.name, messages=messages, num_retries=max(0, retries - 1), **model.kwargs())
-    text = response.choices[0].message.content or ""
-    usage = getattr(response, "usage", None)
-    tokens = {"prompt": int(getattr(usage, "prompt_tokens", 0) or 0), "completion": int(getattr(usage, "completion_tokens", 0) or 0)}
-    cost: float | None = 0.0 if replay else None
-    if not replay and price_known(model.name):
-        try:
-            cost = round(float(litellm.completion_cost(completion_response=response)), 6)
-        except Exception:
-            cost = None
+        text, tokens, cost = ask(model, messages, retries)
     label, reasons = read_label(text)
     atomic.write_json(session, {"trajectory_format": TRAJECTORY_FORMAT, "info": {"model": model.name, "replay": replay},
                                 "messages": [*messages, {"role": "assistant", "content": text}]})
     return {"label": label, "reasons": reasons, "model": model.name, "replay": replay, "cost": cost, "tokens": tokens}
+
+
+def ask(model: ModelParams, messages: list[dict], retries: int) -> tuple[str, dict[str, int], float | None]:
+    """A live model's answer, its tokens and its cost (None: unknown)."""
+    litellm = litellm_module()
+    response = litellm.completion(model=model.name, messages=messages, num_retries=max(0, retries - 1), **model.kwargs())
+    usage = getattr(response, "usage", None)
+    tokens = {"prompt": int(getattr(usage, "prompt_tokens", 0) or 0), "completion": int(getattr(usage, "completion_tokens", 0) or 0)}
+    cost = None
+    if price_known(model.name):
+        try:
+            cost = round(float(litellm.completion_cost(completion_response=response)), 6)
+        except Exception:
+            cost = None
+    return response.choices[0].message.content or "", tokens, cost
 
 
 def check_judge(model: ModelParams, task_path: Path, sessions: list[str | None]) -> None:

@@ -13,7 +13,8 @@ from cooperbench.generation.agent.replay import is_replay, make_replay_model, re
 from cooperbench.generation.errors import GenerationError, InfrastructureError
 
 
-def _litellm():
+def litellm_module():
+    """litellm, imported on first use: the import costs some 6 CPU-s, which only live models pay."""
     import litellm
 
     litellm.suppress_debug_info = True  # no "Provider List" banners for unpriced models
@@ -27,7 +28,7 @@ def check_model(model_name: str, task_path: Path) -> None:
         for session in sessions(model_name, task_path):
             recorded_turns(session)
         return
-    litellm = _litellm()
+    litellm = litellm_module()
     try:
         litellm.get_llm_provider(model_name)
     except Exception:
@@ -41,7 +42,7 @@ def probe_model(model_name: str, model_kwargs: dict, retries: int, timeout: floa
     """One tiny completion: the endpoint answers and takes the key. Replays need no probe."""
     if is_replay(model_name):
         return
-    litellm = _litellm()
+    litellm = litellm_module()
     try:
         litellm.completion(model=model_name, messages=[{"role": "user", "content": "Reply with OK."}],
                            max_tokens=1, timeout=timeout, num_retries=retries, **model_kwargs)
@@ -54,7 +55,7 @@ def price_known(model_name: str) -> bool:
     if is_replay(model_name):
         return True
     try:
-        info = _litellm().get_model_info(model_name)
+        info = litellm_module().get_model_info(model_name)
     except Exception:
         return False
     return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))
@@ -63,9 +64,9 @@ def price_known(model_name: str) -> bool:
 def make_model(model_name: str, model_kwargs: dict, task_path: Path, session: str | None = None, retries: int = 1):
     """The agent's model. A call is retried by litellm, `retries` times in all; mini-swe-agent's
     own retry loop (whose count is a process-wide variable) is told every error ends it."""
-    _litellm()
     if is_replay(model_name):
         return make_replay_model(model_name, task_path, session)
+    litellm_module()
     from minisweagent.models.litellm_model import LitellmModel
 
     model = LitellmModel(model_name=model_name, model_kwargs={**model_kwargs, "num_retries": max(0, retries - 1)},

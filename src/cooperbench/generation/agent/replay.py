@@ -1,17 +1,18 @@
 """The `replay/<name>` model: plays a recorded agent session back through the real agent loop.
 
 It reads a mini-swe-agent trajectory (`trajectory_format` mini-swe-agent-1.x) and re-issues its
-assistant turns, in order, through litellm's own completion path (litellm's `mock_response` and
-`mock_tool_calls`: no network). The commands of those turns really run in the sandbox, so the
-diff, the tests and the verdict come from this run, not from the recording. Any real session a
-user saved can be replayed; the project ships scripted sessions for the demo task. A replay costs
-nothing and says so: its cost is 0 and `usage.json` marks the run as a replay.
+assistant turns, in order, as the tool calls of a live model's answers (no network, no litellm).
+The commands of those turns really run in the sandbox, so the diff, the tests and the verdict
+come from this run, not from the recording. Any real session a user saved can be replayed; the
+project ships scripted sessions for the demo task. A replay costs nothing and says so: its cost
+and tokens are 0 and `usage.json` marks the run as a replay.
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import time
 from pathlib import Path
 
 from cooperbench.generation.errors import GenerationError
@@ -103,44 +104,52 @@ def sessions(model_name: str, task_path: Path) -> list[Path]:
         raise
 
 
-def make_replay_model(model_name: str, task_path: Path, session: str | None = None):
-    """A mini-swe-agent LitellmModel whose completions come from the recording."""
-    import litellm
-    from minisweagent.exceptions import LimitsExceeded
-    from minisweagent.models.litellm_model import LitellmModel
-    from minisweagent.models.utils.actions_toolcall import BASH_TOOL
+OBSERVATION_TEMPLATE = (  # mini-swe-agent's LitellmModel default: a replayed turn is answered as a live one is
+    "{% if output.exception_info %}<exception>{{output.exception_info}}</exception>\n{% endif %}"
+    "<returncode>{{output.returncode}}</returncode>\n<output>\n{{output.output}}</output>")
 
-    turns = recorded_turns(replay_file(model_name, task_path, session))
 
-    class ReplayModel(LitellmModel):
-        """Each query answers with the next recorded turn, through litellm.completion."""
+class ReplayModel:
+    """mini-swe-agent's model interface, each query answered with the next recorded turn as a live
+    tool-calling model's message (content, tool calls, parsed actions). It does not go through
+    litellm: importing litellm costs some 6 CPU-s, more than a whole replayed session, in every
+    stage process; the live path is litellm's and mini-swe-agent's own (`make_model`)."""
 
-        def __init__(self):
-            super().__init__(model_name=model_name, cost_tracking="ignore_errors")
-            self.turn = 0
+    def __init__(self, model_name: str, turns: list[dict]):
+        self.config = {"model_name": model_name, "observation_template": OBSERVATION_TEMPLATE}
+        self.turns, self.turn = turns, 0
 
-        def query(self, messages: list[dict], **kwargs) -> dict:
-            if self.turn >= len(turns):  # raised here, outside the model's retry loop: no backoff
-                raise LimitsExceeded({"role": "exit", "content": "ReplayExhausted",
-                                      "extra": {"exit_status": "ReplayExhausted", "submission": ""}})
-            return super().query(messages, **kwargs)
+    def query(self, messages: list[dict], **kwargs) -> dict:
+        from minisweagent.exceptions import LimitsExceeded
 
-        def _query(self, messages: list[dict], **kwargs):
-            recorded = turns[self.turn]
-            self.turn += 1
-            calls = [
-                {"id": f"replay_{self.turn}_{i}", "type": "function",
-                 "function": {"name": "bash", "arguments": json.dumps({"command": command})}}
-                for i, command in enumerate(recorded["commands"])
-            ]
-            return litellm.completion(
-                model="replay", custom_llm_provider="openai", messages=messages, tools=[BASH_TOOL],
-                mock_response=recorded["content"], mock_tool_calls=calls,
-            )
+        if self.turn >= len(self.turns):
+            raise LimitsExceeded({"role": "exit", "content": "ReplayExhausted",
+                                  "extra": {"exit_status": "ReplayExhausted", "submission": ""}})
+        recorded = self.turns[self.turn]
+        self.turn += 1
+        calls = [{"id": f"replay_{self.turn}_{i}", "type": "function",
+                  "function": {"name": "bash", "arguments": json.dumps({"command": command})}}
+                 for i, command in enumerate(recorded["commands"])]
+        actions = [{"command": command, "tool_call_id": call["id"]} for command, call in zip(recorded["commands"], calls)]
+        return {"role": "assistant", "content": recorded["content"], "tool_calls": calls,
+                "extra": {"actions": actions, "cost": 0.0, "timestamp": time.time()}}
 
-        def serialize(self) -> dict:
-            data = super().serialize()
-            data["info"]["replay"] = {"session": model_name, "turns": len(turns)}
-            return data
+    def format_message(self, **kwargs) -> dict:
+        return kwargs
 
-    return ReplayModel()
+    def format_observation_messages(self, message: dict, outputs: list[dict], template_vars: dict | None = None) -> list[dict]:
+        from minisweagent.models.utils.actions_toolcall import format_toolcall_observation_messages
+
+        return format_toolcall_observation_messages(actions=message.get("extra", {}).get("actions", []), outputs=outputs,
+                                                    observation_template=OBSERVATION_TEMPLATE, template_vars=template_vars)
+
+    def get_template_vars(self, **kwargs) -> dict:
+        return dict(self.config)
+
+    def serialize(self) -> dict:
+        return {"info": {"config": {"model": dict(self.config), "model_type": f"{__name__}.{type(self).__name__}"},
+                         "replay": {"session": self.config["model_name"], "turns": len(self.turns)}}}
+
+
+def make_replay_model(model_name: str, task_path: Path, session: str | None = None) -> ReplayModel:
+    return ReplayModel(model_name, recorded_turns(replay_file(model_name, task_path, session)))
