@@ -174,6 +174,29 @@ def test_live_model_path_up_to_the_api_with_unknown_pricing(tmp_path, monkeypatc
     assert FAKE_KEY not in (tmp_path / "t.json").read_text()
 
 
+def test_a_live_session_replays_as_messages_of_the_same_shape(task_with_sessions, tmp_path, monkeypatch):
+    """The replay model answers without litellm; its messages carry what the live model's do
+    (content, tool calls, parsed actions; tool results answering them), so a saved live session
+    replays and whatever reads trajectories reads both alike."""
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    task = load_task(task_with_sessions)
+    calls = [{"id": "c1", "type": "function", "function": {"name": "bash", "arguments": json.dumps({"command": SUBMIT})}}]
+    live = AgentSettings.of("openai/gpt-4o-mini", model_kwargs={"mock_response": "submitting", "mock_tool_calls": calls})
+    with open_sandbox(task, "local", resolve_repo(task)) as sandbox:
+        run_agent(sandbox, "do nothing", live, task, task_with_sessions / "replays" / "live.traj.json")
+    with open_sandbox(task, "local", resolve_repo(task)) as sandbox:
+        outcome = run_agent(sandbox, "do nothing", AgentSettings.of("replay/live"), task, tmp_path / "replayed.json")
+    assert (outcome.exit_status, outcome.steps, outcome.cost, outcome.tokens) == ("Submitted", 1, 0.0, {"prompt": 0, "completion": 0})
+    recorded, replayed = (json.loads(path.read_text())["messages"][2:] for path in
+                          (task_with_sessions / "replays" / "live.traj.json", tmp_path / "replayed.json"))
+    assert [m["role"] for m in replayed] == [m["role"] for m in recorded] == ["assistant", "exit"]
+    answer, again = recorded[0], replayed[0]
+    assert set(again) <= set(answer) and set(again["extra"]) <= set(answer["extra"]) | {"cost"}
+    assert again["content"] == answer["content"]
+    assert [c["function"] for c in again["tool_calls"]] == [c["function"] for c in answer["tool_calls"]]
+    assert [a["command"] for a in again["extra"]["actions"]] == [a["command"] for a in answer["extra"]["actions"]] == [SUBMIT]
+
+
 def test_an_unusable_model_fails_before_any_sandbox_and_records_nothing(tmp_path, monkeypatch):
     """The provider refuses the key (the remote API is mocked at litellm.completion): the cheap
     first call fails in one line, and no attempt folder is made."""
