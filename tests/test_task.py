@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -95,9 +96,20 @@ def test_broken_tasks_give_one_line_errors(demo_copy, breakage, message):
 
 
 def test_edited_shipped_repo_is_caught(demo_copy):
-    (demo_copy / "repo" / "miniconf" / "writer.py").write_text("# edited\n")
+    """Even right after the same process committed the folder (kept by its files' digests): an
+    edit of the same size within the same clock tick shows too."""
+    task = load_task(demo_copy)
+    git_dir = resolve_repo(task)
+    assert resolve_repo(task) == git_dir  # kept: no git process
+    writer = demo_copy / "repo" / "miniconf" / "writer.py"
+    before = writer.stat()
+    text = writer.read_text()
+    writer.write_text(text[:-2] + ("x" if text[-2] != "x" else "y") + text[-1])
+    os.utime(writer, ns=(before.st_atime_ns, before.st_mtime_ns))
     with pytest.raises(GenerationError, match="not BASE_COMMIT"):
-        resolve_repo(load_task(demo_copy))
+        resolve_repo(task)
+    writer.write_text(text)
+    assert resolve_repo(task) == git_dir
 
 
 def test_patch_that_does_not_apply_is_named(demo_copy):

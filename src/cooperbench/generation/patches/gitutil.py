@@ -8,6 +8,7 @@ do not depend on who runs them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -73,8 +74,33 @@ def git_dir_of(repo: Path) -> Path:
     return dot_git if dot_git.exists() else repo
 
 
+def ref_target(git_dir: Path, name: str) -> str | None:
+    """The commit a ref names (in process), or None."""
+    try:
+        ref = pygit2.Repository(str(git_dir)).references.get(name)
+    except pygit2.GitError:
+        return None
+    return str(ref.resolve().target) if ref is not None else None
+
+
 def has_commit(git_dir: Path, commit: str) -> bool:
     return run_git(["cat-file", "-e", f"{commit}^{{commit}}"], git_dir, check=False).returncode == 0
+
+
+_OBJECT_PATHS: dict[str, tuple[str, str]] = {}
+
+
+def object_paths(git_dir: Path) -> tuple[str, str]:
+    """Where a repository keeps its objects and its shallow file (a worktree's are its main
+    repository's), as git says, asked once a repository a process: a git process for each
+    scratch repository was half of the git processes a validation started."""
+    key = os.path.abspath(git_dir)
+    known = _OBJECT_PATHS.get(key)
+    if known is None or not os.path.isdir(known[0]):  # a repository made again at the same path
+        where = ["rev-parse", "--path-format=absolute", "--git-path", "objects", "--git-path", "shallow"]
+        objects, shallow = run_git(where, git_dir).stdout.split("\n")[:2]
+        known = _OBJECT_PATHS[key] = (objects, shallow)
+    return known
 
 
 MERGES_PER_PROCESS = 4  # below this many merges a second git process costs more than it saves
@@ -116,8 +142,7 @@ class Scratch:
     runners apply. One thread at a time: the repository's index is shared."""
 
     def __init__(self, git_dir: Path, folder: str):
-        where = ["rev-parse", "--path-format=absolute", "--git-path", "objects", "--git-path", "shallow"]
-        objects, shallow = run_git(where, git_dir).stdout.split("\n")[:2]
+        objects, shallow = object_paths(git_dir)
         self.path = Path(folder)
         pygit2.init_repository(folder, bare=True)
         (self.path / "objects" / "info" / "alternates").write_text(objects + "\n")
@@ -249,7 +274,16 @@ def post_images(git_dir: Path, base: str, patch: str, paths: list[str]) -> dict[
         return {path: _decoded(scratch.read(str(tree), path)) for path in paths}
 
 
+_TREE_PATHS: dict[str, frozenset[str]] = {}
+
+
 def tree_paths(git_dir: Path, commit: str) -> frozenset[str]:
-    """Every file path of a commit's tree (no blob is read)."""
-    proc = run_git(["ls-tree", "-r", "-z", "--name-only", commit], git_dir)
-    return frozenset(p for p in proc.stdout.split("\0") if p)
+    """Every file path of a commit's tree (no blob is read); kept by commit id, which names the
+    same tree in any repository."""
+    known = _TREE_PATHS.get(commit)
+    if known is None:
+        proc = run_git(["ls-tree", "-r", "-z", "--name-only", commit], git_dir)
+        known = frozenset(p for p in proc.stdout.split("\0") if p)
+        if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):  # an id, not a name that can move
+            _TREE_PATHS[commit] = known
+    return known

@@ -10,8 +10,10 @@ shipped as plain files) and `feature<K>/` folders with `feature.md`, `feature.pa
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 from cooperbench.generation.core.cache import cache_root
 from cooperbench.generation.errors import GenerationError
 from cooperbench.generation.patches import diffs
-from cooperbench.generation.patches.gitutil import git_dir_of, has_commit, patch_applies, run_git
+from cooperbench.generation.patches.gitutil import git_dir_of, has_commit, patch_applies, ref_target, run_git
 from cooperbench.generation.schemas import TaskSettings, read_yaml
 from cooperbench.generation.util.owners import scratch_dir
 
@@ -288,10 +290,14 @@ def _materialize_shipped(task: Task) -> Path:
     """Commit the shipped `repo/` folder with a fixed author and date into a cached bare repo.
 
     The commit id depends only on the files, so it must equal BASE_COMMIT; a mismatch means the
-    folder was edited after the task was written. The folder is re-hashed on every call (cheap
-    for a small shipped repo), so an edit is never hidden by the cache.
+    folder was edited after the task was written. The folder is committed again whenever its
+    files (_files_state) differ from those this process last committed, so an edit is never
+    hidden by the cache.
     """
     target = cache_root() / "repos" / task.repo_name / f"task{task.task_id}.git"
+    state = (str(target), _files_state(task.shipped_repo))
+    if _SHIPPED.get(state) == task.base_commit and ref_target(target, "refs/heads/base") == task.base_commit:
+        return target  # committed by this process from these very files
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
@@ -308,7 +314,26 @@ def _materialize_shipped(task: Task) -> Path:
             f"remade from files: give a clone with --repo or `repos:` instead of shipping repo/)"
         )
     run_git(["update-ref", "refs/heads/base", commit], target)
+    _SHIPPED[state] = commit
     return target
+
+
+_SHIPPED: dict[tuple, str] = {}  # (cached repository, its folder's files as _files_state has them) -> commit
+
+
+def _files_state(folder: Path) -> tuple:
+    """Every file under `folder` with its mode and its bytes' digest (a link: its target): what
+    its commit is made of, so the four git processes that commit the folder run again only when
+    it differs (an edit within a clock tick keeps a file's size and time, never its digest)."""
+    state = []
+    for root, dirs, names in os.walk(folder):  # a link to a folder is among `dirs`, never walked
+        for name in dirs + names:
+            path = os.path.join(root, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode) or stat.S_ISREG(mode):
+                content = os.readlink(path).encode() if stat.S_ISLNK(mode) else Path(path).read_bytes()
+                state.append((path, mode, hashlib.sha1(content).digest()))
+    return tuple(sorted(state))
 
 
 def _commit_folder(git_dir: Path, folder: Path, message: str) -> str:
