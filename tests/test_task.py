@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,13 @@ from conftest import DEMO, ROOT, assert_one_line_error, git, run_cli
 
 from cooperbench.generation import GenerationError, load_dataset, load_task
 from cooperbench.generation.patches.gitutil import run_git
-from cooperbench.generation.tasks.task import check_patches_apply, resolve_repo, scan_dataset, shipped_commit
+from cooperbench.generation.tasks.task import (
+    check_patches_apply,
+    find_clone,
+    resolve_repo,
+    scan_dataset,
+    shipped_commit,
+)
 
 
 def test_demo_task_loads():
@@ -229,3 +236,27 @@ def test_titles_are_read_without_their_label_and_marks(description, title):
     from cooperbench.generation.tasks.task import Feature
 
     assert Feature(1, Path("f"), description, "", "").title == title
+
+
+def test_probing_a_partial_clone_for_the_base_commit_fetches_nothing(tmp_path):
+    """find_clone asks each clone under a folder whether it holds the base commit. git, asked of
+    a partial clone that lacks it, fetches it from the promisor remote (on GitHub, a network call
+    for every clone probed); the question is asked in process, so the clone is left as it was and
+    the answer is no. The promisor here is a folder that holds the commit: a fetch would succeed."""
+    upstream = tmp_path / "upstream"
+    upstream.mkdir()
+    git(upstream, "init", "-q")
+    (upstream / "a.txt").write_text("a\n")
+    git(upstream, "add", "a.txt")
+    git(upstream, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a")
+    task = replace(load_task(DEMO), base_commit=git(upstream, "rev-parse", "HEAD").strip())
+    clone = tmp_path / "clones" / "partial"
+    clone.mkdir(parents=True)
+    git(clone, "init", "-q")
+    for key, value in (("core.repositoryformatversion", "1"), ("extensions.partialclone", "origin"),
+                       ("remote.origin.url", str(upstream)), ("remote.origin.promisor", "true")):
+        git(clone, "config", key, value)
+    with pytest.raises(GenerationError, match="no repository there holds base commit"):
+        find_clone(task, tmp_path / "clones")
+    objects = clone / ".git" / "objects"
+    assert not [p for p in objects.rglob("*") if p.is_file()]  # nothing fetched
