@@ -148,10 +148,11 @@ new file mode 100644
 
 
 def test_a_real_feature_made_flaky_or_padded_is_caught(real_tasks, real_repos, tmp_path):
-    """dspy task8394 feature1, twice changed on purpose: (1) a fail-to-pass test that passes only
-    after five other tests of its file: its reruns in shuffled orders fail it, so the feature is
-    not valid (flaky_tests); (2) a module no test imports added to feature.patch: the feature is
-    valid and that file is its unneeded part (leaving out cache.py fails the tests)."""
+    """dspy task8394 feature1, twice changed on purpose, against features 2 and 3 (2 conflicts with
+    it: one pair to classify, not 3): (1) a fail-to-pass test that passes only after five other
+    tests of its file: its reruns in shuffled orders fail it, so the feature is not valid
+    (flaky_tests); (2) a module no test imports added to feature.patch: the feature is valid and
+    that file is its unneeded part (leaving out cache.py fails the tests)."""
     from cooperbench.generation.validation.candidate import validate_candidate
 
     task = load_task(real_tasks / "dataset" / "dspy_task" / "task8394")
@@ -165,7 +166,7 @@ def test_a_real_feature_made_flaky_or_padded_is_caught(real_tasks, real_repos, t
         handle.write(ORDER_DEPENDENT)
     flaky_tests = subprocess.run(["git", "diff"], cwd=work, check=True, capture_output=True, text=True).stdout
     subprocess.run(["git", f"--git-dir={git_dir}", "worktree", "remove", "--force", str(work)], check=True)
-    rest = without(task, 1)
+    rest = without(without(without(task, 1), 4), 5)  # feature 2 still conflicts: one pair classified, not three
     flaky = validate_candidate(rest, feature.feature_patch, flaky_tests, git_dir=git_dir,
                                settings=ValidationSettings(reruns=2))  # one shuffled order is enough here
     assert flaky["reason_keys"] == ["flaky_tests"], flaky["reasons"]
